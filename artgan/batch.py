@@ -1,0 +1,65 @@
+"""Run an image -> image pipeline over files, folders and globs, the way every task's CLI does.
+
+Outputs mirror the inputs' relative paths under ``--out``; a file that cannot be read is
+skipped with one warning; the summary says how many failed and the exit code is 1 if any did.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import click
+from PIL import Image
+
+from artgan.errors import ArtganError
+from artgan.imageio import IMAGE_EXTENSIONS, default_output_path, find_images, read_image, write_image
+from artgan.plugins import warn
+
+
+def output_paths(inputs: Sequence[str], out: str | None, suffix: str) -> list[tuple[Path, Path]]:
+    """Pair each input image with where its result goes; refuse layouts that would clobber inputs."""
+    found = find_images(inputs)
+    if not found:
+        raise ArtganError(f"no images found in {', '.join(inputs)}")
+    if out is None:
+        return [(path, default_output_path(path, suffix)) for path, _ in found]
+    target = Path(out)
+    single_file = len(found) == 1 and target.suffix.lower() in IMAGE_EXTENSIONS and not target.is_dir()
+    if single_file:
+        return [(found[0][0], target)]
+    if target.exists() and not target.is_dir():
+        raise ArtganError(f"--out {out}: exists and is not a folder")
+    resolved = target.resolve()
+    for item in inputs:
+        if Path(item).is_dir() and Path(item).resolve() == resolved:
+            raise ArtganError(f"--out {out} is the input folder; choose another output folder")
+    return [(path, target / relative) for path, relative in found]
+
+
+def process_images(
+    pairs: Sequence[tuple[Path, Path]],
+    pipeline: Callable[[Image.Image], Image.Image],
+    out: str | None = None,
+) -> int:
+    """Apply ``pipeline`` to each (input, output) pair; return 0 if all succeeded, else 1."""
+    protected = [path for path, _ in pairs]
+    failed = 0
+    with click.progressbar(pairs, label="images", file=sys.stderr,
+                           item_show_func=lambda p: p[0].name if p else "") as bar:
+        for path, destination in bar:
+            try:
+                picture = read_image(path)
+                result = pipeline(picture.rgb)
+                alpha = picture.alpha
+                if alpha is not None and alpha.size != result.size:
+                    alpha = alpha.resize(result.size, Image.Resampling.BILINEAR)
+                write_image(result, destination, alpha=alpha, inputs=protected)
+            except ArtganError as exc:
+                warn(f"skipped: {exc}")
+                failed += 1
+    done = len(pairs) - failed
+    where = out if out is not None else "beside the inputs"
+    print(f"{done} of {len(pairs)} images written ({where}); {failed} failed", file=sys.stderr)
+    return 1 if failed else 0

@@ -1,0 +1,216 @@
+"""The ``artgan`` command line.
+
+Task commands are built from the tasks themselves: ``artgan run TASK`` takes the options
+that ``Task.run_options()`` declares and ``artgan train TASK`` those of ``train_options()``,
+so a plugin's task gets a complete CLI without touching this file. User errors print one
+line and exit non-zero; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import traceback
+
+import click
+
+from artgan import __version__, plugins, store
+from artgan.errors import ArtganError, UnknownNameError
+
+SHORTCUTS = ("generate", "restore")
+
+
+class TaskCommands(click.Group):
+    """A group whose subcommands are the registered tasks (``run`` or ``train``)."""
+
+    def __init__(self, *args, mode: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.mode = mode
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = plugins.task_names()
+        if self.mode == "train":
+            names = [n for n in names if plugins.get_task(n).train_options()]
+        return names
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        try:
+            task = plugins.get_task(name)
+        except UnknownNameError as exc:
+            raise click.UsageError(str(exc), ctx) from None
+        return task_command(task, self.mode)
+
+    def resolve_command(self, ctx, args):
+        # click's own "no such command" would hide our did-you-mean message
+        command = self.get_command(ctx, args[0])
+        return args[0], command, args[1:]
+
+
+def task_command(task, mode: str, name: str | None = None) -> click.Command:
+    """Build the click command for running or training ``task``."""
+    if mode == "train":
+        params = task.train_options()
+        if not params:
+            raise click.UsageError(f"task {task.name!r} cannot be trained")
+
+        def callback(**options):
+            path = task.train(**options)
+            click.echo(f"model written to {path}")
+    else:
+        params = task.run_options()
+
+        def callback(**options):
+            sys.exit(task.run(**options))
+
+    return click.Command(name or task.name, params=params, callback=callback,
+                         help=task.description, short_help=task.description)
+
+
+class ArtganCLI(click.Group):
+    """The top-level group: fixed commands, the task shortcuts and plugin commands."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        _add_plugin_commands(self)
+        shortcuts = [n for n in SHORTCUTS if n in plugins.task_names()]
+        return sorted(set(super().list_commands(ctx)) | set(shortcuts))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is None and name in SHORTCUTS and name in plugins.task_names():
+            return task_command(plugins.get_task(name), "run")
+        if command is None:
+            _add_plugin_commands(self)
+            command = super().get_command(ctx, name)
+        return command
+
+
+_plugin_commands_added = False
+
+
+def _add_plugin_commands(group: click.Group) -> None:
+    global _plugin_commands_added
+    if not _plugin_commands_added:
+        _plugin_commands_added = True
+        plugins.call_hook("register_commands", group)
+
+
+@click.group(cls=ArtganCLI, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="artgan")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Make and repair art with generative adversarial networks."""
+    ctx.obj = {"debug": debug}
+
+
+@cli.group(cls=TaskCommands, mode="run")
+def run() -> None:
+    """Run a task on images: artgan run TASK [OPTIONS] INPUTS..."""
+
+
+@cli.group(cls=TaskCommands, mode="train")
+def train() -> None:
+    """Train a model for a task: artgan train TASK [OPTIONS]."""
+
+
+@cli.command()
+def tasks() -> None:
+    """List the available tasks."""
+    for name in plugins.task_names():
+        click.echo(f"{name:16} {plugins.get_task(name).description}")
+
+
+@cli.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_plugins(as_json: bool) -> None:
+    """List loaded plugins with their hooks and tasks."""
+    records = plugins.plugin_records()
+    if as_json:
+        click.echo(json.dumps([vars(r) for r in records], indent=2))
+        return
+    for record in records:
+        kind = "built-in" if record.builtin else record.distribution
+        click.echo(f"{record.name} {record.version or ''} ({kind})")
+        click.echo(f"  hooks: {', '.join(record.hooks) or '-'}")
+        click.echo(f"  tasks: {', '.join(record.tasks) or '-'}")
+
+
+@cli.command()
+@click.option("--task", "task_name", help="Only models of this task.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def models(task_name: str | None, as_json: bool) -> None:
+    """List the models artgan can find, from user, plugin and shipped sources."""
+    if task_name is not None:
+        plugins.get_task(task_name)
+    found = store.list_models(task_name)
+    if as_json:
+        rows = [{"name": m.name, "task": m.task, "path": str(m.path), "size_bytes": m.size_bytes,
+                 "source": m.source, "card": m.card} for m in found]
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not found:
+        click.echo("no models found", err=True)
+    for m in found:
+        click.echo(f"{m.task:15} {m.name:12} {m.size_bytes / 1e6:6.1f} MB  {m.source:8} {m.summary()}")
+
+
+@cli.command("eval")
+@click.argument("real_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("fake_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--metric", "metrics", multiple=True, default=("swd",), show_default=True,
+              help="swd, psnr, ssim, fid, kid (repeatable).")
+@click.option("--size", default=128, show_default=True, help="Images are resized to this size.")
+@click.option("--inception-weights", type=click.Path(dir_okay=False),
+              help="Local .safetensors Inception v3 weights, needed for fid and kid.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def evaluate(real_dir, fake_dir, metrics, size, inception_weights, as_json) -> None:
+    """Compare two image folders with offline metrics."""
+    from artgan.metrics import evaluate as compute
+
+    results = compute(real_dir, fake_dir, metrics=metrics, size=size,
+                      inception_weights=inception_weights)
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+    else:
+        for key, value in results.items():
+            click.echo(f"{key:10} {value:.4f}")
+
+
+@cli.command()
+@click.argument("package")
+def install(package: str) -> None:
+    """Install a plugin package with pip into artgan's own Python environment."""
+    result = subprocess.run([sys.executable, "-m", "pip", "install", package])
+    if result.returncode:
+        raise ArtganError(f"pip could not install {package!r}")
+    plugins.reset()
+
+
+def main() -> None:
+    """Console entry point: run the CLI, turning user errors into one line and an exit code."""
+    debug = "--debug" in sys.argv[1:]
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except ArtganError as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        if debug:
+            raise
+        click.echo(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+                   err=True)
+        sys.exit(1)

@@ -1,0 +1,163 @@
+"""Named adversarial losses and the shared regularisers and reconstruction terms.
+
+Every task trains with the same few GAN objectives, so they live here under names
+(``LOSSES``) that a CLI option or a plugin can pick. All terms are computed in float32,
+even under autocast, because low-precision logits make softplus and squared terms
+lose the small differences that drive training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from artgan.registry import Registry
+
+
+class AdversarialLoss:
+    """A GAN objective: what the discriminator minimises and what the generator minimises.
+
+    Logits may have any shape (one per image, or a PatchGAN map); terms are means over
+    every element.
+    """
+
+    def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def g_loss(self, fake_logits: Tensor) -> Tensor:
+        raise NotImplementedError
+
+
+class NonSaturatingLoss(AdversarialLoss):
+    """Binary cross-entropy on logits (Goodfellow et al.), with the non-saturating G loss.
+
+    Written with softplus: -log(sigmoid(x)) = softplus(-x), -log(1 - sigmoid(x)) = softplus(x).
+    """
+
+    def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        return F.softplus(-real_logits.float()).mean() + F.softplus(fake_logits.float()).mean()
+
+    def g_loss(self, fake_logits: Tensor) -> Tensor:
+        return F.softplus(-fake_logits.float()).mean()
+
+
+class LeastSquaresLoss(AdversarialLoss):
+    """LSGAN (Mao et al.): squared distance to target 1 for real, 0 for fake.
+
+    The discriminator loss is the plain sum of both terms (no 1/2 factor).
+    """
+
+    def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        return (real_logits.float() - 1).square().mean() + fake_logits.float().square().mean()
+
+    def g_loss(self, fake_logits: Tensor) -> Tensor:
+        return (fake_logits.float() - 1).square().mean()
+
+
+class HingeLoss(AdversarialLoss):
+    """Hinge loss (Lim & Ye; used by SAGAN/BigGAN): D only learns from margin violations."""
+
+    def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        return F.relu(1 - real_logits.float()).mean() + F.relu(1 + fake_logits.float()).mean()
+
+    def g_loss(self, fake_logits: Tensor) -> Tensor:
+        return -fake_logits.float().mean()
+
+
+class WassersteinLoss(AdversarialLoss):
+    """Wasserstein critic loss; pair it with ``gradient_penalty`` (WGAN-GP)."""
+
+    def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        return fake_logits.float().mean() - real_logits.float().mean()
+
+    def g_loss(self, fake_logits: Tensor) -> Tensor:
+        return -fake_logits.float().mean()
+
+
+LOSSES: Registry[AdversarialLoss] = Registry("loss")
+LOSSES.register("nonsaturating", NonSaturatingLoss())
+LOSSES.register("lsgan", LeastSquaresLoss())
+LOSSES.register("hinge", HingeLoss())
+LOSSES.register("wgan", WassersteinLoss())
+
+
+def _per_sample_grad(outputs: Tensor, inputs: Tensor) -> Tensor:
+    """d(sum of outputs)/d(inputs), kept in the graph so a penalty on it can be trained."""
+    (grad,) = torch.autograd.grad(outputs.float().sum(), inputs, create_graph=True)
+    return grad.float().flatten(1)
+
+
+def gradient_penalty(
+    discriminator: Callable[[Tensor], Tensor],
+    real: Tensor,
+    fake: Tensor,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """WGAN-GP (Gulrajani et al.): mean of (||grad D(x_hat)|| - 1)^2 on random interpolates.
+
+    ``real`` and ``fake`` are detached, so the penalty trains only the discriminator.
+    Scale it by the usual lambda (10) yourself.
+    """
+    alpha_shape = (real.shape[0],) + (1,) * (real.dim() - 1)
+    alpha = torch.rand(alpha_shape, device=real.device, generator=generator).to(real.dtype)
+    mixed = torch.lerp(fake.detach(), real.detach(), alpha).requires_grad_(True)
+    grad = _per_sample_grad(discriminator(mixed), mixed)
+    return (grad.norm(dim=1) - 1).square().mean()
+
+
+def r1_penalty(real_logits: Tensor, real_images: Tensor) -> Tensor:
+    """R1 (Mescheder et al.): mean over the batch of ||grad D(real)||^2 per sample.
+
+    ``real_images`` must have had ``requires_grad_(True)`` before D saw them. The usual
+    gamma/2 factor is *not* applied: multiply by it yourself (e.g. ``gamma / 2 * r1``).
+    """
+    if not real_images.requires_grad:
+        raise ValueError("r1_penalty needs real_images.requires_grad_(True) before D is run")
+    return _per_sample_grad(real_logits, real_images).square().sum(dim=1).mean()
+
+
+def cycle_loss(reconstructed: Tensor, original: Tensor) -> Tensor:
+    """CycleGAN cycle consistency: L1 between G_BA(G_AB(a)) and a."""
+    return F.l1_loss(reconstructed.float(), original.float())
+
+
+def identity_loss(same: Tensor, original: Tensor) -> Tensor:
+    """CycleGAN identity term: L1 between G_AB(b) and b, which keeps colours in place."""
+    return F.l1_loss(same.float(), original.float())
+
+
+def reconstruction_loss(output: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
+    """L1 between output and target, optionally only where ``mask`` is set.
+
+    ``mask`` (values in [0, 1], broadcastable to ``output``, e.g. N x 1 x H x W) weights each
+    element; the sum is divided by the mask's total weight over all channels, so the result
+    is the mean L1 inside the mask and does not shrink with the hole size. An empty mask
+    gives 0.
+    """
+    diff = (output.float() - target.float()).abs()
+    if mask is None:
+        return diff.mean()
+    weight = mask.float().expand_as(diff)
+    return (diff * weight).sum() / weight.sum().clamp_min(1.0)
+
+
+def feature_matching_loss(
+    real_features: Sequence[Tensor], fake_features: Sequence[Tensor]
+) -> Tensor:
+    """Mean over layers of L1 between discriminator features of fake and (detached) real images.
+
+    Used by pix2pixHD-style training; real features are detached so only G learns from it.
+    """
+    if len(real_features) != len(fake_features) or not real_features:
+        raise ValueError(
+            f"feature_matching_loss needs equal, non-empty feature lists, "
+            f"got {len(real_features)} real and {len(fake_features)} fake"
+        )
+    terms = [
+        F.l1_loss(fake.float(), real.detach().float())
+        for real, fake in zip(real_features, fake_features, strict=True)
+    ]
+    return torch.stack(terms).mean()

@@ -1,0 +1,94 @@
+"""Third-party plugins: the example package installs, lists and runs; broken ones only warn."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "artgan-plugin-example"
+
+BROKEN_PYPROJECT = """
+[build-system]
+requires = ["setuptools>=64"]
+build-backend = "setuptools.build_meta"
+[project]
+name = "artgan-broken"
+version = "0.0.1"
+[project.entry-points.artgan]
+explodes-on-import = "broken_import"
+explodes-in-hook = "broken_hook"
+[tool.setuptools]
+py-modules = ["broken_import", "broken_hook"]
+"""
+
+BROKEN_HOOK = """
+import artgan
+
+@artgan.hookimpl
+def register_tasks(register):
+    raise RuntimeError("this plugin is broken on purpose")
+"""
+
+
+def pip_install(source: Path, target: Path) -> None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                    "--no-build-isolation", "--target", str(target), str(source)], check=True)
+
+
+@pytest.fixture(scope="module")
+def example_site(tmp_path_factory):
+    site = tmp_path_factory.mktemp("example-site")
+    pip_install(EXAMPLE, site)
+    return site
+
+
+def test_example_plugin_is_listed_and_runs(example_site, tmp_path, cli):
+    env = {"PYTHONPATH": str(example_site), "ARTGAN_LOAD_PLUGINS": "artgan-plugin-example"}
+    listed = json.loads(cli("plugins", "--json", env=env).stdout)
+    example = next(p for p in listed if p["name"] == "posterize")
+    assert example["distribution"] == "artgan-plugin-example" and not example["builtin"]
+    assert example["tasks"] == ["posterize"] and "register_tasks" in example["hooks"]
+    assert "posterize" in cli("tasks", env=env).stdout
+
+    source = tmp_path / "in.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (12, 16, 3), np.uint8)).save(source)
+    before = source.read_bytes()
+    result = cli("run", "posterize", "--levels", "2", str(source), "--out",
+                 str(tmp_path / "out.png"), env=env)
+    assert result.returncode == 0, result.stderr
+    out = np.asarray(Image.open(tmp_path / "out.png"))
+    assert out.shape == (12, 16, 3) and set(np.unique(out)) <= {0, 255}
+    assert source.read_bytes() == before
+
+
+def test_load_plugins_variable_keeps_third_party_out(example_site, cli):
+    env = {"PYTHONPATH": str(example_site), "ARTGAN_LOAD_PLUGINS": ""}
+    assert "posterize" not in cli("tasks", env=env).stdout
+    result = cli("run", "posterise", "x.png", env=env)
+    assert result.returncode == 2
+
+
+def test_broken_plugins_warn_and_the_cli_keeps_working(tmp_path, cli):
+    package = tmp_path / "broken"
+    package.mkdir()
+    (package / "pyproject.toml").write_text(BROKEN_PYPROJECT)
+    (package / "broken_import.py").write_text("raise ImportError('missing dependency xyz')\n")
+    (package / "broken_hook.py").write_text(BROKEN_HOOK)
+    site = tmp_path / "site"
+    pip_install(package, site)
+    env = {"PYTHONPATH": str(site), "ARTGAN_LOAD_PLUGINS": "artgan-broken"}
+    result = cli("tasks", env=env)
+    assert result.returncode == 0
+    assert "style-transfer" in result.stdout
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2, result.stderr
+    assert "'explodes-on-import'" in warnings[0] and "missing dependency xyz" in warnings[0]
+    assert "'explodes-in-hook'" in warnings[1] and "register_tasks" in warnings[1]
+    assert "Traceback" not in result.stderr
+    listed = json.loads(cli("plugins", "--json", env=env).stdout)
+    assert any(p["name"] == "style-transfer" for p in listed)
