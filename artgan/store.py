@@ -79,8 +79,14 @@ def user_model_dir() -> Path:
 
 
 def shipped_model_dir() -> Path:
-    """The ``models/`` folder of the repository, installed as the ``artgan_models`` package."""
-    return Path(str(resources.files("artgan_models")))
+    """The repository's ``models/`` folder, installed as the ``artgan_models`` package.
+
+    Falls back to ``models/`` beside the ``artgan`` package when running from a source tree.
+    """
+    try:
+        return Path(str(resources.files("artgan_models")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parents[1] / "models"
 
 
 def save_model(

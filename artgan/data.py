@@ -1,0 +1,258 @@
+"""Training data: folders of images of any size and mode, as batches of square tensors.
+
+Users bring their own folders of art, so anything goes: mixed sizes, greyscale, alpha,
+16-bit PNGs, the odd corrupt file. Small folders are decoded once and kept in memory,
+because GAN training loops over a few hundred pictures many thousands of times.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+import zlib
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torchvision.transforms.functional import pil_to_tensor
+
+from artgan.errors import ArtganError
+from artgan.imageio import IMAGE_EXTENSIONS, ImageError, find_images, read_image
+
+CACHE_LIMIT = 2000  # folders with fewer images are kept decoded in memory by default
+CROP_MARGIN = 1.15  # images are kept this much larger than the crop, room for random crops
+
+
+def resize_shorter(image: Image.Image, side: int) -> Image.Image:
+    """Scale ``image`` so its shorter side is ``side`` pixels, keeping the aspect ratio."""
+    width, height = image.size
+    scale = side / min(width, height)
+    new_size = (max(side, round(width * scale)), max(side, round(height * scale)))
+    if new_size == image.size:
+        return image
+    return image.resize(new_size, Image.Resampling.BICUBIC, reducing_gap=2.0)
+
+
+class _WorkerRandom:
+    """A generator seeded from ``torch.initial_seed()`` plus a salt.
+
+    DataLoader gives every worker its own torch seed, so each worker draws a different
+    but reproducible stream, and the global RNG that the training loop uses is left alone.
+    The salt keeps two datasets in one worker from drawing identical numbers.
+    """
+
+    def __init__(self, salt: str):
+        self._salt = zlib.crc32(salt.encode())
+        self._seed: int | None = None
+        self._generator = torch.Generator()
+
+    def get(self) -> torch.Generator:
+        seed = torch.initial_seed()
+        if seed != self._seed:
+            self._seed = seed
+            self._generator.manual_seed((seed + self._salt) % 2**64)
+        return self._generator
+
+
+class ImageFolder(Dataset):
+    """Images found recursively under ``root`` as (3, size, size) tensors in [-1, 1].
+
+    Training items are random square crops covering ``scale`` of the largest square's
+    area, flipped half the time; with ``random_crop=False`` the centre square is used.
+    ``cache=None`` keeps decoded images in memory when there are fewer than CACHE_LIMIT.
+    Unreadable files are skipped with one warning each.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        size: int,
+        *,
+        random_crop: bool = True,
+        flip: bool = True,
+        cache: bool | None = None,
+        scale: tuple[float, float] = (0.8, 1.0),
+    ):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise ArtganError(f"{self.root}: no such folder")
+        if size < 1:
+            raise ArtganError(f"image size must be positive, got {size}")
+        if not 0 < scale[0] <= scale[1] <= 1:
+            raise ArtganError(f"crop scale must satisfy 0 < low <= high <= 1, got {scale}")
+        self.paths = [path for path, _relative in find_images([str(self.root)])]
+        if not self.paths:
+            kinds = ", ".join(IMAGE_EXTENSIONS)
+            raise ArtganError(f"{self.root}: no images found (looked for {kinds})")
+        self.size = size
+        self.random_crop = random_crop
+        self.flip = flip
+        self.scale = scale
+        # Random crops need room to move; centre crops are cut at the final size directly.
+        self._side = round(size * CROP_MARGIN) if random_crop else size
+        self._random = _WorkerRandom(f"ImageFolder:{self.root}")
+        self._unreadable: set[Path] = set()
+        self._cache: list[Tensor] | None = None
+        if cache if cache is not None else len(self.paths) < CACHE_LIMIT:
+            self._cache = self._decode_all()
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> Tensor:
+        return self._augment(self._image(index))
+
+    def _decode(self, path: Path) -> Tensor:
+        """uint8 (3, h, w) with the shorter side ``self._side``; raises ImageError."""
+        return pil_to_tensor(resize_shorter(read_image(path).rgb, self._side))
+
+    def _decode_all(self) -> list[Tensor]:
+        """Decode every image once (threads: Pillow releases the GIL while decoding)."""
+
+        def attempt(path: Path) -> Tensor | ImageError:
+            try:
+                return self._decode(path)
+            except ImageError as error:
+                return error
+
+        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+            results = list(pool.map(attempt, self.paths))
+        images, paths = [], []
+        for path, result in zip(self.paths, results, strict=True):
+            if isinstance(result, ImageError):
+                self._skip(path, result)
+            else:
+                images.append(result)
+                paths.append(path)
+        if not images:
+            raise ArtganError(f"{self.root}: none of its {len(self.paths)} images could be read")
+        self.paths = paths
+        return images
+
+    def _image(self, index: int) -> Tensor:
+        """The decoded image at ``index``, or the next readable one after it."""
+        if self._cache is not None:
+            return self._cache[index]
+        for offset in range(len(self.paths)):
+            path = self.paths[(index + offset) % len(self.paths)]
+            if path in self._unreadable:
+                continue
+            try:
+                return self._decode(path)
+            except ImageError as error:
+                self._skip(path, error)
+        raise ArtganError(f"{self.root}: none of its {len(self.paths)} images could be read")
+
+    def _skip(self, path: Path, error: ImageError) -> None:
+        self._unreadable.add(path)
+        warnings.warn(f"skipping {error}", stacklevel=2)
+
+    def _augment(self, image: Tensor) -> Tensor:
+        _, height, width = image.shape
+        shorter = min(height, width)
+        if self.random_crop:
+            generator = self._random.get()
+            low, high = self.scale
+            area = low + (high - low) * float(torch.rand((), generator=generator))
+            side = max(1, round(shorter * math.sqrt(area)))
+            top = int(torch.randint(0, height - side + 1, (), generator=generator))
+            left = int(torch.randint(0, width - side + 1, (), generator=generator))
+        else:
+            side = shorter
+            top, left = (height - side) // 2, (width - side) // 2
+        crop = image[:, top : top + side, left : left + side].float()[None]
+        if self.flip and float(torch.rand((), generator=self._random.get())) < 0.5:
+            crop = crop.flip(-1)
+        if side != self.size:
+            crop = F.interpolate(
+                crop,
+                size=(self.size, self.size),
+                mode="bilinear",
+                antialias=True,
+                align_corners=False,
+            )
+        return (crop[0] / 127.5 - 1).clamp(-1, 1)
+
+
+class UnpairedDataset(Dataset):
+    """Pairs of images from two unrelated folders, for unpaired translation (CycleGAN).
+
+    Item ``i`` is ``a[i % len(a)]`` with a random ``b``, so every epoch sees all of the
+    larger folder and a fresh pairing.
+    """
+
+    def __init__(self, a: ImageFolder, b: ImageFolder):
+        self.a = a
+        self.b = b
+        self._random = _WorkerRandom("UnpairedDataset")
+
+    def __len__(self) -> int:
+        return max(len(self.a), len(self.b))
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        other = int(torch.randint(0, len(self.b), (), generator=self._random.get()))
+        return self.a[index % len(self.a)], self.b[other]
+
+
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    *,
+    shuffle: bool = True,
+    workers: int = 0,
+    seed: int = 0,
+    drop_last: bool = True,
+    distributed: bool = False,
+) -> DataLoader:
+    """A DataLoader whose order is fixed by ``seed``; sharded across processes if distributed."""
+    count = len(dataset)
+    replicas = dist.get_world_size() if distributed else 1
+    per_process = math.ceil(count / replicas)
+    if drop_last and per_process < batch_size:
+        where = f" on each of {replicas} processes" if replicas > 1 else ""
+        raise ArtganError(
+            f"{_source(dataset)} has {count} images, fewer than the batch size {batch_size}{where}"
+        )
+    sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed) if distributed else None
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle and sampler is None,
+        sampler=sampler,
+        num_workers=workers,
+        generator=torch.Generator().manual_seed(seed),
+        drop_last=drop_last,
+        pin_memory=torch.cuda.is_available(),
+        persistent_workers=workers > 0,
+    )
+
+
+def _source(dataset: Dataset) -> str:
+    """The folder to name in messages: for unpaired data, the larger one sets the length."""
+    if isinstance(dataset, UnpairedDataset):
+        return _source(max(dataset.a, dataset.b, key=len))
+    return str(getattr(dataset, "root", "the dataset"))
+
+
+def infinite(loader: DataLoader) -> Iterator[Any]:
+    """Batches forever, epoch after epoch, telling a distributed sampler the epoch."""
+    epoch = 0
+    while True:
+        set_epoch = getattr(loader.sampler, "set_epoch", None)
+        if set_epoch is not None:
+            set_epoch(epoch)
+        empty = True
+        for batch in loader:
+            empty = False
+            yield batch
+        if empty:
+            raise ArtganError("the data loader gives no batches")
+        epoch += 1

@@ -1,0 +1,483 @@
+"""Offline quality metrics: how close generated images are to real ones, without the network.
+
+SWD needs no pretrained weights, so it is the default; FID and KID need Inception-v3
+weights that artgan never downloads, so they only run from a local file the user gives.
+PSNR and SSIM compare restored images with their originals, file by file.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+
+import kornia
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor, nn
+from torchvision.transforms.functional import pil_to_tensor
+
+from artgan.data import resize_shorter
+from artgan.errors import ArtganError, UnknownNameError
+from artgan.imageio import ImageError, find_images, read_image
+
+METRICS = ("swd", "psnr", "ssim", "fid", "kid")
+
+_SWD_MIN_SIZE = 16  # the coarsest pyramid level, as in the paper
+_BLUR = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0  # binomial kernel of cv2.pyrDown
+_INCEPTION_SIZE = 299
+
+
+# --- sliced Wasserstein distance ----------------------------------------------------------
+
+
+def swd(
+    real: Tensor,
+    fake: Tensor,
+    *,
+    levels: int | None = None,
+    patch: int = 7,
+    patches_per_image: int = 128,
+    projections: int = 512,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Sliced Wasserstein distance between Laplacian-pyramid patches (Karras et al. 2018).
+
+    Returns ``swd_<px>`` per pyramid level (finest level = image size, coarsest >= 16 px
+    unless ``levels`` is given) and their mean ``swd``, all times 1e3 as in the paper.
+    Descriptors are normalised with statistics pooled over both sets, not per set as in
+    the paper: per-set normalisation subtracts each set's mean colour and so cannot see a
+    colour cast. Patch positions are shared by both sets, so ``swd(a, b) == swd(b, a)``.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    results: dict[str, float] = {}
+    for size, desc_real, desc_fake in _descriptor_sets(
+        real, fake, levels, patch, patches_per_image, generator
+    ):
+        mean, std = _pooled_stats(desc_real, desc_fake)
+        directions = _random_directions(desc_real[0].numel(), projections, generator)
+        distance = _sliced_distance(
+            (desc_real - mean) / std, (desc_fake - mean) / std, directions.to(real.device)
+        )
+        results[f"swd_{size}"] = distance * 1e3
+    results = dict(sorted(results.items(), key=lambda item: int(item[0][4:])))
+    results["swd"] = sum(results.values()) / len(results)
+    return results
+
+
+def _descriptor_sets(
+    real: Tensor,
+    fake: Tensor,
+    levels: int | None,
+    patch: int,
+    patches_per_image: int,
+    generator: torch.Generator,
+) -> list[tuple[int, Tensor, Tensor]]:
+    """``(level size, real patches, fake patches)`` per level, patches as (M, 3, k, k)."""
+    for name, images in (("real", real), ("fake", fake)):
+        if images.dim() != 4 or images.shape[1] != 3 or len(images) == 0:
+            raise ArtganError(f"swd: {name} images must be a non-empty (N, 3, H, W) tensor")
+    if real.shape[2:] != fake.shape[2:]:
+        raise ArtganError(
+            f"swd: real images are {tuple(real.shape[2:])} but fake are {tuple(fake.shape[2:])}"
+        )
+    shapes = _level_shapes(real.shape[2], real.shape[3], levels, patch)
+    count = max(len(real), len(fake))
+    positions = [
+        (
+            torch.randint(0, h - patch + 1, (count, patches_per_image), generator=generator),
+            torch.randint(0, w - patch + 1, (count, patches_per_image), generator=generator),
+        )
+        for h, w in shapes
+    ]
+    desc_real = _pyramid_patches(real, positions, patch)
+    desc_fake = _pyramid_patches(fake, positions, patch)
+    return [(min(s), a, b) for s, a, b in zip(shapes, desc_real, desc_fake, strict=True)]
+
+
+def _level_shapes(height: int, width: int, levels: int | None, patch: int) -> list[tuple[int, int]]:
+    """(h, w) of each pyramid level, finest first; each level halves (rounding up)."""
+    shapes = [(height, width)]
+    while True:
+        h, w = shapes[-1]
+        smaller = ((h + 1) // 2, (w + 1) // 2)
+        if levels is None and min(smaller) < _SWD_MIN_SIZE:
+            break
+        if levels is not None and len(shapes) >= levels:
+            break
+        shapes.append(smaller)
+    if min(shapes[-1]) < max(patch, 3):
+        raise ArtganError(
+            f"swd: {height}x{width} images are too small for {len(shapes)} pyramid levels "
+            f"with {patch}x{patch} patches"
+        )
+    return shapes
+
+
+def _pyramid_patches(
+    images: Tensor, positions: list[tuple[Tensor, Tensor]], patch: int, batch: int = 64
+) -> list[Tensor]:
+    """Patches at the given positions of each Laplacian level, in batches to bound memory."""
+    per_level: list[list[Tensor]] = [[] for _ in positions]
+    for start in range(0, len(images), batch):
+        chunk = images[start : start + batch].float()
+        pyramid = _laplacian_pyramid(chunk, len(positions))
+        for level, (layer, (ys, xs)) in enumerate(zip(pyramid, positions, strict=True)):
+            stop = start + len(chunk)
+            rows, cols = ys[start:stop].to(layer.device), xs[start:stop].to(layer.device)
+            per_level[level].append(_patches(layer, rows, cols, patch))
+    return [torch.cat(parts) for parts in per_level]
+
+
+def _laplacian_pyramid(images: Tensor, levels: int) -> list[Tensor]:
+    """Band-pass levels, finest first, then the low-pass residual (cv2.pyrDown/pyrUp style)."""
+    pyramid = []
+    current = images
+    for _ in range(levels - 1):
+        smaller = _blur(current)[:, :, ::2, ::2]
+        upsampled = torch.zeros_like(current)
+        upsampled[:, :, ::2, ::2] = smaller
+        pyramid.append(current - _blur(upsampled, gain=4.0))
+        current = smaller
+    pyramid.append(current)
+    return pyramid
+
+
+def _blur(images: Tensor, gain: float = 1.0) -> Tensor:
+    channels = images.shape[1]
+    kernel = (torch.outer(_BLUR, _BLUR) * gain).to(images)
+    kernel = kernel.expand(channels, 1, 5, 5)
+    return F.conv2d(F.pad(images, (2, 2, 2, 2), mode="reflect"), kernel, groups=channels)
+
+
+def _patches(layer: Tensor, rows: Tensor, cols: Tensor, patch: int) -> Tensor:
+    """(B*P, C, k, k) patches whose top-left corners are ``rows``/``cols`` (each (B, P))."""
+    batch, channels = layer.shape[:2]
+    offsets = torch.arange(patch, device=layer.device)
+    b = torch.arange(batch, device=layer.device)[:, None, None, None, None]
+    c = torch.arange(channels, device=layer.device)[None, None, :, None, None]
+    y = (rows[:, :, None] + offsets)[:, :, None, :, None]
+    x = (cols[:, :, None] + offsets)[:, :, None, None, :]
+    return layer[b, c, y, x].reshape(-1, channels, patch, patch)
+
+
+def _pooled_stats(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-channel mean and std of two (M, C, k, k) descriptor sets taken together."""
+    count = (a.numel() + b.numel()) / a.shape[1]
+    total = a.double().sum((0, 2, 3)) + b.double().sum((0, 2, 3))
+    squares = a.double().square().sum((0, 2, 3)) + b.double().square().sum((0, 2, 3))
+    mean = total / count
+    std = (squares / count - mean.square()).clamp(min=0).sqrt().clamp(min=1e-8)
+    return mean.float()[:, None, None], std.float()[:, None, None]
+
+
+def _random_directions(dim: int, count: int, generator: torch.Generator) -> Tensor:
+    directions = torch.randn(dim, count, generator=generator)
+    return directions / directions.norm(dim=0, keepdim=True)
+
+
+def _sliced_distance(a: Tensor, b: Tensor, directions: Tensor, chunk: int = 128) -> float:
+    """Mean over directions of the 1-D Wasserstein-1 distance between the projections."""
+    a, b = a.flatten(1), b.flatten(1)
+    total = 0.0
+    for part in directions.split(chunk, dim=1):
+        # One row per direction: sorting along contiguous rows is faster on the CPU.
+        projected_a = (part.T @ a.T).sort(dim=1).values
+        projected_b = (part.T @ b.T).sort(dim=1).values
+        count = min(projected_a.shape[1], projected_b.shape[1])
+        difference = _quantiles(projected_a, count) - _quantiles(projected_b, count)
+        total += float(difference.abs().mean(1).sum())
+    return total / directions.shape[1]
+
+
+def _quantiles(rows: Tensor, count: int) -> Tensor:
+    """Resample sorted rows to ``count`` evenly spaced quantiles (linear interpolation)."""
+    size = rows.shape[1]
+    if size == count:
+        return rows
+    position = (torch.arange(count, device=rows.device) + 0.5) * (size / count) - 0.5
+    position = position.clamp(0, size - 1)
+    low = position.floor().long()
+    high = (low + 1).clamp(max=size - 1)
+    weight = (position - low).to(rows)
+    return rows[:, low] * (1 - weight) + rows[:, high] * weight
+
+
+# --- PSNR and SSIM ------------------------------------------------------------------------
+
+
+def psnr(a: Tensor, b: Tensor, mask: Tensor | None = None) -> float:
+    """Mean per-image PSNR in dB of (N, 3, H, W) images in [0, 1]; ``inf`` when identical.
+
+    With a (N, 1, H, W) mask only the masked pixels count (a float mask weights them);
+    images whose mask is empty are left out.
+    """
+    weight = _weights(a, b, mask)
+    error = (a.float() - b.float()).square().mean(1, keepdim=True)
+    totals = weight.sum((1, 2, 3))
+    keep = totals > 0
+    mse = (error * weight).sum((1, 2, 3))[keep] / totals[keep]
+    return float((10 * torch.log10(1 / mse)).mean())
+
+
+def ssim(a: Tensor, b: Tensor, mask: Tensor | None = None, window: int = 11) -> float:
+    """Mean SSIM of (N, 3, H, W) images in [0, 1]; with a mask, the SSIM map's masked mean."""
+    weight = _weights(a, b, mask)
+    similarity = kornia.metrics.ssim(a.float(), b.float(), window, max_val=1.0)
+    similarity = similarity.mean(1, keepdim=True)
+    totals = weight.sum((1, 2, 3))
+    keep = totals > 0
+    return float(((similarity * weight).sum((1, 2, 3))[keep] / totals[keep]).mean())
+
+
+def _weights(a: Tensor, b: Tensor, mask: Tensor | None) -> Tensor:
+    if a.shape != b.shape or a.dim() != 4:
+        raise ArtganError(f"cannot compare images of shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    if mask is None:
+        return torch.ones_like(a[:, :1], dtype=torch.float32)
+    weight = mask.float().expand(a.shape[0], 1, *a.shape[2:])
+    if not bool((weight > 0).any()):
+        raise ArtganError("the mask selects no pixels")
+    return weight
+
+
+# --- loading image sets -------------------------------------------------------------------
+
+
+def load_image_set(
+    folder: str | os.PathLike, size: int | None = None, limit: int | None = None
+) -> Tensor:
+    """Images under ``folder`` as one (N, 3, H, W) tensor in [0, 1].
+
+    With ``size`` each image is scaled so its shorter side is ``size`` and centre-cropped
+    square; without it all images must already share one size. Unreadable files are
+    skipped with a warning.
+    """
+    images, _names = _read_set(folder, size, limit)
+    return _stack(images, folder)
+
+
+def _read_set(
+    folder: str | os.PathLike, size: int | None, limit: int | None = None
+) -> tuple[list[Tensor], list[Path]]:
+    """Decoded images under ``folder`` and their paths relative to it."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise ArtganError(f"{root}: no such folder")
+    images, names = [], []
+    for path, relative in find_images([str(root)]):
+        if limit is not None and len(images) >= limit:
+            break
+        try:
+            picture = read_image(path).rgb
+        except ImageError as error:
+            warnings.warn(f"skipping {error}", stacklevel=3)
+            continue
+        if size is not None:
+            picture = _center_square(resize_shorter(picture, size), size)
+        images.append(pil_to_tensor(picture).float() / 255)
+        names.append(relative)
+    if not images:
+        raise ArtganError(f"{root}: no readable images found")
+    return images, names
+
+
+def _center_square(picture: Image.Image, size: int) -> Image.Image:
+    width, height = picture.size
+    left, top = (width - size) // 2, (height - size) // 2
+    return picture.crop((left, top, left + size, top + size))
+
+
+def _stack(images: list[Tensor], folder: str | os.PathLike) -> Tensor:
+    shapes = sorted({tuple(image.shape[1:]) for image in images})
+    if len(shapes) > 1:
+        (h1, w1), (h2, w2) = shapes[:2]
+        raise ArtganError(
+            f"{folder}: images have different sizes ({w1}x{h1} and {w2}x{h2}); "
+            "give a size to resize them"
+        )
+    return torch.stack(images)
+
+
+# --- evaluation of folders ----------------------------------------------------------------
+
+
+def evaluate(
+    real_dir: str | os.PathLike,
+    fake_dir: str | os.PathLike,
+    metrics: Iterable[str] = ("swd",),
+    size: int | None = 128,
+    inception_weights: str | os.PathLike | None = None,
+) -> dict[str, float]:
+    """Compare a folder of generated (or restored) images with a folder of real ones.
+
+    ``swd``, ``fid`` and ``kid`` compare the two sets as distributions; ``psnr`` and
+    ``ssim`` compare files pairwise, matched by relative path ignoring the extension.
+    Every image is first scaled (shorter side) and centre-cropped to ``size``.
+    """
+    wanted = list(dict.fromkeys(metrics))
+    for name in wanted:
+        if name not in METRICS:
+            raise UnknownNameError("metric", name, METRICS)
+    inception = _inception(inception_weights) if {"fid", "kid"} & set(wanted) else None
+
+    real, real_names = _read_set(real_dir, size)
+    fake, fake_names = _read_set(fake_dir, size)
+    device = _device()
+    results: dict[str, float] = {}
+    if "swd" in wanted:
+        results.update(swd(_stack(real, real_dir).to(device), _stack(fake, fake_dir).to(device)))
+    if {"psnr", "ssim"} & set(wanted):
+        pairs = _pairs(real, real_names, fake, fake_names, real_dir, fake_dir)
+        for name, measure in (("psnr", psnr), ("ssim", ssim)):
+            if name in wanted:
+                values = [measure(r[None].to(device), f[None].to(device)) for r, f in pairs]
+                results[name] = sum(values) / len(values)
+    if inception is not None:
+        inception.to(device)
+        real_features = _features(inception, _stack(real, real_dir), device)
+        fake_features = _features(inception, _stack(fake, fake_dir), device)
+        if "fid" in wanted:
+            results["fid"] = frechet_distance(real_features, fake_features)
+        if "kid" in wanted:
+            results["kid"] = kernel_distance(real_features, fake_features)
+    return results
+
+
+def _device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _pairs(
+    real: list[Tensor],
+    real_names: list[Path],
+    fake: list[Tensor],
+    fake_names: list[Path],
+    real_dir: str | os.PathLike,
+    fake_dir: str | os.PathLike,
+) -> list[tuple[Tensor, Tensor]]:
+    """Real and fake images with the same relative path (outputs are often saved as PNG)."""
+    by_name = {
+        name.with_suffix("").as_posix(): image for name, image in zip(real_names, real, strict=True)
+    }
+    pairs = []
+    for name, image in zip(fake_names, fake, strict=True):
+        original = by_name.get(name.with_suffix("").as_posix())
+        if original is None:
+            continue
+        if original.shape != image.shape:
+            raise ArtganError(
+                f"{Path(fake_dir) / name}: size {image.shape[2]}x{image.shape[1]} differs "
+                f"from its original's {original.shape[2]}x{original.shape[1]}"
+            )
+        pairs.append((original, image))
+    if not pairs:
+        raise ArtganError(
+            f"no image in {fake_dir} has the same relative path as one in {real_dir}; "
+            "psnr and ssim compare files pairwise"
+        )
+    return pairs
+
+
+# --- FID and KID --------------------------------------------------------------------------
+
+
+def _inception(weights: str | os.PathLike | None) -> nn.Module:
+    """torchvision's Inception-v3 from a local safetensors file, returning pool3 features."""
+    if weights is None:
+        raise ArtganError(
+            "fid and kid need Inception-v3 weights, which artgan never downloads; pass a "
+            "local .safetensors file of torchvision's inception_v3 weights "
+            "(inception_weights=PATH, or --inception-weights PATH)"
+        )
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+    from torchvision.models import inception_v3
+
+    path = Path(weights)
+    if path.suffix != ".safetensors" or not path.is_file():
+        raise ArtganError(f"{path}: Inception weights must be an existing .safetensors file")
+    try:
+        state = load_file(path)
+    except (SafetensorError, OSError) as error:
+        raise ArtganError(f"{path}: cannot read Inception weights ({error})") from None
+    # The auxiliary classifier only helps training; checkpoints usually include it.
+    state = {key: value for key, value in state.items() if not key.startswith("AuxLogits.")}
+    model = inception_v3(weights=None, aux_logits=False, init_weights=False)
+    expected = set(model.state_dict())
+    odd = [f"missing {k}" for k in sorted(expected - set(state))[:2]]
+    odd += [f"unexpected {k}" for k in sorted(set(state) - expected)[:2]]
+    if odd:
+        raise ArtganError(f"{path}: not torchvision inception_v3 weights ({', '.join(odd)})")
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()[-1].strip()
+        raise ArtganError(f"{path}: not torchvision inception_v3 weights ({first})") from None
+    model.fc = nn.Identity()
+    return model.eval()
+
+
+@torch.no_grad()
+def _features(model: nn.Module, images: Tensor, device: torch.device, batch: int = 32) -> Tensor:
+    """2048-d pool3 features of [0, 1] images, in float64 on ``device``."""
+    features = []
+    for chunk in images.split(batch):
+        chunk = F.interpolate(
+            chunk.to(device),
+            size=(_INCEPTION_SIZE, _INCEPTION_SIZE),
+            mode="bilinear",
+            align_corners=False,
+            antialias=True,
+        )
+        features.append(model(chunk * 2 - 1).double())
+    return torch.cat(features)
+
+
+def frechet_distance(a: Tensor, b: Tensor) -> float:
+    """FID between two (N, D) feature sets: the Fréchet distance of fitted Gaussians.
+
+    With S = X^T X for centred, scaled features X, tr(sqrt(S_a S_b)) equals the sum of
+    the singular values of X_a X_b^T (N_a x N_b), and also the trace of sqrt(R S_b R)
+    with R = sqrt(S_a) (D x D); the cheaper form is used. Both need only symmetric or
+    singular-value decompositions, which are stable, unlike a general matrix square root.
+    """
+    if len(a) < 2 or len(b) < 2:
+        raise ArtganError("fid needs at least 2 images in each set")
+    x_a = (a.double() - a.double().mean(0)) / math.sqrt(len(a) - 1)
+    x_b = (b.double() - b.double().mean(0)) / math.sqrt(len(b) - 1)
+    dim = a.shape[1]
+    if len(a) * len(b) * min(len(a), len(b)) < dim**3:
+        cross = torch.linalg.svdvals(x_a @ x_b.T).sum()
+    else:
+        values, vectors = torch.linalg.eigh(x_a.T @ x_a)
+        root_a = (vectors * values.clamp(min=0).sqrt()) @ vectors.T
+        middle = root_a @ (x_b.T @ x_b) @ root_a
+        cross = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp(min=0).sqrt().sum()
+    mean_gap = (a.double().mean(0) - b.double().mean(0)).square().sum()
+    return float(mean_gap + x_a.square().sum() + x_b.square().sum() - 2 * cross)
+
+
+def kernel_distance(
+    a: Tensor, b: Tensor, subsets: int = 100, subset_size: int = 1000, seed: int = 0
+) -> float:
+    """KID: unbiased MMD^2 with the kernel (x.y / d + 1)^3, averaged over random subsets."""
+    size = min(subset_size, len(a), len(b))
+    if size < 2:
+        raise ArtganError("kid needs at least 2 images in each set")
+    a, b = a.double(), b.double()
+    dim = a.shape[1]
+    generator = torch.Generator().manual_seed(seed)
+    total = 0.0
+    for _ in range(subsets):
+        x = a[torch.randperm(len(a), generator=generator)[:size]]
+        y = b[torch.randperm(len(b), generator=generator)[:size]]
+        k_xx = (x @ x.T / dim + 1) ** 3
+        k_yy = (y @ y.T / dim + 1) ** 3
+        k_xy = (x @ y.T / dim + 1) ** 3
+        within = (k_xx.sum() - k_xx.trace() + k_yy.sum() - k_yy.trace()) / (size * (size - 1))
+        total += float(within - 2 * k_xy.mean())
+    return total / subsets

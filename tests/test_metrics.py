@@ -1,0 +1,179 @@
+"""Offline metrics: SWD behaves like a distance and sees colour casts; PSNR/SSIM known values."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from artgan import metrics
+from artgan.errors import ArtganError, UnknownNameError
+
+SMALL = dict(patches_per_image=32, projections=128)
+
+
+def smooth_images(count: int, size: int = 32, seed: int = 0) -> torch.Tensor:
+    """Random low-frequency pictures: structure at every pyramid level, values in [0, 1]."""
+    generator = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(count, 3, size // 4, size // 4, generator=generator)
+    fine = torch.rand(count, 3, size, size, generator=generator)
+    images = F.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False)
+    return (0.8 * images + 0.2 * fine).clamp(0, 1)
+
+
+def test_swd_is_zero_on_itself_symmetric_and_deterministic():
+    a, b = smooth_images(24, seed=1), smooth_images(20, seed=2)
+    same = metrics.swd(a, a, **SMALL)
+    assert set(same) == {"swd_16", "swd_32", "swd"}
+    assert same["swd"] == pytest.approx(0, abs=1e-6)
+    forward, backward = metrics.swd(a, b, **SMALL), metrics.swd(b, a, **SMALL)
+    assert forward == pytest.approx(backward)
+    assert metrics.swd(a, b, **SMALL) == forward
+    assert forward["swd"] > 0
+
+
+def test_swd_grows_with_noise():
+    real = smooth_images(24, seed=1)
+    noise = torch.randn(real.shape, generator=torch.Generator().manual_seed(3))
+    values = [
+        metrics.swd(real, (real + sigma * noise).clamp(0, 1), **SMALL)["swd"]
+        for sigma in (0.0, 0.03, 0.1, 0.3)
+    ]
+    assert values == sorted(values) and values[0] < values[1] < values[2] < values[3]
+
+
+def test_swd_grows_with_colour_shift():
+    real = smooth_images(24, seed=1)
+    shift = torch.tensor([0.1, 0.0, -0.1])[None, :, None, None]
+    values = [metrics.swd(real, (real + k * shift).clamp(0, 1), **SMALL)["swd"] for k in (0, 1, 2)]
+    assert values[0] < values[1] < values[2]
+
+
+def test_pooled_normalisation_sees_a_colour_cast_that_per_set_hides():
+    real = smooth_images(24, seed=1)
+    cast = real + torch.tensor([0.15, 0.0, 0.0])[None, :, None, None]  # unclamped: exact shift
+    pooled = metrics.swd(real, cast, **SMALL)["swd"]
+
+    generator = torch.Generator().manual_seed(0)
+    per_set = []
+    for _size, a, b in metrics._descriptor_sets(real, cast, None, 7, 32, generator):
+        directions = metrics._random_directions(a[0].numel(), 128, generator)
+        a = (a - a.mean((0, 2, 3), keepdim=True)) / a.std((0, 2, 3), keepdim=True)
+        b = (b - b.mean((0, 2, 3), keepdim=True)) / b.std((0, 2, 3), keepdim=True)
+        per_set.append(metrics._sliced_distance(a, b, directions) * 1e3)
+    per_set_value = sum(per_set) / len(per_set)
+    assert per_set_value < 1.0
+    assert pooled > 50 * max(per_set_value, 1e-3)
+
+
+def test_swd_levels_and_too_small_images():
+    images = smooth_images(4, size=64)
+    assert list(metrics.swd(images, images, **SMALL)) == ["swd_16", "swd_32", "swd_64", "swd"]
+    assert list(metrics.swd(images, images, levels=2, **SMALL)) == ["swd_32", "swd_64", "swd"]
+    with pytest.raises(ArtganError, match="too small"):
+        metrics.swd(images[:, :, :6, :6], images[:, :, :6, :6])
+
+
+def test_psnr_and_ssim_known_values():
+    a = torch.rand(2, 3, 24, 24, generator=torch.Generator().manual_seed(0)) * 0.8
+    assert metrics.psnr(a, a) == math.inf
+    assert metrics.ssim(a, a) == pytest.approx(1.0, abs=1e-4)
+    assert metrics.psnr(a, a + 0.1) == pytest.approx(20.0, abs=1e-3)
+    assert metrics.ssim(a, (a + 0.3 * torch.rand_like(a)).clamp(0, 1)) < 0.9
+
+
+def test_masked_metrics_count_only_masked_pixels():
+    a = torch.full((1, 3, 32, 32), 0.5)
+    b = a.clone()
+    b[:, :, :, 16:] += 0.2  # right half wrong
+    mask = torch.zeros(1, 1, 32, 32, dtype=torch.bool)
+    mask[:, :, :, :4] = True  # far enough from the wrong half for the 11 px SSIM window
+    assert metrics.psnr(a, b, mask) == math.inf
+    assert metrics.ssim(a, b, mask) == pytest.approx(1.0, abs=1e-4)
+    assert metrics.psnr(a, b, ~mask) < metrics.psnr(a, b)
+    with pytest.raises(ArtganError, match="no pixels"):
+        metrics.psnr(a, b, torch.zeros(1, 1, 32, 32))
+
+
+def save_set(folder, images, suffix=".png"):
+    folder.mkdir()
+    for index, image in enumerate(images):
+        pixels = (image.permute(1, 2, 0) * 255).round().byte().numpy()
+        Image.fromarray(pixels).save(folder / f"{index:02d}{suffix}")
+
+
+def test_evaluate_swd_psnr_and_load_image_set(tmp_path):
+    real = smooth_images(6, size=40)
+    save_set(tmp_path / "real", real, ".jpg")
+    save_set(tmp_path / "fake", (real + 0.1).clamp(0, 1))
+    (tmp_path / "real" / "00broken.jpg").write_bytes(b"not a jpeg")
+    with pytest.warns(UserWarning, match="broken.jpg"):
+        loaded = metrics.load_image_set(tmp_path / "real", size=32, limit=4)
+    assert loaded.shape == (4, 3, 32, 32) and 0 <= loaded.min() and loaded.max() <= 1
+
+    with pytest.warns(UserWarning, match="broken.jpg"):
+        scores = metrics.evaluate(
+            tmp_path / "real", tmp_path / "fake", ("swd", "psnr", "ssim"), size=32
+        )
+    assert {"swd", "swd_16", "swd_32", "psnr", "ssim"} <= set(scores)
+    assert scores["swd"] > 0 and 15 < scores["psnr"] < 30 and 0 < scores["ssim"] < 1
+
+
+def test_evaluate_errors(tmp_path):
+    save_set(tmp_path / "real", smooth_images(3))
+    (tmp_path / "fake").mkdir()
+    save_set(tmp_path / "fake" / "other", smooth_images(3))
+    with pytest.raises(UnknownNameError, match="did you mean 'fid'"):
+        metrics.evaluate(tmp_path / "real", tmp_path / "fake", ["fidd"])
+    with pytest.raises(ArtganError, match="never downloads"):
+        metrics.evaluate(tmp_path / "real", tmp_path / "fake", ["fid"])
+    with pytest.raises(ArtganError, match="pairwise"):
+        metrics.evaluate(tmp_path / "real", tmp_path / "fake", ["psnr"])
+
+
+def test_frechet_and_kernel_distances():
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(400, 8, generator=generator, dtype=torch.float64)
+    b = torch.randn(400, 8, generator=generator, dtype=torch.float64)
+    shifted = b + 3.0
+    assert metrics.frechet_distance(a, a) == pytest.approx(0, abs=1e-6)
+    assert metrics.frechet_distance(a, b) < 0.5
+    assert metrics.frechet_distance(a, shifted) == pytest.approx(8 * 9, rel=0.1)
+    assert abs(metrics.kernel_distance(a, b, subsets=5)) < 0.05
+    assert metrics.kernel_distance(a, shifted, subsets=5) > 1
+
+
+@pytest.mark.parametrize("count, dim", [(5, 16), (60, 4)])  # Gram and covariance forms
+def test_frechet_distance_matches_the_definition(count, dim):
+    generator = torch.Generator().manual_seed(1)
+    a = torch.randn(count, dim, generator=generator, dtype=torch.float64)
+    b = torch.randn(count + 1, dim, generator=generator, dtype=torch.float64) * 2 + 0.5
+    cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)
+    root_trace = torch.linalg.eigvals(cov_a @ cov_b).real.clamp(min=0).sqrt().sum()
+    expected = (a.mean(0) - b.mean(0)).square().sum() + (cov_a + cov_b).trace() - 2 * root_trace
+    assert metrics.frechet_distance(a, b) == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_fid_with_local_inception_weights(tmp_path, monkeypatch):
+    from safetensors.torch import save_file
+    from torchvision.models import inception_v3
+
+    monkeypatch.setattr(metrics, "_INCEPTION_SIZE", 75)  # the smallest it takes: fast
+    torch.manual_seed(0)
+    model = inception_v3(weights=None, aux_logits=True, init_weights=False)
+    weights = tmp_path / "inception.safetensors"
+    save_file(model.state_dict(), weights)  # with AuxLogits, as torchvision's checkpoint
+    save_set(tmp_path / "real", smooth_images(3, seed=1))
+    save_set(tmp_path / "fake", smooth_images(3, seed=2))
+    scores = metrics.evaluate(
+        tmp_path / "real", tmp_path / "fake", ["fid", "kid"], size=32, inception_weights=weights
+    )
+    assert scores["fid"] > 0 and math.isfinite(scores["kid"])
+
+    wrong = tmp_path / "wrong.safetensors"
+    save_file({"fc.weight": torch.zeros(2, 2)}, wrong)
+    with pytest.raises(ArtganError, match="not torchvision inception_v3"):
+        metrics.evaluate(tmp_path / "real", tmp_path / "fake", ["fid"], inception_weights=wrong)
