@@ -7,10 +7,8 @@ that must never clobber an input or leave a half-written file behind.
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import os
-import secrets
 import struct
 import warnings
 import zlib
@@ -21,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from artgan.atomic import atomic_path
 from artgan.errors import ArtganError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
@@ -198,8 +197,8 @@ def write_image(
     options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
 
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        _save_atomically(picture, out, fmt, options)
+        with atomic_path(out) as temporary:
+            picture.save(temporary, format=fmt, **options)
     except PermissionError:
         raise ArtganError(f"cannot write {out}: permission denied") from None
     except (FileExistsError, NotADirectoryError):
@@ -209,19 +208,6 @@ def write_image(
     except ValueError as exc:
         raise ArtganError(f"cannot write {out}: {_one_line(exc)}") from None
     return out
-
-
-def _save_atomically(picture: Image.Image, out: Path, fmt: str, options: dict) -> None:
-    """Write to a temporary file beside ``out``, then rename it over ``out``."""
-    temp = out.parent / f".{out.name}.{secrets.token_hex(4)}.tmp"
-    try:
-        with open(temp, "xb") as handle:
-            picture.save(handle, format=fmt, **options)
-        os.replace(temp, out)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        raise
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -23,6 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from artgan import __version__
+from artgan.atomic import atomic_path
 from artgan.errors import ArtganError, UnknownNameError
 from artgan.nn import ARCHITECTURES
 
@@ -119,17 +119,8 @@ def save_model(
 
 
 def _atomic_save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as temporary:
+        save_file(tensors, str(temporary), metadata=metadata)
     return path
 
 
@@ -153,7 +144,7 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
         raise ArtganError(f"{path}: not a safetensors file (unreadable header)")
     raw = header.get("__metadata__") or {}
     if raw.get("format") != FORMAT:
-        raise ArtganError(f"{path}: a safetensors file, but not an artgan model (no artgan metadata)")
+        raise ArtganError(f"{path}: a safetensors file, but not an artgan model (no metadata)")
     metadata: dict[str, Any] = dict(raw)
     for key in ("config", "card"):
         try:
@@ -180,7 +171,9 @@ def load_model(
     try:
         network = factory(**metadata["config"])
     except TypeError as exc:
-        raise ArtganError(f"{info.path}: config does not fit {metadata['architecture']!r}: {exc}")
+        raise ArtganError(
+            f"{info.path}: config does not fit {metadata['architecture']!r}: {exc}"
+        ) from None
     try:
         tensors = load_file(str(info.path), device="cpu")
     except (SafetensorError, OSError) as exc:
@@ -191,7 +184,8 @@ def load_model(
     if missing or unexpected:
         raise ArtganError(
             f"{info.path}: weights do not match {metadata['architecture']!r} "
-            f"({len(missing)} missing, {len(unexpected)} unexpected, e.g. {(missing + unexpected)[0]})"
+            f"({len(missing)} missing, {len(unexpected)} unexpected, "
+            f"e.g. {(missing + unexpected)[0]})"
         )
     for key, value in tensors.items():
         if value.shape != expected[key].shape:
@@ -212,7 +206,7 @@ def find_model(model: str | os.PathLike | None, task: str) -> ModelInfo:
     if model is None:
         model = plugins.get_task(task).default_model
         if model is None:
-            raise ArtganError(f"task {task!r} needs a model: pass --model NAME or a .safetensors path")
+            raise ArtganError(f"task {task!r} needs a model: give a name or a .safetensors path")
     text = os.fspath(model)
     if text.endswith(SUFFIX) or os.sep in text or Path(text).is_file():
         path = Path(text)
@@ -237,9 +231,11 @@ def list_models(task: str | None = None) -> list[ModelInfo]:
             if (task is None or entry_task == task) and (entry_task, name) not in found:
                 try:
                     metadata = read_header(path)
-                except ArtganError:
+                except ArtganError as exc:
+                    plugins.warn(f"ignoring model: {exc}")
                     continue
-                found[(entry_task, name)] = ModelInfo(name, entry_task, Path(path), source, metadata)
+                found[(entry_task, name)] = ModelInfo(name, entry_task, Path(path), source,
+                                                      metadata)
     return sorted(found.values(), key=lambda i: (i.task, i.name))
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from artgan import imageio
+from artgan import atomic, imageio
 from artgan.errors import ArtganError
 from artgan.imageio import (
     IMAGE_EXTENSIONS,
@@ -172,7 +172,7 @@ def test_permission_denied_messages_when_root(tmp_path, monkeypatch):
     with pytest.raises(ImageError) as info:
         read_image(source)
     assert str(info.value) == f"{source}: permission denied"
-    monkeypatch.setattr(imageio, "open", refuse, raising=False)
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", refuse)
     out = tmp_path / "out.png"
     with pytest.raises(ArtganError) as info:
         write_image(noise(), out, inputs=[source])
