@@ -1,0 +1,203 @@
+"""Image-to-image GAN layers: a ResNet generator, a PatchGAN discriminator and a history pool.
+
+These follow CycleGAN (Zhu et al. 2017) and pix2pix (Isola et al. 2017) with two changes that
+matter in practice: the generator can upsample with nearest-neighbour + convolution (Odena et
+al. 2016) instead of transposed convolutions, which avoids checkerboard artefacts, and the
+discriminator can run without padding, so it judges only patches that lie fully inside the
+image and has no way to tell border patches apart (a padded PatchGAN lets the generator learn
+border-specific output such as stripes along the image edges).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+UPSAMPLING = ("nearest", "transposed")
+PADDINGS = ("valid", "zero", "reflect")
+
+
+def _conv_norm_relu(c_in: int, c_out: int, kernel: int, stride: int = 1) -> list[nn.Module]:
+    """Reflection-padded convolution, instance norm and ReLU (conv bias is cancelled by IN)."""
+    return [
+        nn.ReflectionPad2d(kernel // 2),
+        nn.Conv2d(c_in, c_out, kernel, stride=stride, bias=False),
+        nn.InstanceNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    ]
+
+
+class ResidualBlock(nn.Module):
+    """Two reflection-padded 3x3 convolutions with instance norm, added to the input."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            *_conv_norm_relu(channels, channels, 3),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3, bias=False),
+            nn.InstanceNorm2d(channels),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+class NearestUpConv(nn.Conv2d):
+    """2x nearest-neighbour upsampling, 1-pixel reflection padding and a 3x3 convolution, with
+    the same weights and result as those three layers but computed at the low resolution.
+
+    Each output pixel of the upsampled image sees a 2x2 neighbourhood of the input, with taps
+    that are sums of the 3x3 kernel's taps; the four output phases become one convolution with
+    4x the channels, interleaved by ``pixel_shuffle``. Reflecting the upsampled image by one
+    pixel equals replicating the small one, so the borders match exactly too. This never
+    builds the large upsampled tensor: about 30% faster and much lighter on memory.
+    """
+
+    def __init__(self, c_in: int, c_out: int, bias: bool = False):
+        super().__init__(c_in, c_out, 3, bias=bias)
+
+    def phase_weight(self) -> Tensor:
+        """(4 * out, in, 3, 3): one 2x2 kernel (zero-padded to 3x3) per output phase."""
+        def split(k: Tensor, dim: int) -> tuple[Tensor, Tensor]:
+            a, b, c = k.unbind(dim)
+            zero = torch.zeros_like(a)
+            return torch.stack([a, b + c, zero], dim), torch.stack([zero, a + b, c], dim)
+
+        top, bottom = split(self.weight, 2)
+        phases = [*split(top, 3), *split(bottom, 3)]
+        return torch.stack(phases, dim=1).flatten(0, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        bias = None if self.bias is None else self.bias.repeat_interleave(4)
+        padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
+        return F.pixel_shuffle(F.conv2d(padded, self.phase_weight(), bias), 2)
+
+
+def _upsample(c_in: int, c_out: int, mode: str) -> list[nn.Module]:
+    """2x upsampling, instance norm, ReLU; "nearest" is nearest-neighbour + 3x3 convolution,
+    which cannot produce the checkerboard pattern of (uneven-overlap) transposed convolutions."""
+    if mode == "nearest":
+        up: nn.Module = NearestUpConv(c_in, c_out)
+    else:
+        up = nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=1, bias=False)
+    return [up, nn.InstanceNorm2d(c_out), nn.ReLU(inplace=True)]
+
+
+class ResnetGenerator(nn.Module):
+    """CycleGAN's generator: 7x7 stem, strided downsampling, residual blocks, upsampling, 7x7 out.
+
+    Fully convolutional, so it runs on any size that is a multiple of ``2 ** n_down``; images
+    in and out are in [-1, 1] (tanh output).
+    """
+
+    def __init__(
+        self,
+        width: int = 32,
+        n_blocks: int = 6,
+        n_down: int = 2,
+        upsample: str = "nearest",
+        channels: int = 3,
+    ):
+        super().__init__()
+        if upsample not in UPSAMPLING:
+            raise ValueError(f"upsample must be one of {UPSAMPLING}, not {upsample!r}")
+        self.n_down = n_down
+        layers = _conv_norm_relu(channels, width, 7)
+        c = width
+        for _ in range(n_down):
+            layers += _conv_norm_relu(c, c * 2, 3, stride=2)
+            c *= 2
+        layers += [ResidualBlock(c) for _ in range(n_blocks)]
+        for _ in range(n_down):
+            layers += _upsample(c, c // 2, upsample)
+            c //= 2
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(c, channels, 7)]
+        self.net = nn.Sequential(*layers)
+
+    @property
+    def multiple(self) -> int:
+        """Input height and width must be multiples of this."""
+        return 2**self.n_down
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.tanh(self.net(x))
+
+
+class PatchDiscriminator(nn.Module):
+    """PatchGAN (pix2pix): a map of real/fake logits, one per overlapping patch of a [-1, 1] image.
+
+    With the defaults (``width=64, n_layers=3``) each logit sees a 70x70 patch. ``padding``
+    ``"valid"`` uses no padding at all, so only patches fully inside the image are judged;
+    ``"zero"`` is the original.
+    """
+
+    def __init__(
+        self, width: int = 64, n_layers: int = 3, padding: str = "valid", channels: int = 3
+    ):
+        super().__init__()
+        if padding not in PADDINGS:
+            raise ValueError(f"padding must be one of {PADDINGS}, not {padding!r}")
+
+        def conv(c_in: int, c_out: int, stride: int) -> list[nn.Module]:
+            if padding == "valid":
+                return [nn.Conv2d(c_in, c_out, 4, stride=stride)]
+            mode = "zeros" if padding == "zero" else "reflect"
+            return [nn.Conv2d(c_in, c_out, 4, stride=stride, padding=1, padding_mode=mode)]
+
+        layers = conv(channels, width, 2) + [nn.LeakyReLU(0.2, inplace=True)]
+        c = width
+        for i in range(1, n_layers + 1):
+            c_out = width * min(2**i, 8)
+            stride = 2 if i < n_layers else 1
+            layers += conv(c, c_out, stride)
+            layers += [nn.InstanceNorm2d(c_out), nn.LeakyReLU(0.2, inplace=True)]
+            c = c_out
+        layers += conv(c, 1, 1)
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    def min_size(self) -> int:
+        """The smallest input side that gives a 2x2 logit map (instance norm needs more than one
+        value per channel, so a single-logit map is not enough)."""
+        size = 2
+        for layer in reversed(self.net):
+            if isinstance(layer, nn.Conv2d):
+                pad = 2 * layer.padding[0]
+                size = (size - 1) * layer.stride[0] + layer.kernel_size[0] - pad
+        return size
+
+
+class HistoryPool:
+    """Shrivastava et al.'s image buffer: the discriminator sees older fakes half the time.
+
+    Keeps up to ``size`` past generated images; each queried image is returned as is or, with
+    probability 1/2 once the pool is full, swapped for a random stored one. Stabilises
+    training because D cannot just track the generator's latest mode.
+    """
+
+    def __init__(self, size: int = 50, generator: torch.Generator | None = None):
+        self.size = size
+        self.generator = generator
+        self.images: list[Tensor] = []
+
+    def __call__(self, images: Tensor) -> Tensor:
+        if self.size == 0:
+            return images
+        out = []
+        for image in images.detach():
+            image = image.unsqueeze(0)
+            if len(self.images) < self.size:
+                self.images.append(image.clone())
+                out.append(image)
+                continue
+            if torch.rand((), generator=self.generator).item() < 0.5:
+                index = int(torch.randint(self.size, (), generator=self.generator))
+                out.append(self.images[index].clone())
+                self.images[index] = image.clone()
+            else:
+                out.append(image)
+        return torch.cat(out)

@@ -1,0 +1,68 @@
+"""``GanModule``: what a task hands the shared Trainer.
+
+A task describes its networks, optimizers and one training step; the Trainer owns
+everything else (device, precision, EMA, schedules, checkpoints, logging, distribution),
+so no task writes its own loop.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from artgan.train.step import StepContext
+
+
+class GanModule:
+    """Subclass and implement ``networks``, ``optimizers``, ``training_step``, ``export``.
+
+    The Trainer calls ``networks()`` once, after seeding, so build (and initialise) the
+    networks there, not in ``__init__``: that makes runs reproducible from ``seed``.
+    ``ema`` names the networks to keep an exponential moving average of when the
+    config sets ``ema_decay``; the averaged copies replace them in ``sample`` and ``export``.
+    """
+
+    ema: tuple[str, ...] = ()
+
+    def networks(self) -> dict[str, nn.Module]:
+        """Every network by name, e.g. ``{"generator": ..., "discriminator": ...}``."""
+        raise NotImplementedError
+
+    def optimizers(self, networks: dict[str, nn.Module]) -> dict[str, torch.optim.Optimizer]:
+        """Optimizers by name, built on ``networks`` (already on the training device)."""
+        raise NotImplementedError
+
+    def training_step(self, batch: Any, step: StepContext) -> dict[str, torch.Tensor | float]:
+        """One iteration: the discriminator phase, then the generator phase.
+
+        Run forward passes under ``step.autocast()``, augment what the discriminator sees
+        with ``step.augment(x)``, feed real logits to ``step.update_augment(logits)`` for
+        adaptive augmentation, and update with ``step.backward(loss, "optimizer name")``.
+        Use ``step.networks`` (not your own references): they are the ones being trained.
+        Freezing D with ``requires_grad_(False)`` during the G phase is allowed (and saves
+        its backward), also under torchrun.
+        Return the losses to log (tensors are detached and averaged by the Trainer).
+        """
+        raise NotImplementedError
+
+    def fixed_inputs(self, batch: Any) -> Any:
+        """What to sample from for progress grids, chosen once from the first batch.
+
+        Tensors, or lists/tuples/dicts of them; stored in the checkpoint so a resumed run
+        keeps drawing the same grid. The default is no samples.
+        """
+        return None
+
+    def sample(self, networks: dict[str, nn.Module], fixed: Any) -> torch.Tensor:
+        """Images in [-1, 1], shape (N, 3, H, W), from ``fixed``; runs in eval mode, no grad."""
+        raise NotImplementedError
+
+    def export(self, networks: dict[str, nn.Module]) -> tuple[nn.Module, str, dict[str, Any]]:
+        """``(module to save, architecture name, config)`` for the model store.
+
+        ``networks`` holds the EMA copies in place of the networks named in ``ema``.
+        """
+        raise NotImplementedError

@@ -1,0 +1,146 @@
+"""What a run reports while it trains: a progress line, a JSONL log, sample grids, TensorBoard.
+
+Losses stay on the device between log points (summed as tensors) so logging does not
+force a host sync every step.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+import torch
+from PIL import Image
+from torchvision.utils import make_grid
+
+
+class Monitor:
+    """Reports for one run; a disabled monitor (non-main processes) only averages losses."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        total_steps: int | None,
+        budget_seconds: float | None,
+        enabled: bool = True,
+        stream: TextIO | None = None,
+    ):
+        self.run_dir = run_dir
+        self.total_steps = total_steps
+        self.budget_seconds = budget_seconds
+        self.enabled = enabled
+        self.stream = stream or sys.stderr
+        self._tty = self.stream.isatty()
+        self._sums: dict[str, torch.Tensor | float] = {}
+        self._count = 0
+        self._window = (0, time.monotonic())
+        self.last: dict[str, float] = {}
+        self._tensorboard = _tensorboard(run_dir) if enabled else None
+        if enabled:
+            run_dir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def pending(self) -> bool:
+        """Whether steps were recorded since the last log."""
+        return self._count > 0
+
+    def record(self, losses: dict[str, torch.Tensor | float]) -> None:
+        """Add one step's losses to the running averages."""
+        for name, value in losses.items():
+            if isinstance(value, torch.Tensor):
+                value = value.detach().float().mean()
+            self._sums[name] = self._sums.get(name, 0.0) + value
+        self._count += 1
+
+    def log(
+        self, step: int, elapsed: float, images: int, extra: dict[str, float]
+    ) -> dict[str, float]:
+        """Average the recorded losses, write them out and reset; returns the record."""
+        now = time.monotonic()
+        first, since = self._window
+        rate = (step - first) / max(now - since, 1e-9)
+        self._window = (step, now)
+        losses = {k: float(v) / max(self._count, 1) for k, v in self._sums.items()}
+        self._sums, self._count = {}, 0
+        self.last = losses
+        record = {"step": step, "time": round(elapsed, 3), "it_s": round(rate, 4),
+                  "images": images, **extra, **losses}
+        if not self.enabled:
+            return record
+        with open(self.run_dir / "log.jsonl", "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+        if self._tensorboard is not None:
+            for name, value in {**extra, **losses}.items():
+                self._tensorboard.add_scalar(name, value, step)
+        shown = "  ".join(f"{k}={v:.4g}" for k, v in losses.items())
+        total = f"/{self.total_steps}" if self.total_steps else ""
+        eta = self._eta(step, elapsed, rate)
+        self._line(f"step {step}{total}  {rate:.2f} it/s  ETA {eta}  {shown}", final=False)
+        return record
+
+    def note(self, text: str) -> None:
+        """A message on its own line (warnings, final summary)."""
+        if self.enabled:
+            self._line(text, final=True)
+
+    def save_grid(self, images: torch.Tensor, step: int) -> Path | None:
+        """Write ``images`` (in [-1, 1]) as ``samples/step_NNNNNN.png``, atomically."""
+        if not self.enabled:
+            return None
+        images = (images.detach().float().cpu().clamp(-1, 1) + 1) / 2
+        grid = make_grid(images, nrow=math.ceil(math.sqrt(images.shape[0])), padding=2)
+        pixels = grid.mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        folder = self.run_dir / "samples"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"step_{step:06d}.png"
+        fd, tmp = tempfile.mkstemp(prefix=".grid.", suffix=".png", dir=folder)
+        os.close(fd)
+        try:
+            Image.fromarray(pixels).save(tmp, format="PNG")
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        if self._tensorboard is not None:
+            self._tensorboard.add_image("samples", grid, step)
+        return path
+
+    def close(self) -> None:
+        if self._tensorboard is not None:
+            self._tensorboard.close()
+
+    def _eta(self, step: int, elapsed: float, rate: float) -> str:
+        left = []
+        if self.total_steps and rate > 0:
+            left.append((self.total_steps - step) / rate)
+        if self.budget_seconds:
+            left.append(self.budget_seconds - elapsed)
+        if not left:
+            return "?"
+        seconds = max(0, int(min(left)))
+        hours, rest = divmod(seconds, 3600)
+        return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+    def _line(self, text: str, *, final: bool) -> None:
+        """Progress lines overwrite each other on a terminal; elsewhere each is kept."""
+        if self._tty:
+            self.stream.write("\r\033[K" + text + ("\n" if final else ""))
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+def _tensorboard(run_dir: Path) -> Any:
+    """A SummaryWriter when the tensorboard package is installed, else None."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(run_dir / "tensorboard"))

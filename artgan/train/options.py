@@ -1,0 +1,72 @@
+"""The ``artgan train TASK`` options every task shares, and the TrainConfig they build.
+
+Tasks add ``train_options()`` to their own ``Task.train_options()`` and turn the parsed
+values into a config with ``config_from_options(**options)``, so budgets, precision and
+checkpointing are spelled the same way for every task.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from artgan.train.config import LR_SCHEDULES, PRECISIONS, TrainConfig
+
+# CLI option name -> TrainConfig field, where they differ.
+_RENAMED = {"ema": "ema_decay"}
+
+
+def train_options() -> list[click.Option]:
+    """Click options for the shared training settings (defaults as in ``TrainConfig``)."""
+    return [
+        click.Option(["--steps"], type=click.IntRange(min=1),
+                     help="Training budget in steps (total, across resumes)."),
+        click.Option(["--minutes"], type=click.FloatRange(min=0, min_open=True),
+                     help="Training budget in wall-clock minutes; stops cleanly and exports."),
+        click.Option(["--run-dir"], type=click.Path(file_okay=False, path_type=Path),
+                     help="Folder for checkpoints, log.jsonl and samples (default: runs/TASK)."),
+        click.Option(["--resume"], is_flag=True,
+                     help="Continue the run in --run-dir from its latest checkpoint."),
+        click.Option(["--device"], default="auto", show_default=True,
+                     help="auto, cpu, cuda, cuda:N or mps."),
+        click.Option(["--precision"], type=click.Choice(PRECISIONS), default="auto",
+                     show_default=True,
+                     help="auto: bf16 on CUDA and bf16-capable CPUs, else fp32; fp16: CUDA only."),
+        click.Option(["--channels-last"], is_flag=True,
+                     help="Use the channels-last memory format (often faster on GPUs)."),
+        click.Option(["--compile"], is_flag=True, help="torch.compile the networks."),
+        click.Option(["--ema"], type=click.FloatRange(0, 1, min_open=True, max_open=True),
+                     help="Keep an exponential moving average of the generator (e.g. 0.999)."),
+        click.Option(["--lr-schedule"], type=click.Choice(LR_SCHEDULES), default="constant",
+                     show_default=True,
+                     help="linear: constant for the first half, then down to 0."),
+        click.Option(["--checkpoint-every"], type=click.IntRange(min=1), default=500,
+                     show_default=True, help="Steps between checkpoints."),
+        click.Option(["--sample-every"], type=click.IntRange(min=1), default=500,
+                     show_default=True, help="Steps between sample grids."),
+        click.Option(["--seed"], type=int, default=0, show_default=True, help="Random seed."),
+        click.Option(["--augment"], default=None,
+                     help='Differentiable augmentation policy, e.g. "color,translation,cutout".'),
+        click.Option(["--ada-target"], type=click.FloatRange(0, 1),
+                     help="Adapt the augmentation probability to this D(real) sign target "
+                          "(e.g. 0.6); implies --augment color,translation,cutout if unset."),
+    ]
+
+
+def config_from_options(*, task: str = "train", **options: Any) -> TrainConfig:
+    """Build a TrainConfig from parsed options; keys that are not training settings are ignored.
+
+    ``--run-dir`` defaults to ``runs/<task>``.
+    """
+    fields = set(TrainConfig.field_names())
+    values = {}
+    for key, value in options.items():
+        name = _RENAMED.get(key, key)
+        if name in fields and value is not None:
+            values[name] = value
+    values.setdefault("run_dir", Path("runs") / task)
+    if values.get("ada_target") is not None and not values.get("augment"):
+        values["augment"] = "color,translation,cutout"
+    return TrainConfig(**values)

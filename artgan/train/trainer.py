@@ -1,0 +1,406 @@
+"""The Trainer: the one training loop behind every task.
+
+It takes a task's ``GanModule``, data and a ``TrainConfig`` and does everything that is
+not the GAN algorithm itself: device and precision, seeding, LR schedules, EMA, budgets
+in steps and minutes, the NaN/Inf guard, checkpoints and exact resume, logging and
+sample grids, multi-process training, and the export to the model store.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from artgan.augment import Augment
+from artgan.data import infinite
+from artgan.errors import ArtganError
+from artgan.store import save_model
+from artgan.train import checkpoint, distributed
+from artgan.train.config import TrainConfig
+from artgan.train.ema import EMA
+from artgan.train.hardware import hardware_name, pick_device, pick_precision
+from artgan.train.module import GanModule
+from artgan.train.monitor import Monitor
+from artgan.train.step import StepContext
+
+
+@dataclass
+class TrainResult:
+    """What ``fit`` did: ``stop_reason`` is "steps", "time", "data" or "interrupted"."""
+
+    steps: int
+    steps_this_run: int
+    seconds: float
+    images_per_second: float
+    losses: dict[str, float] = field(default_factory=dict)
+    stop_reason: str = "steps"
+    checkpoint: Path | None = None
+
+
+class Trainer:
+    """Runs a ``GanModule`` on ``data`` under ``config``.
+
+    ``data`` is an iterable of batches (a DataLoader is cycled epoch after epoch, telling a
+    distributed sampler the epoch; any other iterable is used once, and training stops when
+    it ends), or a callable ``data(start) -> iterable`` called when ``fit`` starts, after
+    the process group exists, with ``start`` the number of batches already consumed (0, or
+    the resumed step): use it to build a ``make_loader(..., distributed=True)`` loader, or
+    to continue the data exactly where a resumed run stopped. ``augment`` overrides
+    ``config.augment``.
+    """
+
+    def __init__(
+        self,
+        module: GanModule,
+        data: Iterable[Any] | Callable[[int], Iterable[Any]],
+        config: TrainConfig,
+        *,
+        augment: Augment | None = None,
+    ):
+        self.module = module
+        self.config = config
+        self._data = data
+        env = distributed.from_env()
+        self.device = pick_device(config.device, env.local_rank)
+        self.world = distributed.setup(self.device)
+        self.precision = pick_precision(config.precision, self.device)
+        self.checkpoint_dir = config.run_dir / "checkpoints"
+        if self.world.main and not config.resume and checkpoint.exists(self.checkpoint_dir):
+            raise ArtganError(
+                f"{config.run_dir} already holds a training run: pass --resume to continue it "
+                "or choose another --run-dir"
+            )
+        _seed(config.seed)
+        self.networks = self._build_networks()
+        self.optimizers = module.optimizers(self.networks)
+        for optimizer in self.optimizers.values():
+            for group in optimizer.param_groups:
+                group.setdefault("initial_lr", group["lr"])
+        self.ema = (
+            EMA(self.networks, tuple(module.ema), config.ema_decay)
+            if config.ema_decay and module.ema else None
+        )
+        if config.compile:
+            for network in self.networks.values():
+                network.compile()
+        if augment is None and config.augment:
+            augment = Augment.from_option(config.augment, config.ada_target)
+        self.augment = augment.to(self.device) if augment is not None else None
+        self.context = StepContext(
+            networks=self.networks, optimizers=self.optimizers, device=self.device,
+            precision=self.precision, augment=self.augment, world=self.world,
+        )
+        budget = config.minutes * 60 if config.minutes else None
+        self.monitor = Monitor(
+            config.run_dir, total_steps=config.steps, budget_seconds=budget,
+            enabled=self.world.main,
+        )
+        self.step = 0
+        self.images = 0
+        self.fixed: Any = None
+        self._elapsed_before = 0.0
+        self._started = time.monotonic()
+        if config.resume:
+            state = checkpoint.load(self.checkpoint_dir)
+            if state is None:
+                self.monitor.note(f"no checkpoint in {self.checkpoint_dir}: starting afresh")
+            else:
+                self._restore(state)
+        if self.world.rank:
+            # Each process draws its own noise; rank 0 keeps the single-process stream.
+            _seed(config.seed + 1_000_003 * self.world.rank + self.step)
+
+    def fit(self) -> TrainResult:
+        """Train until the budget (or the data) is spent; checkpoint at the end."""
+        config = self.config
+        self._started = time.monotonic()
+        first_step, first_images = self.step, self.images
+        batches = self._batches(self.step)
+        bad_in_a_row = 0
+        stop_reason = "steps"
+        saved: Path | None = None
+        try:
+            while True:
+                stop_reason = self._should_stop()
+                if stop_reason:
+                    break
+                try:
+                    batch = self._to_device(next(batches))
+                except StopIteration:
+                    stop_reason = "data"
+                    break
+                if self.fixed is None:
+                    self.fixed = _detached(self.module.fixed_inputs(batch))
+                self._set_learning_rates()
+                self.context.index = self.step
+                self.context.skipped.clear()
+                losses = self.module.training_step(batch, self.context)
+                self.step += 1
+                self.images += _batch_size(batch) * self.world.size
+                if self.context.skipped:
+                    bad_in_a_row += 1
+                    self._bad_step(bad_in_a_row)
+                else:
+                    bad_in_a_row = 0
+                if self.ema is not None:
+                    self.ema.update()
+                if self.world.size > 1 and self.augment is not None:
+                    distributed.average_buffers(self.augment)
+                self.monitor.record(losses)
+                if self.step % config.log_every == 0:
+                    self._log()
+                if self.step % config.sample_every == 0:
+                    self._sample()
+                if self.step % config.checkpoint_every == 0:
+                    saved = self.save_checkpoint()
+        except KeyboardInterrupt:
+            stop_reason = "interrupted"
+        if self.monitor.pending:
+            self._log()
+        if self.step % config.sample_every:
+            self._sample()
+        if saved is None or self.step % config.checkpoint_every:
+            saved = self.save_checkpoint()
+        seconds = time.monotonic() - self._started
+        images_per_second = (self.images - first_images) / max(seconds, 1e-9)
+        self.monitor.note(
+            f"stopped ({stop_reason}) at step {self.step} after {seconds:.1f} s, "
+            f"{images_per_second:.2f} images/s; checkpoint {saved}"
+        )
+        self.monitor.close()
+        distributed.barrier()
+        return TrainResult(
+            steps=self.step, steps_this_run=self.step - first_step, seconds=seconds,
+            images_per_second=images_per_second, losses=dict(self.monitor.last),
+            stop_reason=stop_reason, checkpoint=saved,
+        )
+
+    def export(
+        self, path: str | os.PathLike, *, task: str, card: dict[str, Any] | None = None,
+        half: bool = True,
+    ) -> Path:
+        """Save the inference model (EMA weights where kept) in the model store format.
+
+        The card gets the training facts (steps, time, hardware, precision, processes,
+        seed, EMA) unless ``card`` sets them. Only the main process writes.
+        """
+        network, architecture, arch_config = self.module.export(self.inference_networks())
+        facts = {
+            "steps": self.step,
+            "train_seconds": round(self.elapsed(), 1),
+            "hardware": hardware_name(self.device),
+            "precision": self.precision,
+            "processes": self.world.size,
+            "seed": self.config.seed,
+            "ema_decay": self.config.ema_decay if self.ema is not None else None,
+        }
+        path = Path(path)
+        if self.world.main:
+            save_model(
+                network, path, task=task, architecture=architecture, config=arch_config,
+                card={**facts, **(card or {})}, half=half,
+            )
+        distributed.barrier()
+        return path
+
+    def inference_networks(self) -> dict[str, nn.Module]:
+        """The networks with their EMA copies swapped in where kept."""
+        networks = dict(self.networks)
+        if self.ema is not None:
+            networks.update(self.ema.copies)
+        return networks
+
+    def elapsed(self) -> float:
+        """Training wall time in seconds, across resumes."""
+        return self._elapsed_before + time.monotonic() - self._started
+
+    def save_checkpoint(self) -> Path:
+        """Write the run state now (main process only); returns the latest checkpoint path."""
+        path = self.checkpoint_dir / checkpoint.LATEST
+        if not self.world.main:
+            return path
+        state = {
+            "step": self.step,
+            "images": self.images,
+            "elapsed": self.elapsed(),
+            "config": self.config.to_dict(),
+            "networks": {name: net.state_dict() for name, net in self.networks.items()},
+            "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
+            "scalers": {name: s.state_dict() for name, s in self.context.scalers.items()},
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "augment": self.augment.state_dict() if self.augment is not None else None,
+            "rng": checkpoint.rng_state(),
+            "fixed": self.fixed,
+        }
+        return checkpoint.save(self.checkpoint_dir, state)
+
+    def _build_networks(self) -> dict[str, nn.Module]:
+        networks = self.module.networks()
+        if not networks or not all(isinstance(n, nn.Module) for n in networks.values()):
+            raise TypeError("GanModule.networks() must return a non-empty dict of nn.Module")
+        for network in networks.values():
+            network.to(self.device)
+            if self.config.channels_last:
+                network.to(memory_format=torch.channels_last)
+            network.train()
+        if self.world.size > 1:
+            distributed.broadcast_state(networks.values())
+        return networks
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        try:
+            for name, network in self.networks.items():
+                network.load_state_dict(state["networks"][name])
+            for name, optimizer in self.optimizers.items():
+                optimizer.load_state_dict(state["optimizers"][name])
+            for name, scaler in self.context.scalers.items():
+                if name in state["scalers"]:
+                    scaler.load_state_dict(state["scalers"][name])
+            if self.ema is not None and state["ema"] is not None:
+                self.ema.load_state_dict(state["ema"])
+            if self.augment is not None and state["augment"] is not None:
+                self.augment.load_state_dict(state["augment"])
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise ArtganError(
+                f"the checkpoint in {self.checkpoint_dir} does not fit this task's networks "
+                f"or options: {str(exc).splitlines()[0]}"
+            ) from None
+        checkpoint.set_rng_state(state["rng"])
+        self.step = int(state["step"])
+        self.images = int(state["images"])
+        self._elapsed_before = float(state["elapsed"])
+        self.fixed = self._to_device(state["fixed"])
+        self.monitor.note(f"resumed from step {self.step}")
+
+    def _batches(self, start: int) -> Iterator[Any]:
+        source = self._data
+        if callable(source) and not isinstance(source, Iterable):
+            source = source(start)
+        if isinstance(source, DataLoader):
+            return infinite(source)
+        return iter(source)
+
+    def _should_stop(self) -> str:
+        """"steps" or "time" when a budget is spent, else ""; every process agrees."""
+        if self.config.steps is not None and self.step >= self.config.steps:
+            return "steps"
+        if self.config.minutes is None:
+            return ""
+        over = distributed.agree(self.elapsed() >= self.config.minutes * 60, self.device)
+        return "time" if over else ""
+
+    def _progress(self) -> float:
+        """Fraction of the budget spent: by steps, by time, or whichever is further along."""
+        parts = []
+        if self.config.steps:
+            parts.append(self.step / self.config.steps)
+        if self.config.minutes:
+            parts.append(self.elapsed() / (self.config.minutes * 60))
+        return min(max(parts), 1.0)
+
+    def _set_learning_rates(self) -> None:
+        factor = _schedule(self.config.lr_schedule, self._progress(), self.config.decay_start)
+        for optimizer in self.optimizers.values():
+            for group in optimizer.param_groups:
+                group["lr"] = group["initial_lr"] * factor
+
+    def _bad_step(self, in_a_row: int) -> None:
+        where = ", ".join(self.context.skipped)
+        limit = self.config.max_bad_steps
+        if in_a_row >= limit:
+            raise ArtganError(
+                f"training diverged: {in_a_row} steps in a row had non-finite losses or "
+                f"gradients (step {self.step}, {where}); lower the learning rate or use "
+                f"--precision fp32 (last checkpoint: {self.checkpoint_dir})"
+            )
+        self.monitor.note(
+            f"warning: step {self.step}: non-finite loss or gradients in {where}; "
+            f"update skipped ({in_a_row}/{limit})"
+        )
+
+    def _log(self) -> None:
+        extra = {
+            f"lr_{name}": float(opt.param_groups[0]["lr"]) for name, opt in self.optimizers.items()
+        }
+        if self.augment is not None:
+            extra["aug_p"] = self.augment.p
+        self.monitor.log(self.step, self.elapsed(), self.images, extra)
+
+    def _sample(self) -> None:
+        if self.fixed is None or not self.world.main:
+            return
+        networks = self.inference_networks()
+        modes = {name: net.training for name, net in networks.items()}
+        try:
+            for network in networks.values():
+                network.eval()
+            with torch.no_grad(), self.context.autocast():
+                images = self.module.sample(networks, self.fixed)
+        finally:
+            for name, network in networks.items():
+                network.train(modes[name])
+        self.monitor.save_grid(images, self.step)
+
+    def _to_device(self, value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            value = value.to(self.device, non_blocking=True)
+            if self.config.channels_last and value.dim() == 4:
+                value = value.contiguous(memory_format=torch.channels_last)
+            return value
+        if isinstance(value, dict):
+            return {k: self._to_device(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(self._to_device(v) for v in value)
+        return value
+
+
+def _schedule(name: str, progress: float, decay_start: float) -> float:
+    """LR multiplier at ``progress`` (0..1) of the budget."""
+    if name == "linear":
+        if progress <= decay_start or decay_start >= 1.0:
+            return 1.0
+        return max(0.0, (1.0 - progress) / (1.0 - decay_start))
+    if name == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+    return 1.0
+
+
+def _seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _detached(value: Any) -> Any:
+    """A private, gradient-free copy of the fixed sample inputs."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, dict):
+        return {k: _detached(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_detached(v) for v in value)
+    return value
+
+
+def _batch_size(batch: Any) -> int:
+    """Images in a batch: the first dimension of its first tensor."""
+    if isinstance(batch, torch.Tensor):
+        return batch.shape[0] if batch.dim() else 1
+    values = batch.values() if isinstance(batch, dict) else batch
+    if isinstance(values, (list, tuple)) or isinstance(batch, dict):
+        for value in values:
+            size = _batch_size(value)
+            if size:
+                return size
+    return 0

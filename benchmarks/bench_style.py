@@ -1,0 +1,166 @@
+"""Style-transfer speed and memory on the CPU: artgan's inference path against plain PyTorch.
+
+    PYTHONPATH=.:plugins python benchmarks/bench_style.py [--model monet] [--threads 2]
+
+Rows, in seconds per image (best of ``--repeat``), each measured in its own subprocess:
+(a) the default generator, plain eager fp32 NCHW forward over the whole image;
+(b) the same generator through artgan's path (``StylePipeline``: bf16 autocast where the CPU
+    computes it natively, channels-last, inference mode, folded instance norms, tiles);
+(r) the paper's generator (9 blocks, 64 channels, transposed convolutions), plain eager fp32.
+Then the peak resident memory of (b) stylizing a 4096x4096 picture, PIL in and PIL out.
+Without ``--model`` the generators are randomly initialised (speed does not depend on the
+weights); with it, (a) and (b) use that model's a2b generator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+TARGETS = "targets: (b) >= 2x faster than (a) at 1024 px, |b - a| <= 3/255; (b) >= 6x faster " \
+          "than (r); 4096^2 with peak RSS <= 2 GB"
+
+
+def _photo(size: int):
+    """A test photo at ``size`` x ``size``: the first training photo if present, else synthetic."""
+    import numpy as np
+    from PIL import Image
+
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "photo",
+                        "photo_0000.jpg")
+    if os.path.exists(path):
+        return Image.open(path).convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
+    y, x = np.mgrid[0:size, 0:size] / size
+    pixels = np.stack([np.sin(9 * x + 4 * y), np.cos(7 * y), x * y], axis=-1)
+    return Image.fromarray(((pixels * 0.5 + 0.5) * 255).astype(np.uint8))
+
+
+def _generator(mode: str, model: str | None):
+    import torch
+    from artgan_style_transfer.model import DEFAULT_CONFIG, PAPER_CONFIG
+    from artgan_style_transfer.task import StyleTransferTask
+
+    from artgan.nn.blocks import ResnetGenerator
+
+    torch.manual_seed(0)
+    if mode == "r":
+        return ResnetGenerator(**PAPER_CONFIG).eval()
+    if model is not None:
+        return StyleTransferTask().load(model, device="cpu").generator.to(
+            memory_format=torch.contiguous_format)
+    return ResnetGenerator(**DEFAULT_CONFIG).eval()
+
+
+def _eager(generator, picture):
+    """Plain PyTorch: fp32, NCHW, no_grad, the whole image at once."""
+    import torch
+    from PIL import Image
+    from torchvision.transforms.functional import pil_to_tensor
+
+    with torch.no_grad():
+        x = pil_to_tensor(picture).float().unsqueeze(0) / 127.5 - 1
+        y = ((generator(x)[0] + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+        return Image.fromarray(y.permute(1, 2, 0).numpy())
+
+
+def _pipeline(generator):
+    import torch
+    from artgan_style_transfer.task import StylePipeline
+
+    return StylePipeline(generator, torch.device("cpu"))
+
+
+def worker(mode: str, size: int, repeat: int, model: str | None) -> dict:
+    """Time one row in this process (after a warm-up run) and report its numbers as JSON."""
+    import artgan_style_transfer
+    import numpy as np
+
+    from artgan.nn import ARCHITECTURES
+
+    artgan_style_transfer.register_architectures(ARCHITECTURES.register)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    picture = _photo(size)
+    generator = _generator(mode, model)
+    run = _eager if mode in ("a", "r") else None
+    if mode in ("b", "rss"):
+        pipeline = _pipeline(generator)
+
+        def run(_generator, image):
+            return pipeline(image)
+
+    if mode == "rss":
+        start = time.perf_counter()
+        run(generator, picture)
+        seconds = time.perf_counter() - start
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        return {"seconds": seconds, "peak_mb": peak, "before_mb": before}
+    out = run(generator, picture)
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        out = run(generator, picture)
+        times.append(time.perf_counter() - start)
+    result = {"seconds": min(times)}
+    if mode == "b":
+        plain = _eager(_generator("a", model), picture)
+        diff = np.abs(np.asarray(out, np.float32) - np.asarray(plain, np.float32))
+        result["mad"] = float(diff.mean())
+    return result
+
+
+def _spawn(mode: str, size: int, args: argparse.Namespace) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    command = [sys.executable, __file__, "--worker", mode, "--size", str(size),
+               "--repeat", str(args.repeat), "--threads", str(args.threads)]
+    if args.model:
+        command += ["--model", args.model]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if done.returncode:
+        raise SystemExit(f"worker {mode} {size} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", help="style model name or path (default: random weights)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024])
+    parser.add_argument("--big", type=int, default=4096, help="side of the memory test picture")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        print(json.dumps(worker(args.worker, args.size, args.repeat, args.model)))
+        return
+
+    import torch
+
+    from artgan.infer import autocast_dtype
+
+    dtype = autocast_dtype(torch.device("cpu"))
+    print(f"CPU, {args.threads} threads; artgan precision: {dtype or 'float32'}; "
+          f"weights: {args.model or 'random'}")
+    print(f"{'size':>6} {'(a) eager':>10} {'(b) artgan':>11} {'a/b':>6} {'(r) paper':>10} "
+          f"{'r/b':>6} {'|b-a| /255':>11}")
+    for size in args.sizes:
+        a, b, r = (_spawn(mode, size, args) for mode in ("a", "b", "r"))
+        print(f"{size:>6} {a['seconds']:>9.2f}s {b['seconds']:>10.2f}s "
+              f"{a['seconds'] / b['seconds']:>5.1f}x {r['seconds']:>9.2f}s "
+              f"{r['seconds'] / b['seconds']:>5.1f}x {b['mad']:>11.3f}")
+    big = _spawn("rss", args.big, args)
+    print(f"{args.big}x{args.big} through (b), tiled: {big['seconds']:.1f} s, peak RSS "
+          f"{big['peak_mb']:.0f} MB ({big['before_mb']:.0f} MB after imports)")
+    print(TARGETS)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""Where generated pictures go on disk: single files, numbered files, grids and animations.
+
+Paths are planned and checked before any sampling, so a bad ``--out`` fails in a moment
+with one line instead of after minutes of work. Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torchvision.utils import make_grid
+
+from artgan.convert import pil_to_tensor, tensor_to_pil
+from artgan.errors import ArtganError
+from artgan.imageio import IMAGE_EXTENSIONS
+
+DEFAULT_OUT = "generated"
+ANIMATIONS = (".gif", ".webp")
+
+
+def _is_file_target(target: Path, extensions: Sequence[str]) -> bool:
+    return target.suffix.lower() in extensions and not target.is_dir()
+
+
+def image_paths(out: str | None, count: int, seed: int) -> list[Path]:
+    """``count`` image files: in the folder ``out`` as ``seed<S>-<i>.png``, or from a file name.
+
+    ``--out cat.png`` with one image writes ``cat.png``; with more, ``cat-0000.png``, ...
+    """
+    target = Path(out or DEFAULT_OUT)
+    if _is_file_target(target, IMAGE_EXTENSIONS):
+        if count == 1:
+            return [target]
+        return [target.with_name(f"{target.stem}-{i:04d}{target.suffix}") for i in range(count)]
+    return [target / f"seed{seed}-{i:04d}.png" for i in range(count)]
+
+
+def grid_path(out: str | None, seed: int) -> Path:
+    target = Path(out or DEFAULT_OUT)
+    return target if _is_file_target(target, IMAGE_EXTENSIONS) else target / f"seed{seed}-grid.png"
+
+
+def animation_paths(out: str | None, frames: int) -> tuple[list[Path], Path]:
+    """Frame files and the animation: ``--out walk.gif`` puts frames in ``walk-frames/``;
+    a folder gets ``frame-<i>.png`` and ``walk.gif`` inside it."""
+    target = Path(out or DEFAULT_OUT)
+    if _is_file_target(target, ANIMATIONS):
+        folder, animation = target.with_name(f"{target.stem}-frames"), target
+    elif _is_file_target(target, IMAGE_EXTENSIONS):
+        raise ArtganError(f"--out {out}: an interpolation needs a folder or a .gif/.webp file")
+    else:
+        folder, animation = target, target / "walk.gif"
+    return [folder / f"frame-{i:04d}.png" for i in range(frames)], animation
+
+
+def check_writable(paths: Sequence[Path]) -> None:
+    """Fail now if a path cannot be written: a folder in the way, a file as parent, no rights."""
+    for folder in sorted({path.parent for path in paths}):
+        existing = folder
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise ArtganError(f"cannot write to {folder}: {existing} is a file, not a folder")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise ArtganError(f"cannot write to {folder}: permission denied")
+    for path in paths:
+        if path.is_dir():
+            raise ArtganError(f"cannot write {path}: is a folder")
+
+
+def grid(images: Sequence[Image.Image]) -> Image.Image:
+    """One picture of ``images`` in a near-square grid with 2 px black gaps."""
+    batch = torch.stack([pil_to_tensor(image) for image in images])
+    return tensor_to_pil(make_grid(batch, nrow=math.ceil(math.sqrt(len(images))), padding=2))
+
+
+def write_animation(frames: Sequence[Image.Image], path: Path, fps: float) -> Path:
+    """A looping GIF or WebP of ``frames``, written atomically."""
+    fmt = "GIF" if path.suffix.lower() == ".gif" else "WEBP"
+    options = {"lossless": True} if fmt == "WEBP" else {"optimize": False}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            frames[0].save(handle, format=fmt, save_all=True, append_images=list(frames[1:]),
+                           duration=round(1000 / fps), loop=0, **options)
+        os.replace(temp, path)
+    except (OSError, ValueError) as exc:
+        raise ArtganError(f"cannot write {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+    return path

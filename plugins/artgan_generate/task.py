@@ -1,0 +1,174 @@
+"""The ``generate`` task: its CLI options, sampling to files, and training from a folder.
+
+It takes no input images, so ``run_options``/``run`` replace the base class's INPUTS
+argument with a count and a seed. Sampling defaults to the CPU in fp32: with the seeded
+latents of ``sampling`` that makes the same seed write byte-identical files.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+from PIL import Image
+
+from artgan import store
+from artgan.errors import ArtganError
+from artgan.imageio import write_image
+from artgan.task import Task
+from artgan.train.hardware import pick_device
+from artgan.train.options import config_from_options, train_options
+
+from . import output
+from .model import SIZES
+from .sampling import GeneratorPipeline, check_count, check_truncation
+from .training import train_generator
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_DEFAULTS = {"augment": "color,translation", "ema": 0.999}  # shared options, set for FastGAN
+
+
+class GenerateTask(Task):
+    name = "generate"
+    description = "Paint new pictures in the style of a small collection (FastGAN)."
+    default_model = "monet"
+
+    def run_options(self) -> list[click.Parameter]:
+        return [
+            click.Option(["--model", "-m"], help=f"Model name or .safetensors path "
+                         f"(default: {self.default_model})."),
+            click.Option(["-n", "--count"], type=int,
+                         help="How many pictures (default 16)."),
+            click.Option(["--seed", "-s"], type=int, default=0, show_default=True,
+                         help="Random seed: the same seed gives the same pictures."),
+            click.Option(["--out", "-o"], help="Output folder or .png file; with --interpolate "
+                         f"a folder or .gif/.webp file (default: {output.DEFAULT_OUT}/)."),
+            click.Option(["--grid"], is_flag=True, help="Write one grid image instead of files."),
+            click.Option(["--truncation", "-t"], type=float, default=1.0, show_default=True,
+                         help="Below 1: more typical, less varied pictures (e.g. 0.7)."),
+            click.Option(["--interpolate"], type=int, metavar="K",
+                         help="Write a looping latent walk through K seeds (seed, seed+1, ...)."),
+            click.Option(["--frames"], type=int, default=48, show_default=True,
+                         help="Frames in the --interpolate walk."),
+            click.Option(["--fps"], type=float, default=12, show_default=True,
+                         help="Frames per second of the --interpolate animation."),
+            click.Option(["--device"], default="cpu", show_default=True,
+                         help="cpu (reproducible to the byte), auto, cuda or mps."),
+        ]
+
+    def train_options(self) -> list[click.Parameter]:
+        shared = train_options()
+        for option in shared:
+            if option.name in _DEFAULTS:
+                option.default = _DEFAULTS[option.name]
+                option.show_default = True
+            elif option.name == "run_dir":
+                option.help = ("Folder for checkpoints, log.jsonl and samples "
+                               "(default: runs/generate/NAME).")
+        return [
+            click.Option(["--data"], required=True, metavar="FOLDER",
+                         help="Folder of training pictures (any sizes and modes; 100+ works)."),
+            click.Option(["--name"], required=True, help="Name to save the model under."),
+            click.Option(["--size"], type=click.Choice([str(s) for s in SIZES]), default="128",
+                         show_default=True, help="Picture size in pixels (32: quick tests)."),
+            click.Option(["--width"], type=click.IntRange(min=1), default=32, show_default=True,
+                         help="Network width (64 as in FastGAN on a GPU; 16 is fast on a CPU)."),
+            click.Option(["--batch-size"], type=click.IntRange(min=1), default=16,
+                         show_default=True, help="Pictures per step."),
+            click.Option(["--lr"], type=click.FloatRange(min=0, min_open=True), default=2e-4,
+                         show_default=True, help="Adam learning rate of both networks."),
+            click.Option(["--workers"], type=click.IntRange(min=0), default=0, show_default=True,
+                         help="Data loading processes (pictures are cached in memory)."),
+            click.Option(["--out"], help="Model file (default: NAME.safetensors in the user "
+                         "model folder, $ARTGAN_HOME/models/generate/)."),
+            *shared,
+        ]
+
+    def load(self, model: str | None = None, device: str = "cpu", **options: Any
+             ) -> GeneratorPipeline:
+        """The generator ``model`` (name or path; None = ``monet``) on ``device``."""
+        target = pick_device(device)
+        loaded = store.load_model(model or self.default_model, self.name, target)
+        network = loaded.network
+        if not hasattr(network, "latent_dim") or not hasattr(network, "size"):
+            raise ArtganError(f"{loaded.info.path}: not an unconditional generator")
+        return GeneratorPipeline(network, target, loaded.info.name)
+
+    def sample(self, n: int = 4, model: str | None = None, seed: int = 0,
+               truncation: float = 1.0, device: str = "cpu") -> list[Image.Image]:
+        """``n`` new pictures from ``seed`` (the Python API behind ``artgan.generate``)."""
+        check_count(n)
+        check_truncation(truncation)
+        return self.load(model, device)(n, seed, truncation)
+
+    def interpolate(self, model: str | None = None, seeds: Sequence[int] = (0, 1, 2),
+                    frames: int = 48, truncation: float = 1.0, device: str = "cpu"
+                    ) -> list[Image.Image]:
+        """A looping walk through one latent per seed, as ``frames`` pictures."""
+        check_count(frames, "--frames")
+        check_truncation(truncation)
+        return self.load(model, device).interpolate(seeds, frames, truncation)
+
+    def run(self, model: str | None = None, count: int | None = None, seed: int = 0,
+            out: str | None = None, grid: bool = False, truncation: float = 1.0,
+            interpolate: int | None = None, frames: int = 48, fps: float = 12,
+            device: str = "cpu", **options: Any) -> int:
+        check_truncation(truncation)
+        if interpolate is not None:
+            return self._run_walk(model, interpolate, count, grid, seed, out, frames, fps,
+                                  truncation, device)
+        count = 16 if count is None else count
+        check_count(count)
+        paths = [output.grid_path(out, seed)] if grid else output.image_paths(out, count, seed)
+        output.check_writable(paths)
+        images = self.load(model, device)(count, seed, truncation)
+        if grid:
+            images = [output.grid(images)]
+        for image, path in zip(images, paths, strict=True):
+            write_image(image, path)
+        where = paths[0] if len(paths) == 1 else paths[0].parent
+        print(f"{count} picture(s) written to {where}", file=sys.stderr)
+        return 0
+
+    def _run_walk(self, model, keys, count, grid, seed, out, frames, fps, truncation, device):
+        if keys < 2:
+            raise ArtganError(f"--interpolate needs at least 2 seeds, got {keys}")
+        if count is not None or grid:
+            raise ArtganError("--interpolate writes --frames pictures: drop -n and --grid")
+        check_count(frames, "--frames")
+        if fps <= 0:
+            raise ArtganError(f"--fps must be positive, got {fps}")
+        paths, animation = output.animation_paths(out, frames)
+        output.check_writable([*paths, animation])
+        seeds = range(seed, seed + keys)
+        images = self.load(model, device).interpolate(seeds, frames, truncation)
+        for image, path in zip(images, paths, strict=True):
+            write_image(image, path)
+        output.write_animation(images, animation, fps)
+        print(f"{frames} frames written to {paths[0].parent}, animation {animation}",
+              file=sys.stderr)
+        return 0
+
+    def train(self, **options: Any) -> Path:
+        name = options["name"]
+        if not _NAME.match(name):
+            raise ArtganError(f"--name {name!r}: use letters, digits, '.', '_' and '-' only")
+        out = Path(options.get("out") or store.user_model_dir() / self.name / f"{name}.safetensors")
+        if out.suffix != store.SUFFIX:
+            raise ArtganError(f"--out {out}: model files end in {store.SUFFIX}")
+        output.check_writable([out])
+        if not options.get("run_dir"):
+            options["run_dir"] = Path("runs") / self.name / name
+        for key, value in _DEFAULTS.items():
+            if options.get(key) is None:
+                options[key] = value
+        config = config_from_options(task=self.name, **options)
+        return train_generator(
+            options["data"], out, config, size=int(options.get("size", 128)),
+            width=options.get("width", 32), batch_size=options.get("batch_size", 16),
+            lr=options.get("lr", 2e-4), workers=options.get("workers", 0),
+        )

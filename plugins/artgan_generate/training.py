@@ -1,0 +1,143 @@
+"""FastGAN's training algorithm as a ``GanModule`` for the shared Trainer.
+
+One step: D learns to tell (augmented) paintings from (augmented) fakes with the hinge loss
+while its decoders rebuild the real images from its features; then G learns to fool D.
+Both see the same differentiable augmentation, so it does not leak into G's pictures.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from artgan.data import ImageFolder, make_loader
+from artgan.errors import ArtganError
+from artgan.losses import LOSSES, reconstruction_loss
+from artgan.train import GanModule, StepContext, TrainConfig, Trainer
+
+from .model import ARCHITECTURE, FastGANDiscriminator, FastGANGenerator, quarter_of, standing_stats
+from .sampling import latents
+
+GRID = 16  # pictures in the progress grids: the first 16 of `artgan generate --seed 0`
+
+
+def _fit(images: Tensor, size: int) -> Tensor:
+    """Shrink reconstruction targets to the decoders' output size (area: no aliasing)."""
+    if images.shape[-1] == size:
+        return images
+    return F.interpolate(images, size=(size, size), mode="area")
+
+
+class FastGANModule(GanModule):
+    """Hinge-loss FastGAN with a self-supervised discriminator and an EMA generator."""
+
+    ema = ("generator",)
+
+    def __init__(
+        self,
+        size: int = 128,
+        width: int = 32,
+        latent_dim: int = 256,
+        lr: float = 2e-4,
+        loss: str = "hinge",
+        reconstruction_weight: float = 1.0,
+    ):
+        self.config = {"size": size, "width": width, "latent_dim": latent_dim}
+        self.lr = lr
+        self.loss = LOSSES.get(loss)
+        self.reconstruction_weight = reconstruction_weight
+
+    def networks(self) -> dict[str, nn.Module]:
+        return {
+            "generator": FastGANGenerator(**self.config),
+            "discriminator": FastGANDiscriminator(self.config["size"], self.config["width"]),
+        }
+
+    def optimizers(self, networks: dict[str, nn.Module]) -> dict[str, torch.optim.Optimizer]:
+        # beta1 = 0.5 as in DCGAN and FastGAN: momentum lags a moving adversarial target.
+        return {
+            name: torch.optim.Adam(net.parameters(), lr=self.lr, betas=(0.5, 0.999))
+            for name, net in networks.items()
+        }
+
+    def training_step(self, batch: Tensor, step: StepContext) -> dict[str, Tensor]:
+        generator, discriminator = step.networks["generator"], step.networks["discriminator"]
+        z = torch.randn(batch.shape[0], self.config["latent_dim"], device=batch.device)
+        with step.autocast():
+            fake = generator(z)
+            real = step.augment(batch)
+            real_logits, (whole, part, quarter) = discriminator(real, reconstruct=True)
+            fake_logits = discriminator(step.augment(fake.detach()))
+        adversarial = self.loss.d_loss(real_logits, fake_logits)
+        rebuilt = reconstruction_loss(whole, _fit(real, whole.shape[-1])) + reconstruction_loss(
+            part, _fit(quarter_of(real, quarter), part.shape[-1])
+        )
+        step.update_augment(real_logits)
+        step.backward(adversarial + self.reconstruction_weight * rebuilt, "discriminator")
+
+        # D's weights need no gradients in G's phase: skipping them saves a third of D's backward.
+        discriminator.requires_grad_(False)
+        try:
+            with step.autocast():
+                g_loss = self.loss.g_loss(discriminator(step.augment(fake)))
+            step.backward(g_loss, "generator")
+        finally:
+            discriminator.requires_grad_(True)
+        return {
+            "d_loss": adversarial.detach(),
+            "rec_loss": rebuilt.detach(),
+            "g_loss": g_loss.detach(),
+            "d_real": real_logits.detach().float().mean(),
+            "d_fake": fake_logits.detach().float().mean(),
+        }
+
+    def fixed_inputs(self, batch: Tensor) -> Tensor:
+        return latents(GRID, 0, self.config["latent_dim"]).to(batch.device)
+
+    def sample(self, networks: dict[str, nn.Module], fixed: Tensor) -> Tensor:
+        generator = networks["generator"]
+        standing_stats(generator)
+        return generator(fixed).float()
+
+    def export(self, networks: dict[str, nn.Module]) -> tuple[nn.Module, str, dict[str, Any]]:
+        generator = networks["generator"]
+        standing_stats(generator, batches=16)
+        return generator.eval(), ARCHITECTURE, dict(self.config)
+
+
+def train_generator(
+    data: str, out: Path, config: TrainConfig, *, size: int = 128, width: int = 32,
+    batch_size: int = 16, lr: float = 2e-4, workers: int = 0,
+) -> Path:
+    """Train a FastGAN on the pictures in ``data`` and export its EMA generator to ``out``."""
+    dataset = ImageFolder(data, size)
+    if len(dataset) < batch_size:
+        raise ArtganError(
+            f"{data}: {len(dataset)} readable pictures, fewer than the batch size {batch_size}; "
+            "add pictures or lower --batch-size"
+        )
+
+    def loader(start: int):
+        # A resumed run continues with a fresh, still seeded, order.
+        return make_loader(dataset, batch_size, workers=workers, seed=config.seed + start,
+                           distributed=torch.distributed.is_initialized())
+
+    trainer = Trainer(FastGANModule(size, width, lr=lr), loader, config)
+    result = trainer.fit()
+    card = {
+        "summary": f"{size} px FastGAN (width {width}) on {len(dataset)} pictures "
+                   f"from {Path(data).name}",
+        "data": str(data),
+        "images": len(dataset),
+        "size": size,
+        "width": width,
+        "batch_size": batch_size,
+        "augment": config.augment,
+        "ada_target": config.ada_target,
+        "stop_reason": result.stop_reason,
+    }
+    return trainer.export(out, task="generate", card=card)

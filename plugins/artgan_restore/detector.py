@@ -1,0 +1,134 @@
+"""The damage detector: a small U-Net that marks scratches, cracks, losses and stains.
+
+Detection runs over every pixel of a scan, so the cost per pixel must be low: the picture
+is first folded 2x2 into channels (pixel unshuffle, lossless, so a 1 px scratch is still
+seen) and the whole U-Net runs at half resolution, its logits unfolded back at the end.
+Telling a scratch from a painted white line needs context, so the encoder halves the
+resolution ``depth`` more times; the decoder reduces channels before upsampling (cheaper)
+and adds each level's features back. Batch norm, not instance norm: every tile of a scan
+must be judged alike.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from artgan.infer import autocast_dtype
+
+
+def _conv(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, padding_mode="reflect", bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+class DamageDetector(nn.Module):
+    """U-Net returning damage logits (N, 1, H, W) for pictures (N, 3, H, W) in [0, 1];
+    H and W must be multiples of ``multiple``."""
+
+    def __init__(self, width: int = 12, depth: int = 4):
+        super().__init__()
+        self.multiple = 2 ** (depth + 1)
+        widths = [width * 2**i for i in range(depth + 1)]
+        self.stem = nn.Sequential(nn.PixelUnshuffle(2), _conv(12, width), _conv(width, width))
+        self.down = nn.ModuleList(
+            nn.Sequential(_conv(c, c * 2, stride=2), _conv(c * 2, c * 2)) for c in widths[:-1]
+        )
+        self.lift = nn.ModuleList(_conv(c * 2, c) for c in widths[:-1])
+        self.refine = nn.ModuleList(_conv(c, c) for c in widths[:-1])
+        self.head = nn.Sequential(nn.Conv2d(width, 4, 1), nn.PixelShuffle(2))
+
+    def forward(self, image: Tensor) -> Tensor:
+        x = self.stem(image * 2 - 1)
+        skips = []
+        for down in self.down:
+            skips.append(x)
+            x = down(x)
+        for level in reversed(range(len(self.down))):
+            x = F.interpolate(self.lift[level](x), scale_factor=2.0, mode="nearest")
+            x = self.refine[level](x + skips[level])
+        return self.head(x)
+
+
+@torch.inference_mode()
+def detect(
+    detector: DamageDetector,
+    image: Tensor,
+    threshold: float = 0.5,
+    tile: int = 512,
+    margin: int = 48,
+) -> Tensor:
+    """Damage mask (H, W) bool of a (3, H, W) picture (uint8, or float in [0, 1]).
+
+    The picture is cut into ``tile`` px cores, each run with ``margin`` px of context
+    (reflected at the picture's border) so no core sees a tile edge; only one tile is in
+    float at a time, so memory does not grow with the scan.
+    """
+    parameter = next(detector.parameters())
+    device = parameter.device
+    dtype = autocast_dtype(device)
+    _, height, width = image.shape
+    mask = torch.zeros(height, width, dtype=torch.bool)
+    multiple = detector.multiple
+    limit = float(torch.logit(torch.tensor(threshold, dtype=torch.float64)))
+    for top in range(0, height, tile):
+        for left in range(0, width, tile):
+            bottom, right = min(height, top + tile), min(width, left + tile)
+            y0, x0 = max(0, top - margin), max(0, left - margin)
+            y1, x1 = min(height, bottom + margin), min(width, right + margin)
+            crop = _to_float(image[:, y0:y1, x0:x1]).to(device).unsqueeze(0)
+            crop = _pad(crop, top - y0, left - x0, bottom, right, y1, x1, margin, multiple)
+            with torch.autocast(device.type, dtype=dtype or torch.float32,
+                                enabled=dtype is not None):
+                logits = detector(crop)
+            core = logits[0, 0, margin : margin + bottom - top, margin : margin + right - left]
+            mask[top:bottom, left:right] = (core.float() > limit).cpu()
+    return mask
+
+
+def _to_float(pixels: Tensor) -> Tensor:
+    return pixels.float() / 255 if pixels.dtype == torch.uint8 else pixels.float()
+
+
+def _pad(crop: Tensor, before_y: int, before_x: int, bottom: int, right: int, y1: int, x1: int,
+         margin: int, multiple: int) -> Tensor:
+    """Pad a crop so its core starts ``margin`` px in and its sides are multiples."""
+    top_pad, left_pad = margin - before_y, margin - before_x
+    core_h = crop.shape[-2] - before_y - (y1 - bottom)
+    core_w = crop.shape[-1] - before_x - (x1 - right)
+    height = margin + core_h + margin
+    width = margin + core_w + margin
+    height += -height % multiple
+    width += -width % multiple
+    bottom_pad = height - top_pad - crop.shape[-2]
+    right_pad = width - left_pad - crop.shape[-1]
+    pads = (left_pad, right_pad, top_pad, bottom_pad)
+    mode = "reflect" if max(pads) < min(crop.shape[-2:]) else "replicate"
+    return F.pad(crop, pads, mode=mode)
+
+
+def dilate(mask: Tensor, pixels: int) -> Tensor:
+    """Grow a (H, W) bool mask by ``pixels`` in every direction (a square neighbourhood).
+
+    Separable (rows, then columns) and in bands of rows, so a large scan costs little
+    time and memory.
+    """
+    if pixels <= 0:
+        return mask
+    height, width = mask.shape
+    out = torch.empty_like(mask)
+    band = 512
+    kernel = 2 * pixels + 1
+    for top in range(0, height, band):
+        y0, y1 = max(0, top - pixels), min(height, top + band + pixels)
+        part = mask[y0:y1].view(1, 1, y1 - y0, width).to(torch.float16 if mask.is_cuda
+                                                          else torch.float32)
+        part = F.max_pool2d(part, (1, kernel), stride=1, padding=(0, pixels))
+        part = F.max_pool2d(part, (kernel, 1), stride=1, padding=(pixels, 0))
+        bottom = min(height, top + band)
+        out[top:bottom] = part[0, 0, top - y0 : bottom - y0] > 0
+    return out

@@ -1,0 +1,156 @@
+"""The inpainting generator: fast Fourier convolutions (LaMa, Suvorov et al. 2022).
+
+Why FFC rather than gated convolutions (DeepFill v2, Yu et al. 2019): filling a hole needs
+context from across the window (the rhythm of brush strokes, a horizon line, the weave of
+the canvas), and a convolution stack only sees far after many layers, so DeepFill adds a
+contextual-attention layer with its own artefacts. An FFC block sends most channels through
+a 1x1 convolution in the frequency domain, so every layer has an image-wide receptive field
+at the cost of one FFT; the periodic textures of paintings (craquelure, canvas, hatching)
+are exactly what the spectral branch represents compactly, and LaMa showed this generalises
+to holes of 40 % and more with a small network. Gated convolutions would also double every
+layer's weights for the gates, and the model must stay under 10 MB.
+
+The network sees the picture with the holes zeroed plus the mask, and predicts the whole
+picture in [0, 1]; the caller keeps the known pixels (``composite``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def _conv_bn_relu(c_in: int, c_out: int, kernel: int = 3, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2,
+                  padding_mode="reflect", bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+class FourierUnit(nn.Module):
+    """A 1x1 convolution over the real and imaginary parts of the 2-D spectrum.
+
+    Runs in float32 whatever the autocast: half-precision FFTs are limited to power-of-two
+    sizes and lose the small high-frequency coefficients.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(2 * channels, 2 * channels, 1, bias=False)
+        self.norm = nn.BatchNorm2d(2 * channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        height, width = x.shape[-2:]
+        with torch.autocast(x.device.type, enabled=False):
+            spectrum = torch.fft.rfft2(x.float(), norm="ortho")
+            parts = torch.cat([spectrum.real, spectrum.imag], dim=1)
+            parts = F.relu(self.norm(self.conv(parts)))
+            real, imag = parts.chunk(2, dim=1)
+            return torch.fft.irfft2(torch.complex(real, imag), s=(height, width), norm="ortho")
+
+
+class SpectralTransform(nn.Module):
+    """The global branch of an FFC: reduce, Fourier unit (with a skip), expand."""
+
+    def __init__(self, c_in: int, c_out: int):
+        super().__init__()
+        hidden = c_out // 2
+        self.reduce = nn.Sequential(nn.Conv2d(c_in, hidden, 1, bias=False),
+                                    nn.BatchNorm2d(hidden), nn.ReLU(inplace=True))
+        self.fourier = FourierUnit(hidden)
+        self.expand = nn.Conv2d(hidden, c_out, 1, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.reduce(x)
+        return self.expand(x + self.fourier(x).to(x.dtype))
+
+
+class FFC(nn.Module):
+    """A fast Fourier convolution over (local, global) channel groups, each followed by
+    batch norm and ReLU: local->local, local->global and global->local are 3x3 convolutions,
+    global->global is the spectral transform."""
+
+    def __init__(self, channels: int, global_ratio: float):
+        super().__init__()
+        self.global_channels = int(channels * global_ratio)
+        c_g = self.global_channels
+        c_l = channels - c_g
+
+        def conv(c_in: int, c_out: int) -> nn.Conv2d:
+            return nn.Conv2d(c_in, c_out, 3, padding=1, padding_mode="reflect", bias=False)
+
+        self.local_to_local = conv(c_l, c_l)
+        self.global_to_local = conv(c_g, c_l)
+        self.local_to_global = conv(c_l, c_g)
+        self.global_to_global = SpectralTransform(c_g, c_g)
+        self.norm_local = nn.BatchNorm2d(c_l)
+        self.norm_global = nn.BatchNorm2d(c_g)
+
+    def forward(self, x: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+        x_l, x_g = x
+        out_l = self.local_to_local(x_l) + self.global_to_local(x_g)
+        out_g = self.local_to_global(x_l) + self.global_to_global(x_g)
+        return F.relu(self.norm_local(out_l)), F.relu(self.norm_global(out_g))
+
+
+class FFCBlock(nn.Module):
+    """Two FFCs with a residual connection on both channel groups."""
+
+    def __init__(self, channels: int, global_ratio: float):
+        super().__init__()
+        self.first = FFC(channels, global_ratio)
+        self.second = FFC(channels, global_ratio)
+
+    def forward(self, x: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+        out_l, out_g = self.second(self.first(x))
+        return x[0] + out_l, x[1] + out_g
+
+
+class Inpainter(nn.Module):
+    """LaMa-style generator: 7x7 stem, ``downs`` strided convolutions, ``blocks`` FFC residual
+    blocks at 1/2**downs resolution, transposed convolutions back up (as LaMa: a quarter of
+    the cost of upsample-then-convolve), 7x7 head.
+
+    Input: (N, 3, H, W) picture in [0, 1] and (N, 1, H, W) mask (1 = repaint); H and W must be
+    multiples of ``multiple``. Output: the predicted picture in [0, 1], everywhere.
+    """
+
+    def __init__(self, width: int = 24, downs: int = 3, blocks: int = 6,
+                 global_ratio: float = 0.75):
+        super().__init__()
+        self.multiple = 2**downs
+        layers: list[nn.Module] = [_conv_bn_relu(4, width, 7)]
+        c = width
+        for _ in range(downs):
+            layers.append(_conv_bn_relu(c, c * 2, 3, stride=2))
+            c *= 2
+        self.encoder = nn.Sequential(*layers)
+        self.global_channels = int(c * global_ratio)
+        self.blocks = nn.ModuleList(FFCBlock(c, global_ratio) for _ in range(blocks))
+        ups: list[nn.Module] = []
+        for _ in range(downs):
+            ups += [nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1,
+                                       bias=False),
+                    nn.BatchNorm2d(c // 2), nn.ReLU(inplace=True)]
+            c //= 2
+        self.decoder = nn.Sequential(*ups)
+        self.head = nn.Conv2d(c, 3, 7, padding=3, padding_mode="reflect")
+
+    def forward(self, image: Tensor, mask: Tensor) -> Tensor:
+        mask = mask.to(image.dtype)
+        x = torch.cat([image * (1 - mask) * 2 - 1 + mask, mask], dim=1)  # holes read as 0
+        x = self.encoder(x)
+        split = x.shape[1] - self.global_channels
+        pair = (x[:, :split], x[:, split:])
+        for block in self.blocks:
+            pair = block(pair)
+        x = self.decoder(torch.cat(pair, dim=1))
+        return torch.sigmoid(self.head(x))
+
+
+def composite(prediction: Tensor, image: Tensor, mask: Tensor) -> Tensor:
+    """Known pixels from ``image``, holes from ``prediction`` (``mask`` 1 = hole)."""
+    return mask * prediction + (1 - mask) * image

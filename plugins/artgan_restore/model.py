@@ -1,0 +1,31 @@
+"""The ``restore`` architecture: detector and inpainter in one model file.
+
+One file keeps the pair that was trained together; both stay small (the shipped pair is
+about 6 MB in fp16). ``size`` is the inpainter's working resolution, used for windows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from artgan_restore.detector import DamageDetector
+from artgan_restore.inpainter import Inpainter
+
+ARCHITECTURE = "restore"
+TASK = "restore"
+DEFAULT_CONFIG: dict[str, Any] = {
+    "detector": {"width": 12, "depth": 4},
+    "inpainter": {"width": 24, "downs": 3, "blocks": 6, "global_ratio": 0.75},
+    "size": 256,
+}
+
+
+def build(detector: dict[str, Any], inpainter: dict[str, Any], size: int = 256) -> nn.ModuleDict:
+    """``ModuleDict({"detector", "inpainter"})`` from their configs; ``size`` is only
+    recorded in the model's config, for the windowing."""
+    if size < 32:
+        raise ValueError(f"working size must be at least 32 px, got {size}")
+    return nn.ModuleDict({"detector": DamageDetector(**detector),
+                          "inpainter": Inpainter(**inpainter)})

@@ -1,0 +1,219 @@
+"""Find and repaint damage on one picture of any size, touching nothing else.
+
+Pictures stay in their own dtype (uint8 from files) on the CPU; only a detector tile or an
+inpainter window at a time is converted to float on the device. Results are written back
+pixel by pixel inside the mask, so every pixel outside it is bit-identical to the input.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor, nn
+
+from artgan.errors import ArtganError
+from artgan.imageio import ImageError, read_image
+from artgan.infer import autocast_dtype
+from artgan.nn import ARCHITECTURES
+from artgan.store import load_model
+from artgan.train.hardware import pick_device
+from artgan_restore.detector import detect, dilate
+from artgan_restore.model import ARCHITECTURE, TASK, build
+from artgan_restore.windows import Plan, Window, plan_windows
+
+DEFAULT_DILATE = 3  # px added around detected damage: detectors under-mark soft edges
+MARGIN = 1 / 8  # share of the window given to context on each side of its core
+
+
+@dataclass
+class Restorer:
+    """A loaded detector + inpainter pair and how to run them."""
+
+    networks: nn.ModuleDict
+    size: int
+    device: torch.device
+    threshold: float = 0.5
+    dilate: int | None = None
+    name: str = "restore"
+
+    @classmethod
+    def load(cls, model: str | os.PathLike | None, device: str | None = None,
+             **options: Any) -> Restorer:
+        """Load a restore model by name or path onto ``device`` (None/"auto": CUDA if any)."""
+        if ARCHITECTURE not in ARCHITECTURES:  # used from Python without the plugin manager
+            ARCHITECTURES.register(ARCHITECTURE, build)
+        target = pick_device(device or "auto")
+        loaded = load_model(model, TASK, target)
+        return cls(loaded.network, int(loaded.config.get("size", 256)), target,
+                   name=loaded.info.name, **options)
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.threshold < 1.0:
+            raise ArtganError(f"--threshold must be between 0 and 1, got {self.threshold}")
+        if self.dilate is not None and self.dilate < 0:
+            raise ArtganError(f"--dilate must be 0 or more pixels, got {self.dilate}")
+        self.networks.eval()
+
+    def detect(self, image: Tensor) -> Tensor:
+        """The (H, W) bool damage mask of a (3, H, W) picture, thresholded and dilated."""
+        mask = detect(self.networks["detector"], image, self.threshold)
+        return dilate(mask, DEFAULT_DILATE if self.dilate is None else self.dilate)
+
+    def prepare_mask(self, mask: Tensor, image: Tensor) -> Tensor:
+        """Check a user mask against its picture and apply ``dilate`` (default none)."""
+        if tuple(mask.shape) != tuple(image.shape[-2:]):
+            raise ArtganError(
+                f"the mask is {mask.shape[-1]}x{mask.shape[-2]} but the image is "
+                f"{image.shape[-1]}x{image.shape[-2]}; they must be the same size"
+            )
+        return dilate(mask.bool(), self.dilate or 0)
+
+    def plan(self, mask: Tensor) -> Plan:
+        """The inpainting windows for a (H, W) bool mask."""
+        return plan_windows(mask, self.size, round(self.size * MARGIN))
+
+    @torch.inference_mode()
+    def inpaint(self, image: Tensor, mask: Tensor) -> Tensor:
+        """Repaint the pixels of ``mask`` in a (3, H, W) picture; a new picture, same dtype."""
+        if bool(mask.all()):
+            raise ArtganError(
+                "the mask covers the whole picture: nothing is left to restore from"
+            )
+        plan = self.plan(mask)
+        out = image.clone()
+        remaining = mask.clone()
+        for window in plan.windows:
+            self._fill(window, plan, out, remaining)
+        return out
+
+    def _fill(self, window: Window, plan: Plan, out: Tensor, remaining: Tensor) -> None:
+        top, left, bottom, right = window.top, window.left, window.bottom, window.right
+        height, width = bottom - top, right - left
+        crop = _to_float(out[:, top:bottom, left:right]).to(self.device)[None]
+        hole = remaining[top:bottom, left:right]
+        scale = window.scale
+        small = (max(1, round(height / scale)), max(1, round(width / scale)))
+        x, m = crop, hole.to(self.device, torch.float32)[None, None]
+        if scale > 1:
+            x = F.interpolate(x, size=small, mode="area")
+            m = F.adaptive_max_pool2d(m, small)
+        prediction = self._predict(x, m)
+        if scale > 1:
+            prediction = F.interpolate(prediction, size=(height, width), mode="bilinear",
+                                       align_corners=False).clamp(0, 1)
+        core_top, core_left, core_bottom, core_right = window.core
+        write = torch.zeros(height, width, dtype=torch.bool)
+        inside = (slice(core_top - top, core_bottom - top), slice(core_left - left,
+                                                               core_right - left))
+        same_scale = plan.scale_of(core_top, core_left, core_bottom, core_right) == scale
+        write[inside] = hole[inside] & same_scale
+        values = prediction[0].float().cpu()[:, write]
+        region = out[:, top:bottom, left:right]
+        region[:, write] = _from_float(values, out.dtype)
+        hole[write] = False
+
+    def _predict(self, image: Tensor, mask: Tensor) -> Tensor:
+        """Inpainter output for a (1, 3, h, w) crop, padded to the network's multiple."""
+        inpainter = self.networks["inpainter"]
+        height, width = image.shape[-2:]
+        multiple = inpainter.multiple
+        pads = (0, -width % multiple, 0, -height % multiple)
+        if any(pads):
+            mode = "reflect" if max(pads) < min(height, width) else "replicate"
+            image, mask = F.pad(image, pads, mode=mode), F.pad(mask, pads, mode=mode)
+        dtype = autocast_dtype(self.device)
+        with torch.autocast(self.device.type, dtype=dtype or torch.float32,
+                            enabled=dtype is not None):
+            prediction = inpainter(image, mask)
+        return prediction[..., :height, :width].float()
+
+    def restore(self, image: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``(restored, mask used)`` for a (3, H, W) picture; the mask is detected when not
+        given. An empty mask returns the picture itself."""
+        mask = self.detect(image) if mask is None else self.prepare_mask(mask, image)
+        if not bool(mask.any()):
+            return image, mask
+        return self.inpaint(image, mask), mask
+
+
+def _to_float(pixels: Tensor) -> Tensor:
+    return pixels.float() / 255 if pixels.dtype == torch.uint8 else pixels.float()
+
+
+def _from_float(values: Tensor, dtype: torch.dtype) -> Tensor:
+    if dtype == torch.uint8:
+        return values.mul(255).round().clamp(0, 255).to(torch.uint8)
+    return values.clamp(0, 1).to(dtype)
+
+
+# --- pictures and masks from files and Python objects ---------------------------------------
+
+
+def picture_tensor(image: Image.Image) -> Tensor:
+    """(3, H, W) uint8 from an RGB PIL image, without a float copy."""
+    return torch.from_numpy(np.asarray(image.convert("RGB")).copy()).permute(2, 0, 1)
+
+
+def tensor_picture(pixels: Tensor) -> Image.Image:
+    """An RGB PIL image from (3, H, W) uint8."""
+    return Image.fromarray(pixels.permute(1, 2, 0).contiguous().numpy(), "RGB")
+
+
+def read_mask(path: str | os.PathLike) -> Tensor:
+    """A mask file as (H, W) bool: white (> 127) marks pixels to repaint; transparent
+    pixels of a mask with alpha count as black."""
+    try:
+        picture = read_image(path)
+    except ImageError as exc:
+        raise ArtganError(f"mask {exc}") from None
+    mask = _mask_from_pil(picture.rgb)
+    if picture.alpha is not None:
+        mask &= torch.from_numpy(np.asarray(picture.alpha) > 127)
+    return mask
+
+
+def _mask_from_pil(image: Image.Image) -> Tensor:
+    rgb, alpha = image, None
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        rgb, alpha = rgba.convert("RGB"), np.asarray(rgba.getchannel("A")) > 127
+    mask = np.asarray(rgb.convert("L")) > 127
+    if alpha is not None:
+        mask &= alpha
+    return torch.from_numpy(mask.copy())
+
+
+def as_mask(mask: Any) -> Tensor:
+    """A user's mask as (H, W) bool: a file path, a PIL image, a numpy array or a tensor
+    (bool; uint8 > 127; float > 0.5; a channel axis of size 1, 3 or 4 is reduced)."""
+    if isinstance(mask, (str, os.PathLike)):
+        return read_mask(mask)
+    if isinstance(mask, Image.Image):
+        return _mask_from_pil(mask)
+    if isinstance(mask, np.ndarray):
+        mask = torch.from_numpy(np.ascontiguousarray(mask))
+    if not isinstance(mask, Tensor):
+        raise ArtganError(
+            f"cannot use a {type(mask).__name__} as a mask; pass a path, a PIL image, "
+            "a numpy array or a tensor"
+        )
+    mask = mask.detach().cpu()
+    while mask.dim() > 2 and mask.shape[0] == 1:
+        mask = mask[0]
+    if mask.dim() == 3 and mask.shape[0] in (3, 4):
+        mask = mask[:3].amax(dim=0)
+    elif mask.dim() == 3 and mask.shape[-1] in (1, 3, 4):
+        mask = mask[..., :3].amax(dim=-1)
+    if mask.dim() != 2:
+        raise ArtganError(f"a mask must be HxW (or with one channel axis), got {tuple(mask.shape)}")
+    if mask.dtype == torch.bool:
+        return mask
+    if mask.dtype == torch.uint8:
+        return mask > 127
+    return mask.float() > 0.5

@@ -1,0 +1,232 @@
+"""The ``restore`` task: its CLI, its pipeline and the ``restore()`` Python call.
+
+Unlike other tasks, a result here is only as good as what it leaves alone: output pixels
+outside the (dilated) mask are the input's own, bit for bit; an empty mask writes nothing
+(there is nothing to restore, and a copy would only waste space); and an unreadable input,
+mask or model stops with one line saying which and why.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import torch
+
+from artgan.batch import output_paths
+from artgan.convert import to_batch
+from artgan.errors import ArtganError
+from artgan.imageio import IMAGE_EXTENSIONS, find_images, read_image, write_image
+from artgan.plugins import warn
+from artgan.task import Pipeline, Task
+from artgan_restore.model import TASK
+from artgan_restore.restorer import (
+    DEFAULT_DILATE,
+    Restorer,
+    as_mask,
+    picture_tensor,
+    read_mask,
+    tensor_picture,
+)
+
+SHIPPED_MODEL = "paintings"
+LOSSY = (".jpg", ".jpeg", ".webp")
+
+
+class RestorePipeline(Pipeline):
+    """``pipeline(image, mask=None, return_mask=False)`` on PIL images, numpy arrays or tensors;
+    returns the same kind (and the mask used, as a bool array/tensor or an "L" image)."""
+
+    def __init__(self, restorer: Restorer):
+        self.restorer = restorer
+        self.device = restorer.device
+
+    def __call__(self, image: Any, mask: Any = None, return_mask: bool = False) -> Any:
+        batch, back = to_batch(image)
+        masks = None if mask is None else as_mask(mask)
+        restored, used = self._run(batch, masks)
+        result = back(restored)
+        return (result, _mask_like(used, image)) if return_mask else result
+
+    def process(self, batch: torch.Tensor, mask: Any = None) -> torch.Tensor:
+        return self._run(batch.cpu(), None if mask is None else as_mask(mask))[0]
+
+    def _run(self, batch: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor,
+                                                                           torch.Tensor]:
+        outputs, masks = [], []
+        for picture in batch.float().cpu():
+            restored, used = self.restorer.restore(picture, mask)
+            outputs.append(restored)
+            masks.append(used)
+        return torch.stack(outputs), torch.stack(masks)
+
+
+def _mask_like(masks: torch.Tensor, image: Any) -> Any:
+    """The mask(s) in the kind of the user's image: "L" image, bool array or bool tensor."""
+    from PIL import Image
+
+    single = masks[0] if masks.shape[0] == 1 else masks
+    if isinstance(image, Image.Image):
+        return Image.fromarray(single.numpy().astype("uint8") * 255, "L")
+    if isinstance(image, torch.Tensor):
+        return single.to(image.device)
+    return single.numpy()
+
+
+class RestoreTask(Task):
+    """Detect damage (or take a mask) and inpaint it, window by window."""
+
+    name = TASK
+    description = "Find and repaint scratches, cracks, holes and stains in paintings and photos."
+    default_model = SHIPPED_MODEL
+
+    def __init__(self) -> None:
+        self._loaded: dict[tuple[str, str], Restorer] = {}
+
+    def run_options(self) -> list[click.Parameter]:
+        return [
+            click.Argument(["inputs"], nargs=-1, required=True),
+            click.Option(["--mask", "-m"],
+                         help="Mask image (white = repaint) for every input, or a folder of "
+                              "masks named like the inputs; default: detect the damage."),
+            click.Option(["--out", "-o"],
+                         help="Output file or folder (default: <name>.restored<ext> beside "
+                              "each input)."),
+            click.Option(["--save-mask"], is_flag=True,
+                         help="Also write the mask used, as <name>.mask.png beside the output."),
+            click.Option(["--detect-only"], is_flag=True,
+                         help="Only detect: write the damage mask (<name>.mask.png), no repair."),
+            click.Option(["--threshold"], type=click.FloatRange(0, 1, min_open=True,
+                                                                max_open=True),
+                         default=0.5, show_default=True,
+                         help="Detector probability above which a pixel counts as damaged."),
+            click.Option(["--dilate"], type=click.IntRange(min=0),
+                         help=f"Grow the mask by this many pixels (default: {DEFAULT_DILATE} "
+                              "for detected masks, 0 for given ones)."),
+            click.Option(["--model"], help="Model name or .safetensors path."),
+            click.Option(["--device"], default="auto", show_default=True,
+                         help="auto, cpu, cuda or cuda:N."),
+        ]
+
+    def train_options(self) -> list[click.Parameter]:
+        from artgan_restore.training import restore_train_options
+
+        return restore_train_options()
+
+    def train(self, **options: Any) -> Path:
+        from artgan_restore.training import train
+
+        return train(**options)
+
+    def load(self, model: str | None = None, **options: Any) -> RestorePipeline:
+        """A pipeline for ``model``; options: device, threshold, dilate."""
+        return RestorePipeline(self.restorer(model, **options))
+
+    def restorer(self, model: str | None = None, device: str | None = None,
+                 threshold: float = 0.5, dilate: int | None = None) -> Restorer:
+        """The model loaded once per (model, device); threshold and dilate set per call."""
+        key = (str(model if model is not None else self.default_model), str(device))
+        if key not in self._loaded:
+            self._loaded[key] = Restorer.load(model if model is not None else self.default_model,
+                                              device)
+        loaded = self._loaded[key]
+        return Restorer(loaded.networks, loaded.size, loaded.device, threshold, dilate,
+                        loaded.name)
+
+    def restore(self, image: Any, mask: Any = None, return_mask: bool = False,
+                model: str | None = None, **options: Any) -> Any:
+        """Restore ``image`` (PIL, numpy or tensor): detect damage unless ``mask`` (white or
+        True = repaint) is given. Returns the same kind, plus the mask if ``return_mask``."""
+        return self.load(model, **options)(image, mask=mask, return_mask=return_mask)
+
+    def run(self, inputs: list[str], out: str | None = None, mask: str | None = None,
+            save_mask: bool = False, detect_only: bool = False, threshold: float = 0.5,
+            dilate: int | None = None, model: str | None = None, device: str = "auto",
+            **_: Any) -> int:
+        """Restore (or only detect damage in) image files; returns the exit code."""
+        pairs = output_paths(inputs, out, suffix="mask" if detect_only else "restored")
+        if detect_only:
+            pairs = [(source, _png(target) if out is None or len(pairs) > 1 else target)
+                     for source, target in pairs]
+        masks = _MaskSource(mask, inputs) if mask is not None else None
+        restorer = self.restorer(model, device, threshold, dilate)
+        protected = [source for source, _ in pairs]
+        counts = {"written": 0, "nothing": 0, "failed": 0}
+        for source, target in pairs:
+            try:
+                counts[self._one(restorer, source, target, masks, save_mask, detect_only,
+                                 protected)] += 1
+            except ArtganError as exc:
+                if len(pairs) == 1:
+                    raise
+                warn(f"skipped: {exc}")
+                counts["failed"] += 1
+        if len(pairs) > 1:
+            print(f"{counts['written']} of {len(pairs)} images written, {counts['nothing']} "
+                  f"with nothing to restore, {counts['failed']} failed", file=sys.stderr)
+        return 1 if counts["failed"] else 0
+
+    def _one(self, restorer: Restorer, source: Path, target: Path, masks: _MaskSource | None,
+             save_mask: bool, detect_only: bool, protected: list[Path]) -> str:
+        picture = read_image(source)
+        pixels = picture_tensor(picture.rgb)
+        given = masks.mask_for(source) if masks is not None else None
+        used = restorer.detect(pixels) if given is None else restorer.prepare_mask(given, pixels)
+        if detect_only:
+            write_image(_mask_image(used), target, inputs=protected)
+            share = float(used.float().mean())
+            print(f"{source}: damage on {share:.2%} of the picture; mask written to {target}",
+                  file=sys.stderr)
+            return "written"
+        if not bool(used.any()):
+            why = "the mask is empty" if given is not None else "no damage found"
+            print(f"{source}: nothing to restore ({why}); nothing written", file=sys.stderr)
+            return "nothing"
+        restored = restorer.inpaint(pixels, used)
+        write_image(tensor_picture(restored), target, alpha=picture.alpha, inputs=protected)
+        if save_mask:
+            mask_path = target.with_name(f"{source.stem}.mask.png")
+            write_image(_mask_image(used), mask_path, inputs=protected)
+        print(f"{source}: repainted {float(used.float().mean()):.2%} of the picture -> {target}",
+              file=sys.stderr)
+        if target.suffix.lower() in LOSSY:
+            print(f"note: {target.suffix} is lossy and re-encodes every pixel; write .png or "
+                  ".tif to keep pixels outside the mask bit-identical", file=sys.stderr)
+        return "written"
+
+
+def _png(path: Path) -> Path:
+    return path.with_suffix(".png")
+
+
+def _mask_image(mask: torch.Tensor):
+    from PIL import Image
+
+    return Image.fromarray(mask.numpy().astype("uint8") * 255, "L")
+
+
+class _MaskSource:
+    """``--mask``: one mask file for every input, or a folder with a mask per input
+    (same relative path and name, any image extension)."""
+
+    def __init__(self, mask: str, inputs: list[str]):
+        self.path = Path(mask)
+        self.single: torch.Tensor | None = None
+        if self.path.is_dir():
+            self.relative = {source.resolve(): relative for source, relative in find_images(inputs)}
+        elif self.path.exists():
+            self.single = read_mask(self.path)
+        else:
+            raise ArtganError(f"--mask {mask}: no such file or folder")
+
+    def mask_for(self, source: Path) -> torch.Tensor:
+        if self.single is not None:
+            return self.single
+        relative = self.relative.get(source.resolve(), Path(source.name))
+        for extension in IMAGE_EXTENSIONS:
+            candidate = (self.path / relative).with_suffix(extension)
+            if candidate.is_file():
+                return read_mask(candidate)
+        raise ArtganError(f"{source}: no mask for it in {self.path}")

@@ -1,0 +1,249 @@
+"""Training the restore model on the shared Trainer: inpainter, discriminator and detector.
+
+All three networks train in one ``GanModule`` from the same batches of clean paintings,
+which is simpler to run and resume than two jobs. Each step:
+
+* the inpainter fills free-form holes (thin scratches to ~40 % of the picture) and is
+  trained adversarially against a spectral-norm PatchGAN (hinge by default), with L1 inside
+  the hole (what PSNR measures), a little L1 outside it (keeps the prediction near the
+  picture so the composite has no seam) and discriminator feature matching (stabilises the
+  adversarial term, as in pix2pixHD/LaMa). The discriminator judges only patches that
+  overlap the hole: elsewhere real and composite inputs are identical and teach it nothing;
+* the detector learns to segment synthetic damage (``damage.random_damage``) with binary
+  cross-entropy plus Dice, the Dice term keeping sparse thin scratches from being ignored.
+
+Masks and damage come from a generator seeded by the step index, so a resumed run draws
+exactly what an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import ConcatDataset, Subset
+
+from artgan.data import ImageFolder, make_loader
+from artgan.errors import ArtganError
+from artgan.losses import LOSSES, feature_matching_loss, reconstruction_loss
+from artgan.store import user_model_dir
+from artgan.train import GanModule, StepContext, Trainer
+from artgan.train.options import config_from_options, train_options
+from artgan_restore.damage import free_form_masks, random_damage
+from artgan_restore.detector import DamageDetector
+from artgan_restore.discriminator import PatchDiscriminator
+from artgan_restore.inpainter import Inpainter, composite
+from artgan_restore.model import ARCHITECTURE, DEFAULT_CONFIG, TASK
+
+WEIGHTS = {"hole": 1.0, "known": 0.1, "adversarial": 0.05, "features": 1.0}
+_SHARED_SKIPPED = {"augment", "ada_target"}  # the discriminator input carries the mask
+
+
+class RestoreModule(GanModule):
+    """Inpainter + discriminator (adversarial) and detector (segmentation)."""
+
+    ema = ("inpainter",)
+
+    def __init__(self, config: dict[str, Any], lr: float = 1e-3, d_lr: float = 1e-4,
+                 detector_lr: float = 2e-3, loss: str = "hinge", seed: int = 0):
+        self.config = config
+        self.lr, self.d_lr, self.detector_lr = lr, d_lr, detector_lr
+        self.loss = LOSSES.get(loss)
+        self.seed = seed
+        self._generators: dict[torch.device, torch.Generator] = {}
+
+    def networks(self) -> dict[str, nn.Module]:
+        return {
+            "inpainter": Inpainter(**self.config["inpainter"]),
+            "discriminator": PatchDiscriminator(),
+            "detector": DamageDetector(**self.config["detector"]),
+        }
+
+    def optimizers(self, networks: dict[str, nn.Module]) -> dict[str, torch.optim.Optimizer]:
+        return {
+            "inpainter": torch.optim.Adam(networks["inpainter"].parameters(), self.lr,
+                                          betas=(0.5, 0.999)),
+            "discriminator": torch.optim.Adam(networks["discriminator"].parameters(), self.d_lr,
+                                              betas=(0.5, 0.999)),
+            "detector": torch.optim.Adam(networks["detector"].parameters(), self.detector_lr),
+        }
+
+    def _random(self, index: int, device: torch.device) -> torch.Generator:
+        """The step's generator, on the training device: drawing there needs no host copies,
+        each of which would wait for the GPU's queue to drain."""
+        if device not in self._generators:
+            self._generators[device] = torch.Generator(device)
+        return self._generators[device].manual_seed(self.seed * 1_000_003 + index)
+
+    def training_step(self, batch: Tensor, step: StepContext) -> dict[str, Tensor | float]:
+        images = (batch.float() + 1) / 2
+        n, _, height, width = images.shape
+        generator = self._random(step.index, images.device)
+        masks = free_form_masks(n, height, width, generator, images.device)
+        inpainter = step.networks["inpainter"]
+        discriminator = step.networks["discriminator"]
+
+        with step.autocast():
+            prediction = inpainter(images, masks).float()
+            filled = composite(prediction, images, masks)
+            real_logits, _ = discriminator(images, masks)
+            fake_logits, _ = discriminator(filled.detach(), masks)
+            judged = _patches(masks, fake_logits)
+            d_loss = self.loss.d_loss(real_logits, fake_logits[judged])
+        step.backward(d_loss, "discriminator")
+
+        discriminator.requires_grad_(False)
+        with step.autocast():
+            fake_logits, fake_features = discriminator(filled, masks)
+            with torch.no_grad():
+                _, real_features = discriminator(images, masks)
+            adversarial = self.loss.g_loss(fake_logits[judged])
+            matching = feature_matching_loss(real_features, fake_features)
+            hole = reconstruction_loss(prediction, images, masks)
+            known = reconstruction_loss(prediction, images, 1 - masks)
+            g_loss = (WEIGHTS["hole"] * hole + WEIGHTS["known"] * known
+                      + WEIGHTS["adversarial"] * adversarial + WEIGHTS["features"] * matching)
+        step.backward(g_loss, "inpainter")
+        discriminator.requires_grad_(True)
+
+        damaged, truth = random_damage(images, generator)
+        with step.autocast():
+            logits = step.networks["detector"](damaged).float()
+        bce = F.binary_cross_entropy_with_logits(logits, truth)
+        seg_loss = bce + dice_loss(logits, truth)
+        step.backward(seg_loss, "detector")
+        return {"d": d_loss, "g_adv": adversarial, "g_fm": matching, "l1_hole": hole,
+                "seg_bce": bce, "seg": seg_loss}
+
+    def fixed_inputs(self, batch: Tensor) -> dict[str, Tensor]:
+        images = ((batch[:8].float() + 1) / 2)
+        generator = torch.Generator().manual_seed(self.seed)
+        masks = free_form_masks(images.shape[0], *images.shape[-2:], generator, images.device)
+        return {"images": images, "masks": masks}
+
+    def sample(self, networks: dict[str, nn.Module], fixed: dict[str, Tensor]) -> Tensor:
+        images, masks = fixed["images"], fixed["masks"]
+        filled = composite(networks["inpainter"](images, masks).float(), images, masks)
+        holes = images * (1 - masks) + masks
+        return torch.cat([holes, filled]) * 2 - 1
+
+    def export(self, networks: dict[str, nn.Module]) -> tuple[nn.Module, str, dict[str, Any]]:
+        pair = nn.ModuleDict({"detector": networks["detector"],
+                              "inpainter": networks["inpainter"]})
+        return pair, ARCHITECTURE, self.config
+
+
+def _patches(masks: Tensor, logits: Tensor) -> Tensor:
+    """Which discriminator logits look at part of a hole (bool, like ``logits``)."""
+    return F.adaptive_max_pool2d(masks.float(), logits.shape[-2:]) > 0
+
+
+def dice_loss(logits: Tensor, target: Tensor, smooth: float = 1.0) -> Tensor:
+    """1 - Dice overlap per image, averaged; an image with no damage is pushed to none."""
+    probability = torch.sigmoid(logits.float())
+    overlap = (probability * target).sum(dim=(1, 2, 3))
+    total = probability.sum(dim=(1, 2, 3)) + target.sum(dim=(1, 2, 3))
+    return (1 - (2 * overlap + smooth) / (total + smooth)).mean()
+
+
+# --- the command ----------------------------------------------------------------------------
+
+
+def restore_train_options() -> list[click.Parameter]:
+    """``artgan train restore`` options: data and model shape, then the shared ones."""
+    own = [
+        click.Option(["--data"], multiple=True, required=True,
+                     type=click.Path(exists=True, file_okay=False),
+                     help="Folder of clean paintings or photos (repeatable)."),
+        click.Option(["--name"], default="restore", show_default=True,
+                     help="Model name; saved as <user model dir>/restore/NAME.safetensors."),
+        click.Option(["--out"], type=click.Path(dir_okay=False),
+                     help="Write the model here instead."),
+        click.Option(["--size"], type=click.IntRange(min=32), default=256, show_default=True,
+                     help="Training crop size, also the inpainting window size."),
+        click.Option(["--holdout"], type=click.IntRange(min=0), default=0, show_default=True,
+                     help="Leave out the last N images (sorted by path) of each folder, "
+                          "for evaluation."),
+        click.Option(["--batch-size"], type=click.IntRange(min=1), default=16,
+                     show_default=True),
+        click.Option(["--workers"], type=click.IntRange(min=0), default=0, show_default=True,
+                     help="Data loading processes."),
+        click.Option(["--lr"], type=float, default=1e-3, show_default=True,
+                     help="Inpainter learning rate."),
+        click.Option(["--d-lr"], type=float, default=1e-4, show_default=True,
+                     help="Discriminator learning rate."),
+        click.Option(["--loss"], type=click.Choice(["hinge", "nonsaturating"]),
+                     default="hinge", show_default=True, help="Adversarial loss."),
+        click.Option(["--width"], type=click.IntRange(min=2),
+                     default=DEFAULT_CONFIG["inpainter"]["width"], show_default=True,
+                     help="Inpainter base width."),
+        click.Option(["--blocks"], type=click.IntRange(min=1),
+                     default=DEFAULT_CONFIG["inpainter"]["blocks"], show_default=True,
+                     help="Inpainter FFC blocks."),
+        click.Option(["--detector-width"], type=click.IntRange(min=2),
+                     default=DEFAULT_CONFIG["detector"]["width"], show_default=True),
+        click.Option(["--detector-depth"], type=click.IntRange(min=1, max=6),
+                     default=DEFAULT_CONFIG["detector"]["depth"], show_default=True),
+    ]
+    shared = [o for o in train_options() if o.name not in _SHARED_SKIPPED]
+    return own + shared
+
+
+def training_data(folders: list[str], size: int, holdout: int) -> ConcatDataset:
+    """Random crops from every folder, each minus its last ``holdout`` images (by path)."""
+    parts = []
+    for folder in folders:
+        images = ImageFolder(folder, size)
+        if len(images) <= holdout:
+            raise ArtganError(
+                f"{folder}: {len(images)} images, none left after --holdout {holdout}")
+        parts.append(Subset(images, range(len(images) - holdout)))
+    return ConcatDataset(parts)
+
+
+def train(*, data: tuple[str, ...], name: str = "restore", out: str | None = None,
+          size: int = 256, holdout: int = 0, batch_size: int = 16, workers: int = 0,
+          lr: float = 1e-3, d_lr: float = 1e-4, loss: str = "hinge",
+          width: int = DEFAULT_CONFIG["inpainter"]["width"],
+          blocks: int = DEFAULT_CONFIG["inpainter"]["blocks"],
+          detector_width: int = DEFAULT_CONFIG["detector"]["width"],
+          detector_depth: int = DEFAULT_CONFIG["detector"]["depth"],
+          **options: Any) -> Path:
+    """Train and export a restore model; returns the model file's path."""
+    config = {
+        "detector": {"width": detector_width, "depth": detector_depth},
+        "inpainter": {**DEFAULT_CONFIG["inpainter"], "width": width, "blocks": blocks},
+        "size": size,
+    }
+    multiple = 2 ** max(config["inpainter"]["downs"], detector_depth)
+    if size % multiple:
+        raise ArtganError(f"--size must be a multiple of {multiple}, got {size}")
+    train_config = config_from_options(task=TASK, **options)
+    dataset = training_data(list(data), size, holdout)
+    target = Path(out) if out else user_model_dir() / TASK / f"{name}.safetensors"
+    module = RestoreModule(config, lr=lr, d_lr=d_lr, loss=loss, seed=train_config.seed)
+
+    def loader(start: int):
+        import torch.distributed as dist
+
+        return make_loader(dataset, batch_size, workers=min(workers, os.cpu_count() or 1),
+                           seed=train_config.seed, distributed=dist.is_initialized())
+
+    trainer = Trainer(module, loader, train_config)
+    result = trainer.fit()
+    sources = ", ".join(Path(folder).name for folder in data)
+    card = {
+        "data": f"{sources} ({len(dataset)} images, last {holdout} of each held out)",
+        "summary": f"damage detector + FFC inpainter on {sources}, {size} px windows",
+        "size": size,
+        "batch_size": batch_size,
+        "loss": loss,
+        "losses": {key: round(value, 4) for key, value in result.losses.items()},
+    }
+    path = trainer.export(target, task=TASK, card=card)
+    return path

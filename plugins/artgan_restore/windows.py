@@ -1,0 +1,166 @@
+"""Where to run the inpainter on a large scan: windows around the damage, nowhere else.
+
+A 6000x4000 scan with a few scratches should cost a few windows, not 24 million pixels of
+network. The mask is summarised on a grid of ``cell`` px cells; damaged cells form
+connected regions, and each region gets a scale from how far its pixels lie from intact
+ones (its "reach"): a scratch is filled at full resolution, a hole wider than the model
+handles well is filled on a downscaled copy (scale 2, 4, ...) so that it fits. For each
+scale the picture is cut into square cores; only cores holding damage of that scale
+become windows, each run with ``margin`` model px of context on every side. Windows run
+thin damage first, and what one window fills is context for the next.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class Window:
+    """One inpainter run: the crop ``[top:bottom, left:right]`` goes into the model at
+    1/``scale`` size; only damaged pixels of this scale inside ``core`` are written."""
+
+    top: int
+    left: int
+    bottom: int
+    right: int
+    core: tuple[int, int, int, int]  # top, left, bottom, right
+    scale: int
+
+    @property
+    def area(self) -> int:
+        return (self.bottom - self.top) * (self.right - self.left)
+
+
+@dataclass
+class Plan:
+    """The windows, in running order, and the scale of each damaged cell (0: undamaged)."""
+
+    windows: list[Window]
+    cell_scale: Tensor  # (ceil(H / cell), ceil(W / cell)) int
+    cell: int
+
+    def scale_of(self, top: int, left: int, bottom: int, right: int) -> Tensor:
+        """Per-pixel scale of the area [top:bottom, left:right], from the cell grid."""
+        c = self.cell
+        cells = self.cell_scale[top // c : (bottom - 1) // c + 1, left // c : (right - 1) // c + 1]
+        pixels = cells.repeat_interleave(c, 0).repeat_interleave(c, 1)
+        return pixels[top % c : top % c + bottom - top, left % c : left % c + right - left]
+
+
+def occupancy(mask: Tensor, cell: int) -> Tensor:
+    """(ceil(H / cell), ceil(W / cell)) bool: which cells hold a masked pixel."""
+    height, width = mask.shape
+    rows, cols = math.ceil(height / cell), math.ceil(width / cell)
+    padded = torch.zeros(rows * cell, cols * cell, dtype=torch.uint8)
+    padded[:height, :width] = mask
+    return padded.view(rows, cell, cols, cell).amax(dim=(1, 3)).bool()
+
+
+def reach_map(cells: Tensor, limit: int) -> Tensor:
+    """For each damaged cell, how many erosions it survives (1 = on the region's rim), up
+    to ``limit``. Beyond the picture counts as damaged: there is no context out there."""
+    grid = cells.float()[None, None]
+    depth = grid.clone()
+    current = grid
+    for _ in range(limit - 1):
+        eroded = -F.max_pool2d(F.pad(-current, (1, 1, 1, 1), value=-1.0), 3, stride=1)
+        if not bool(eroded.any()):
+            break
+        depth += eroded
+        current = eroded
+    return depth[0, 0].to(torch.int32)
+
+
+def label_regions(cells: Tensor) -> tuple[Tensor, int]:
+    """8-connected regions of a bool grid: labels (0 = none, 1..count) and the count."""
+    rows, cols = cells.shape
+    flat = cells.flatten().tolist()
+    labels = [0] * len(flat)
+    count = 0
+    for start, occupied in enumerate(flat):
+        if not occupied or labels[start]:
+            continue
+        count += 1
+        labels[start] = count
+        queue = deque([start])
+        while queue:
+            index = queue.popleft()
+            y, x = divmod(index, cols)
+            for dy in (-1, 0, 1):
+                ny = y + dy
+                if ny < 0 or ny >= rows:
+                    continue
+                for dx in (-1, 0, 1):
+                    nx = x + dx
+                    if 0 <= nx < cols:
+                        neighbour = ny * cols + nx
+                        if flat[neighbour] and not labels[neighbour]:
+                            labels[neighbour] = count
+                            queue.append(neighbour)
+    return torch.tensor(labels, dtype=torch.int64).view(rows, cols), count
+
+
+def plan_windows(
+    mask: Tensor, size: int = 256, margin: int = 32, cell: int = 8, max_reach: float = 0.2
+) -> Plan:
+    """Windows covering every pixel of the (H, W) bool ``mask``.
+
+    A region whose reach (farthest damaged pixel from an intact one) exceeds
+    ``max_reach * size`` model px is handled at the smallest power-of-two scale that
+    brings it under. ``size - 2 * margin`` is the core side in model px.
+    """
+    height, width = mask.shape
+    core_side = size - 2 * margin
+    if core_side < cell:
+        raise ValueError(f"window {size} px leaves no core with a {margin} px margin")
+    cells = occupancy(mask, cell)
+    if not bool(cells.any()):
+        return Plan([], torch.zeros(cells.shape, dtype=torch.int32), cell)
+    allowed = max_reach * size / cell  # reach in cells at scale 1
+    depth = reach_map(cells, limit=int(allowed * 64) + 2)
+    labels, count = label_regions(cells)
+    region_depth = torch.zeros(count + 1, dtype=torch.int32)
+    region_depth.scatter_reduce_(0, labels.flatten(), depth.flatten(), reduce="amax")
+    needed = (region_depth.float() / allowed).clamp_min(1.0)
+    region_scale = (2 ** needed.log2().ceil()).to(torch.int32)
+    region_scale[0] = 0
+    cell_scale = region_scale[labels]
+    windows = []
+    for scale in sorted(set(region_scale[1:].tolist())):
+        windows += _windows_at(cell_scale == scale, scale, height, width, size, margin, cell)
+    return Plan(windows, cell_scale, cell)
+
+
+def _windows_at(
+    cells: Tensor, scale: int, height: int, width: int, size: int, margin: int, cell: int
+) -> list[Window]:
+    """Windows at one scale: a grid of cores over the picture, kept where ``cells`` is set."""
+    core = (size - 2 * margin) * scale
+    span = size * scale
+    windows = []
+    for top in range(0, height, core):
+        for left in range(0, width, core):
+            bottom, right = min(height, top + core), min(width, left + core)
+            if not bool(cells[top // cell : math.ceil(bottom / cell),
+                              left // cell : math.ceil(right / cell)].any()):
+                continue
+            y0, y1 = _span(top, bottom, span, height)
+            x0, x1 = _span(left, right, span, width)
+            windows.append(Window(y0, x0, y1, x1, (top, left, bottom, right), scale))
+    return windows
+
+
+def _span(start: int, end: int, span: int, length: int) -> tuple[int, int]:
+    """A window of ``span`` px centred on [start, end), moved inside [0, length)."""
+    if length <= span:
+        return 0, length
+    lower = (start + end) // 2 - span // 2
+    lower = min(max(0, lower), length - span)
+    return lower, lower + span

@@ -1,0 +1,246 @@
+"""The ``style-transfer`` task: its CLI options, the pipeline that repaints pictures, training.
+
+Pictures of any size run through ``artgan.infer``: in one pass when they fit in a tile, else
+in seamless tiles with instance-norm statistics measured once on the whole (shrunk) picture,
+so memory stays bounded and the style is the same across the picture. The training code is
+imported only when training: it pulls in torchvision, ~200 MB of memory that inference
+does not need.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import click
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from artgan import infer, store
+from artgan.errors import ArtganError
+from artgan.nn.blocks import PADDINGS, UPSAMPLING
+from artgan.task import Pipeline, Task
+
+from .model import ARCHITECTURE, DEFAULT_CONFIG
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_TRAIN_DEFAULTS = {"lr_schedule": "linear"}  # shared options, set as in the CycleGAN paper
+
+
+class UnitRange(nn.Module):
+    """A [-1, 1] generator as a [0, 1] network; converting inside, tile by tile, saves a full
+    copy of a large picture."""
+
+    def __init__(self, generator: nn.Module):
+        super().__init__()
+        self.generator = generator
+        self.multiple = getattr(generator, "multiple", 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.generator(x * 2 - 1) + 1) / 2
+
+
+class StylePipeline(Pipeline):
+    """One generator of a CycleGAN, ready to repaint pictures (PIL, numpy or tensors).
+
+    ``max_size`` shrinks pictures whose longer side exceeds it (the result has that size);
+    ``tile``, ``overlap`` and ``batch`` (tiles per pass) bound the memory used.
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        device: torch.device,
+        *,
+        name: str = "",
+        tile: int = 1024,
+        overlap: int = 64,
+        batch: int = 1,
+        max_size: int | None = None,
+    ):
+        multiple = getattr(generator, "multiple", 4)
+        if tile < 4 * multiple or tile % multiple:
+            raise ArtganError(f"--tile {tile}: must be a multiple of {multiple}, at least "
+                              f"{4 * multiple}")
+        if not 0 <= overlap <= (tile - multiple) // 2:
+            raise ArtganError(f"--overlap {overlap}: must be between 0 and half the tile")
+        if batch < 1:
+            raise ArtganError(f"--batch {batch}: must be at least 1")
+        if max_size is not None and max_size < multiple:
+            raise ArtganError(f"--max-size {max_size}: must be at least {multiple}")
+        self.generator = infer.prepare(generator, device)
+        self.network = UnitRange(self.generator)
+        self.device = device
+        self.name = name
+        self.multiple = multiple
+        self.tile, self.overlap, self.batch, self.max_size = tile, overlap, batch, max_size
+        self.dtype = infer.autocast_dtype(device)
+
+    def process(self, batch: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        height, width = batch.shape[-2:]
+        if min(height, width) < 4 * self.multiple:
+            raise ArtganError(f"picture too small ({width}x{height}): style transfer needs at "
+                              f"least {4 * self.multiple} px on each side")
+        if self.max_size and max(height, width) > self.max_size:
+            scale = self.max_size / max(height, width)
+            size = (max(1, round(height * scale)), max(1, round(width * scale)))
+            batch = F.interpolate(batch, size=size, mode="bilinear", antialias=True)
+        out = infer.translate(
+            self.network, batch, tile=self.tile, overlap=self.overlap, batch=self.batch,
+            multiple=self.multiple, dtype=self.dtype,
+        )
+        return out.clamp_(0, 1)
+
+
+class StyleTransferTask(Task):
+    name = "style-transfer"
+    description = "Repaint photos in a painter's style, or paintings as photos (CycleGAN)."
+    default_model = "monet"
+
+    def run_options(self) -> list[click.Parameter]:
+        return [
+            click.Argument(["inputs"], nargs=-1, required=True),
+            click.Option(["--style", "-s"], default=self.default_model, show_default=True,
+                         help="Style model name, or a .safetensors path."),
+            click.Option(["--out", "-o"], help="Output file or folder (default: "
+                         "<name>.style-transfer<ext> beside each input)."),
+            click.Option(["--reverse"], is_flag=True,
+                         help="Go the other way: paintings to photos."),
+            click.Option(["--max-size"], type=click.IntRange(min=1), metavar="PX",
+                         help="Shrink pictures whose longer side is larger: brush strokes have "
+                         "a fixed size in pixels, so smaller pictures look more painted "
+                         "(default: keep the size)."),
+            click.Option(["--tile"], type=click.IntRange(min=16), default=1024, show_default=True,
+                         metavar="PX", help="Larger pictures run in tiles of this size "
+                         "(less memory; seamless)."),
+            click.Option(["--overlap"], type=click.IntRange(min=0), default=64, show_default=True,
+                         metavar="PX", help="Overlap between tiles, blended smoothly."),
+            click.Option(["--batch"], type=click.IntRange(min=1), default=1, show_default=True,
+                         metavar="N", help="Tiles per pass (more: faster on GPUs, more memory)."),
+            click.Option(["--device"], default="auto", show_default=True,
+                         help="auto, cpu, cuda, cuda:N or mps."),
+        ]
+
+    def load(
+        self,
+        model: str | None = None,
+        *,
+        reverse: bool = False,
+        device: str = "auto",
+        tile: int = 1024,
+        overlap: int = 64,
+        batch: int = 1,
+        max_size: int | None = None,
+        **options: Any,
+    ) -> StylePipeline:
+        """A pipeline for style ``model`` (name or path; None = ``monet``); ``reverse`` uses the
+        painting -> photo generator."""
+        if options:
+            raise ArtganError(f"unknown style-transfer option(s): {', '.join(sorted(options))}")
+        target = infer.pick_device(device)
+        loaded = store.load_model(model or self.default_model, self.name, target)
+        network = loaded.network
+        direction = "b2a" if reverse else "a2b"
+        if loaded.info.metadata["architecture"] != ARCHITECTURE or direction not in network:
+            raise ArtganError(f"{loaded.info.path}: not a CycleGAN style model")
+        return StylePipeline(network[direction], target, name=loaded.info.name, tile=tile,
+                             overlap=overlap, batch=batch, max_size=max_size)
+
+    def run(self, inputs: list[str], out: str | None = None, style: str | None = None,
+            **options: Any) -> int:
+        return super().run(inputs, out, model=style, **options)
+
+    def train_options(self) -> list[click.Parameter]:
+        from artgan.train.options import train_options
+
+        shared = train_options()
+        for option in shared:
+            if option.name in _TRAIN_DEFAULTS:
+                option.default = _TRAIN_DEFAULTS[option.name]
+        return [
+            click.Option(["--domain-a"], required=True, metavar="FOLDER",
+                         help="Photos (or any source domain)."),
+            click.Option(["--domain-b"], required=True, metavar="FOLDER",
+                         help="Paintings of one style (the target domain)."),
+            click.Option(["--name"], required=True, help="Name to save the style under."),
+            click.Option(["--size"], type=click.IntRange(min=8), default=256, show_default=True,
+                         help="Training crop size in pixels; train at the size you run at."),
+            click.Option(["--width"], type=click.IntRange(min=1), default=DEFAULT_CONFIG["width"],
+                         show_default=True, help="Generator width (the paper: 64)."),
+            click.Option(["--blocks"], type=click.IntRange(min=0),
+                         default=DEFAULT_CONFIG["n_blocks"], show_default=True,
+                         help="Residual blocks per generator (the paper: 9)."),
+            click.Option(["--upsample"], type=click.Choice(UPSAMPLING),
+                         default=DEFAULT_CONFIG["upsample"], show_default=True,
+                         help="nearest: resize + conv, no checkerboard; transposed: the paper."),
+            click.Option(["--d-width"], type=click.IntRange(min=1), default=64, show_default=True,
+                         help="Discriminator width."),
+            click.Option(["--d-layers"], type=click.IntRange(min=1), default=3, show_default=True,
+                         help="Discriminator strided layers (3: 70x70 patches)."),
+            click.Option(["--d-padding"], type=click.Choice(PADDINGS), default="valid",
+                         show_default=True, help="valid: D judges only whole patches inside the "
+                         "picture, so it cannot reward stripes along the edges."),
+            click.Option(["--cycle"], type=click.FloatRange(min=0), default=10.0,
+                         show_default=True, help="Cycle-consistency weight (lambda)."),
+            click.Option(["--identity"], type=click.FloatRange(min=0), default=5.0,
+                         show_default=True, help="Identity weight (the paper: 0.5 x lambda); "
+                         "keeps colours, 0 lets them drift."),
+            click.Option(["--pool"], type=click.IntRange(min=0), default=50, show_default=True,
+                         help="History pool of past fakes shown to the discriminators."),
+            click.Option(["--batch-size"], type=click.IntRange(min=1), default=1,
+                         show_default=True, help="Picture pairs per step (the paper: 1)."),
+            click.Option(["--lr"], type=click.FloatRange(min=0, min_open=True), default=2e-4,
+                         show_default=True, help="Adam learning rate of all networks."),
+            click.Option(["--holdout"], type=click.IntRange(min=0), default=0, show_default=True,
+                         metavar="N", help="Leave out the last N pictures of --domain-a by name "
+                         "(the quality benchmark's test set)."),
+            click.Option(["--data-license"], metavar="TEXT",
+                         help="License note for the training pictures, kept in the model card."),
+            click.Option(["--workers"], type=click.IntRange(min=0), default=0, show_default=True,
+                         help="Data loading processes (pictures are cached in memory)."),
+            click.Option(["--out"], help="Model file (default: the user model folder/NAME)."),
+            *shared,
+        ]
+
+    def train(self, **options: Any) -> Path:
+        from artgan.train.options import config_from_options
+
+        from .training import train_cyclegan
+
+        name = options["name"]
+        if not _NAME.match(name):
+            raise ArtganError(f"--name {name!r}: use letters, digits, '.', '_' and '-' only")
+        default_out = store.user_model_dir() / self.name / f"{name}{store.SUFFIX}"
+        out = Path(options.get("out") or default_out)
+        if out.suffix != store.SUFFIX:
+            raise ArtganError(f"--out {out}: model files end in {store.SUFFIX}")
+        if not options.get("run_dir"):
+            options["run_dir"] = Path("runs") / self.name / name
+        for key, value in _TRAIN_DEFAULTS.items():
+            if options.get(key) is None:
+                options[key] = value
+        config = config_from_options(task=self.name, **options)
+        generator = {
+            **DEFAULT_CONFIG,
+            "width": options.get("width", DEFAULT_CONFIG["width"]),
+            "n_blocks": options.get("blocks", DEFAULT_CONFIG["n_blocks"]),
+            "upsample": options.get("upsample", DEFAULT_CONFIG["upsample"]),
+        }
+        module_options = {
+            "d_width": options.get("d_width", 64),
+            "d_layers": options.get("d_layers", 3),
+            "d_padding": options.get("d_padding", "valid"),
+            "lr": options.get("lr", 2e-4),
+            "cycle_weight": options.get("cycle", 10.0),
+            "identity_weight": options.get("identity", 5.0),
+            "pool_size": options.get("pool", 50),
+        }
+        return train_cyclegan(
+            options["domain_a"], options["domain_b"], out, config,
+            size=options.get("size", 256), generator=generator, module_options=module_options,
+            batch_size=options.get("batch_size", 1), workers=options.get("workers", 0),
+            holdout=options.get("holdout", 0),
+            card={"data_license": options.get("data_license")},
+        )

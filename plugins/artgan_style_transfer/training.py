@@ -1,0 +1,208 @@
+"""CycleGAN's training algorithm (Zhu et al. 2017) as a ``GanModule`` for the shared Trainer.
+
+One step: each discriminator learns to tell (augmented) real pictures of its domain from
+(augmented) fakes drawn half the time from a history pool; then both generators learn to
+fool them while mapping each picture there and back again to itself (cycle loss) and, with
+an identity weight, leaving pictures already in the target domain unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import chain
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import Subset
+
+from artgan.data import ImageFolder, UnpairedDataset, make_loader
+from artgan.errors import ArtganError
+from artgan.losses import LOSSES, cycle_loss, identity_loss
+from artgan.nn.blocks import HistoryPool, PatchDiscriminator
+from artgan.train import GanModule, StepContext, TrainConfig, Trainer
+
+from .model import ARCHITECTURE, cyclegan
+
+GRID = 4  # pictures per domain in the progress grids
+
+
+def holdout_split(paths: Sequence[Path], count: int) -> tuple[list[Path], list[Path]]:
+    """``(kept, held out)``: the last ``count`` paths by name are held out for evaluation.
+
+    The quality benchmark picks its test photos with the same rule, so a model trained with
+    ``--holdout N`` never saw them.
+    """
+    ordered = sorted(paths)
+    if count < 0 or count >= len(ordered):
+        raise ArtganError(
+            f"--holdout {count}: must be at least 0 and leave some of the {len(ordered)} images"
+        )
+    return ordered[: len(ordered) - count], ordered[len(ordered) - count:]
+
+
+class CycleGANModule(GanModule):
+    """Two generators, two PatchGAN discriminators, LSGAN loss, cycle and identity terms."""
+
+    ema = ("a2b", "b2a")
+
+    def __init__(
+        self,
+        generator: dict[str, Any],
+        *,
+        d_width: int = 64,
+        d_layers: int = 3,
+        d_padding: str = "valid",
+        lr: float = 2e-4,
+        cycle_weight: float = 10.0,
+        identity_weight: float = 5.0,
+        pool_size: int = 50,
+        loss: str = "lsgan",
+    ):
+        self.config = dict(generator)
+        self.discriminator = {"width": d_width, "n_layers": d_layers, "padding": d_padding}
+        self.lr = lr
+        self.cycle_weight = cycle_weight
+        self.identity_weight = identity_weight
+        self.loss = LOSSES.get(loss)
+        self.pools = {"a": HistoryPool(pool_size), "b": HistoryPool(pool_size)}
+
+    def networks(self) -> dict[str, nn.Module]:
+        generators = cyclegan(**self.config)
+        return {
+            "a2b": generators["a2b"],
+            "b2a": generators["b2a"],
+            "d_a": PatchDiscriminator(**self.discriminator),
+            "d_b": PatchDiscriminator(**self.discriminator),
+        }
+
+    def optimizers(self, networks: dict[str, nn.Module]) -> dict[str, torch.optim.Optimizer]:
+        def adam(*names: str) -> torch.optim.Optimizer:
+            params = chain.from_iterable(networks[n].parameters() for n in names)
+            return torch.optim.Adam(params, lr=self.lr, betas=(0.5, 0.999))
+
+        return {"generators": adam("a2b", "b2a"), "discriminators": adam("d_a", "d_b")}
+
+    def training_step(self, batch: Sequence[Tensor], step: StepContext) -> dict[str, Tensor]:
+        real_a, real_b = batch
+        nets = step.networks
+        with step.autocast():
+            fake_b, fake_a = nets["a2b"](real_a), nets["b2a"](real_b)
+
+        # Discriminators: real and (pooled) fake in one pass; instance norm keeps them apart.
+        d_losses, real_logits = [], []
+        for domain, real, fake in (("a", real_a, fake_a), ("b", real_b, fake_b)):
+            old = self.pools[domain](fake.detach())
+            with step.autocast():
+                logits = nets[f"d_{domain}"](step.augment(torch.cat([real, old])))
+            on_real, on_fake = logits.split([len(real), len(old)])
+            d_losses.append(self.loss.d_loss(on_real, on_fake) / 2)
+            real_logits.append(on_real)
+        step.update_augment(torch.cat(real_logits))
+        d_loss = d_losses[0] + d_losses[1]
+        step.backward(d_loss, "discriminators")
+
+        # Generators, with the discriminators' weights frozen (saves their weight gradients).
+        for name in ("d_a", "d_b"):
+            nets[name].requires_grad_(False)
+        try:
+            with step.autocast():
+                adversarial = self.loss.g_loss(nets["d_b"](step.augment(fake_b))) + \
+                    self.loss.g_loss(nets["d_a"](step.augment(fake_a)))
+                cycle = cycle_loss(nets["b2a"](fake_b), real_a) + \
+                    cycle_loss(nets["a2b"](fake_a), real_b)
+                g_loss = adversarial + self.cycle_weight * cycle
+                same = torch.zeros((), device=real_a.device)
+                if self.identity_weight:
+                    same = identity_loss(nets["a2b"](real_b), real_b) + \
+                        identity_loss(nets["b2a"](real_a), real_a)
+                    g_loss = g_loss + self.identity_weight * same
+            step.backward(g_loss, "generators")
+        finally:
+            for name in ("d_a", "d_b"):
+                nets[name].requires_grad_(True)
+        return {
+            "d_loss": d_loss.detach(),
+            "g_adv": adversarial.detach(),
+            "cycle": cycle.detach(),
+            "identity": same.detach(),
+        }
+
+    def fixed_inputs(self, batch: Sequence[Tensor]) -> list[Tensor]:
+        return [images[:GRID] for images in batch]
+
+    def sample(self, networks: dict[str, nn.Module], fixed: list[Tensor]) -> Tensor:
+        """Rows of: photo, its painting, painting, its photo."""
+        a, b = fixed
+        rows = [a, networks["a2b"](a), b, networks["b2a"](b)]
+        return torch.stack([r.float() for r in rows], dim=1).flatten(0, 1)
+
+    def export(self, networks: dict[str, nn.Module]) -> tuple[nn.Module, str, dict[str, Any]]:
+        both = nn.ModuleDict({"a2b": networks["a2b"], "b2a": networks["b2a"]})
+        return both.eval(), ARCHITECTURE, dict(self.config)
+
+
+def train_cyclegan(
+    domain_a: str,
+    domain_b: str,
+    out: Path,
+    config: TrainConfig,
+    *,
+    size: int = 256,
+    generator: dict[str, Any],
+    module_options: dict[str, Any],
+    batch_size: int = 1,
+    workers: int = 0,
+    holdout: int = 0,
+    card: dict[str, Any] | None = None,
+) -> Path:
+    """Train on the pictures of two folders and export both generators to ``out``."""
+    folder_a, folder_b = ImageFolder(domain_a, size), ImageFolder(domain_b, size)
+    kept, held_out = holdout_split(folder_a.paths, holdout)
+    keep = set(kept)
+    set_a = Subset(folder_a, [i for i, p in enumerate(folder_a.paths) if p in keep])
+    for name, count in (("--domain-a", len(set_a)), ("--domain-b", len(folder_b))):
+        if count < batch_size:
+            raise ArtganError(
+                f"{name}: {count} readable pictures, fewer than the batch size {batch_size}"
+            )
+    module = CycleGANModule(generator, **module_options)
+    minimum = PatchDiscriminator(
+        module.discriminator["width"], module.discriminator["n_layers"],
+        module.discriminator["padding"],
+    ).min_size()
+    if size < minimum:
+        raise ArtganError(
+            f"--size {size} is too small for the discriminator (at least {minimum} px with "
+            f"--d-layers {module.discriminator['n_layers']} and --d-padding "
+            f"{module.discriminator['padding']}); use fewer --d-layers or a padded one"
+        )
+    if size % 2 ** generator.get("n_down", 2):
+        raise ArtganError(f"--size {size} must be a multiple of {2 ** generator.get('n_down', 2)}")
+    dataset = UnpairedDataset(set_a, folder_b)
+
+    def loader(start: int):
+        return make_loader(dataset, batch_size, workers=workers, seed=config.seed + start,
+                           distributed=torch.distributed.is_initialized())
+
+    trainer = Trainer(module, loader, config)
+    result = trainer.fit()
+    facts = {
+        "summary": f"{Path(domain_a).name} -> {Path(domain_b).name} CycleGAN at {size} px "
+                   f"(width {generator['width']}, {generator['n_blocks']} blocks)",
+        "data": f"{domain_a} ({len(set_a)} pictures) <-> {domain_b} ({len(folder_b)} pictures)",
+        "data_a": str(domain_a),
+        "data_b": str(domain_b),
+        "images_a": len(set_a),
+        "images_b": len(folder_b),
+        "holdout": f"last {len(held_out)} of {domain_a} by name" if held_out else None,
+        "size": size,
+        "batch_size": batch_size,
+        "augment": config.augment,
+        "lr_schedule": config.lr_schedule,
+        "stop_reason": result.stop_reason,
+        **module_options,
+        **(card or {}),
+    }
+    return trainer.export(out, task="style-transfer", card=facts)

@@ -1,0 +1,236 @@
+"""The generate task: FastGAN networks, training through the real Trainer, sampling to files.
+
+One tiny model (32 px, width 4) is trained for a few steps once per module through the
+``artgan train generate`` command object, on synthetic pictures of mixed sizes and modes.
+"""
+
+from pathlib import Path
+
+import artgan_generate
+import numpy as np
+import pytest
+import torch
+from artgan_generate import TASK
+from artgan_generate.model import (
+    SIZES,
+    FastGANDiscriminator,
+    FastGANGenerator,
+    quarter_of,
+    standing_stats,
+)
+from artgan_generate.sampling import latents, slerp, walk
+from PIL import Image
+from safetensors import safe_open
+
+from artgan import store
+from artgan.cli import task_command
+from artgan.errors import ArtganError, UnknownNameError
+from artgan.nn import ARCHITECTURES
+
+artgan_generate.register_architectures(ARCHITECTURES.register)
+
+
+def _paintings(folder: Path, count: int) -> Path:
+    """Noisy colour fields of different sizes and modes (RGB, L, RGBA, P, 16-bit)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        height, width = 36 + 7 * i, 40 + 5 * (i % 3)
+        base = rng.integers(0, 255, 3) * np.ones((height, width, 3))
+        pixels = np.clip(base + rng.normal(0, 30, (height, width, 3)), 0, 255).astype(np.uint8)
+        image = Image.fromarray(pixels)
+        kind = i % 5
+        if kind == 1:
+            image = image.convert("L")
+        elif kind == 2:
+            image = image.convert("RGBA")
+        elif kind == 3:
+            image = image.convert("P")
+        elif kind == 4:
+            image = Image.fromarray(pixels[:, :, 0].astype(np.uint16) * 257)
+        image.save(folder / f"p{i:02d}.png")
+    return folder
+
+
+def _train(*args: str) -> None:
+    task_command(TASK, "train").main(list(args), standalone_mode=False)
+
+
+def _run(*args: str) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        task_command(TASK, "run").main(list(args), standalone_mode=False)
+    assert exit_info.value.code == 0
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    """A tiny generator trained for 3 steps with the default output path."""
+    root = tmp_path_factory.mktemp("train")
+    data = _paintings(root / "data", 10)
+    _train("--data", str(data), "--name", "tiny", "--size", "32", "--width", "4",
+           "--batch-size", "4", "--steps", "3", "--run-dir", str(root / "run"),
+           "--device", "cpu", "--precision", "fp32")
+    return store.user_model_dir() / "generate" / "tiny.safetensors"
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+# --- networks -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_networks_shapes(size):
+    generator, discriminator = FastGANGenerator(size, 2, 8), FastGANDiscriminator(size, 2)
+    images = generator(torch.randn(2, 8))
+    assert images.shape == (2, 3, size, size) and images.abs().max() <= 1
+    logits, (whole, part, quarter) = discriminator(images, reconstruct=True)
+    assert logits.shape == (2,)
+    assert whole.shape[-1] == min(size, 128) and part.shape[-1] == min(size // 2, 128)
+    assert quarter_of(images, quarter).shape[-1] == size // 2
+
+
+def test_standing_stats_make_samples_independent_of_the_batch():
+    generator = FastGANGenerator(32, 2, 8)
+    standing_stats(generator, batches=2, batch_size=8)
+    z = torch.randn(3, 8)
+    with torch.no_grad():
+        assert torch.allclose(generator(z)[:1], generator(z[:1]), atol=1e-5)
+    assert not generator.training
+
+
+def test_slerp_walk_loops_through_the_keys():
+    keys = latents(3, 0, 16)
+    path = walk(keys, 6)
+    assert path.shape == (6, 16)
+    assert torch.allclose(path[0], keys[0], atol=1e-5)
+    assert torch.allclose(path[2], keys[1], atol=1e-5)
+    middle = slerp(keys[0], keys[1], 0.5)
+    assert 0.8 < middle.norm() / keys[:2].norm(dim=1).mean() < 1.2
+
+
+def test_latents_of_a_seed_do_not_depend_on_the_count():
+    assert torch.equal(latents(2, 5, 8), latents(7, 5, 8)[:2])
+
+
+def test_hooks_register_the_task_and_architecture():
+    tasks, architectures = [], {}
+    artgan_generate.register_tasks(tasks.append)
+    artgan_generate.register_architectures(architectures.__setitem__)
+    assert tasks == [TASK] and architectures == {"fastgan": FastGANGenerator}
+
+
+# --- training -----------------------------------------------------------------------------
+
+
+def test_training_writes_a_loadable_generator_with_a_card(model):
+    loaded = store.load_model(model, "generate")
+    assert isinstance(loaded.network, FastGANGenerator)
+    assert loaded.config == {"size": 32, "width": 4, "latent_dim": 256}
+    card = loaded.info.card
+    assert card["steps"] == 3 and card["images"] == 10  # every mode and size was read
+    assert card["data"].endswith("data") and card["hardware"] and card["train_seconds"] > 0
+    assert card["augment"] == "color,translation" and card["ema_decay"] == 0.999
+    with safe_open(str(model), "pt") as handle:  # the generator only
+        assert all(not key.startswith(("discriminator", "decode")) for key in handle.keys())
+
+
+def test_training_with_fewer_pictures_than_the_batch_fails(tmp_path):
+    data = _paintings(tmp_path / "few", 3)
+    with pytest.raises(ArtganError, match="3 readable pictures, fewer than the batch size 4"):
+        _train("--data", str(data), "--name", "few", "--size", "32", "--width", "2",
+               "--batch-size", "4", "--steps", "1", "--run-dir", str(tmp_path / "run"))
+
+
+def test_training_rejects_a_bad_name(tmp_path):
+    with pytest.raises(ArtganError, match="--name"):
+        TASK.train(data=str(tmp_path), name="../x", steps=1)
+
+
+# --- sampling -----------------------------------------------------------------------------
+
+
+def test_same_seed_writes_byte_identical_files(model, tmp_path):
+    for folder in ("a", "b"):
+        _run("--model", str(model), "-n", "3", "--seed", "7", "--out", str(tmp_path / folder))
+    _run("--model", str(model), "-n", "3", "--seed", "8", "--out", str(tmp_path / "c"))
+    first = _files(tmp_path / "a")
+    assert list(first) == ["seed7-0000.png", "seed7-0001.png", "seed7-0002.png"]
+    assert first == _files(tmp_path / "b")
+    assert list(first.values()) != list(_files(tmp_path / "c").values())
+
+
+def test_named_model_python_api_matches_the_files(model, tmp_path):
+    _run("--model", "tiny", "-n", "2", "--out", str(tmp_path / "one.png"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one-0000.png", "one-0001.png"]
+    images = artgan_generate.generate(2, model="tiny", seed=0)
+    assert [im.size for im in images] == [(32, 32)] * 2
+    assert np.array_equal(np.asarray(images[1]), np.asarray(Image.open(tmp_path / "one-0001.png")))
+    truncated = artgan_generate.generate(1, model="tiny", seed=0, truncation=0.5)[0]
+    assert not np.array_equal(np.asarray(truncated), np.asarray(images[0]))
+
+
+def test_grid_is_one_picture(model, tmp_path):
+    _run("--model", str(model), "-n", "5", "--grid", "--out", str(tmp_path / "grid.png"))
+    assert [p.name for p in tmp_path.iterdir()] == ["grid.png"]
+    assert Image.open(tmp_path / "grid.png").size == (3 * 32 + 4 * 2, 2 * 32 + 3 * 2)
+
+
+def test_interpolation_writes_frames_and_a_looping_gif(model, tmp_path):
+    _run("--model", str(model), "--interpolate", "3", "--frames", "6", "--out",
+         str(tmp_path / "walk"))
+    frames = sorted((tmp_path / "walk").glob("frame-*.png"))
+    assert len(frames) == 6
+    with Image.open(tmp_path / "walk" / "walk.gif") as gif:
+        assert gif.n_frames == 6 and gif.info.get("loop") == 0
+    _run("--model", str(model), "--interpolate", "2", "--frames", "4", "--out",
+         str(tmp_path / "loop.webp"))
+    assert len(list((tmp_path / "loop-frames").iterdir())) == 4
+    with Image.open(tmp_path / "loop.webp") as webp:
+        assert webp.n_frames == 4
+    pictures = artgan_generate.interpolate(model=str(model), seeds=(0, 1), frames=4)
+    assert len(pictures) == 4 and pictures[0].size == (32, 32)
+
+
+# --- bad input ----------------------------------------------------------------------------
+
+
+def test_unknown_model_name_suggests(model):
+    with pytest.raises(UnknownNameError, match="did you mean 'tiny'"):
+        TASK.run(model="tinny", count=1)
+
+
+@pytest.mark.parametrize("count", ["0", "-3"])
+def test_count_must_be_positive(model, count, tmp_path):
+    with pytest.raises(ArtganError, match="must be at least 1"):
+        task_command(TASK, "run").main(["--model", str(model), "-n", count, "--out",
+                                        str(tmp_path)], standalone_mode=False)
+    with pytest.raises(ArtganError, match="must be at least 1"):
+        artgan_generate.generate(int(count), model=str(model))
+
+
+def test_unwritable_output_fails_before_sampling(model, tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a folder")
+    for out in (blocker / "sub", blocker / "sub" / "x.png", blocker):
+        with pytest.raises(ArtganError, match="is a file, not a folder"):
+            TASK.run(model="no-such-model", count=2, out=str(out))
+    with pytest.raises(ArtganError, match="is a file, not a folder"):
+        TASK.train(data=str(tmp_path), name="x", steps=1,
+                   out=str(blocker / "m.safetensors"))
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"truncation": 0.0}, r"truncation must be in \(0, 1\]"),
+        ({"interpolate": 1}, "at least 2 seeds"),
+        ({"interpolate": 2, "count": 4}, "drop -n"),
+        ({"interpolate": 2, "frames": 0}, "--frames must be at least 1"),
+        ({"interpolate": 2, "out": "walk.png"}, "needs a folder or a .gif/.webp"),
+    ],
+)
+def test_bad_sampling_options(model, options, message):
+    with pytest.raises(ArtganError, match=message):
+        TASK.run(model=str(model), **options)

@@ -1,0 +1,178 @@
+"""Restore task: damage synthesis, windowing, and pixels outside the mask left bit-identical.
+
+Models here are tiny with random weights (what they paint does not matter, where they paint
+does). ``save_tiny`` is shared with the other restore test files.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from artgan_restore import damage
+from artgan_restore.model import ARCHITECTURE, build
+from artgan_restore.restorer import Restorer
+from artgan_restore.task import RestoreTask
+from artgan_restore.windows import plan_windows
+from PIL import Image
+
+from artgan import store
+from artgan.errors import ArtganError
+from artgan.nn import ARCHITECTURES
+
+TINY = {
+    "detector": {"width": 4, "depth": 2},
+    "inpainter": {"width": 4, "downs": 2, "blocks": 1, "global_ratio": 0.5},
+    "size": 64,
+}
+
+
+def save_tiny(path: Path, detect: str | None = None, seed: int = 0) -> Path:
+    """A tiny random-weight model; ``detect`` "none" or "all" fixes the detector's answer."""
+    ARCHITECTURES.register(ARCHITECTURE, build)  # what the plugin manager does
+    torch.manual_seed(seed)
+    networks = build(**TINY)
+    if detect is not None:
+        head = networks["detector"].head[0]
+        with torch.no_grad():
+            head.weight.zero_()
+            head.bias.fill_(-20.0 if detect == "none" else 20.0)
+    return store.save_model(networks, path, task="restore", architecture=ARCHITECTURE,
+                            config=TINY, card={"summary": "random weights for tests"})
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    return save_tiny(tmp_path_factory.mktemp("models") / "tiny.safetensors")
+
+
+def spots_mask(height: int = 900, width: int = 1200) -> torch.Tensor:
+    mask = torch.zeros(height, width, dtype=torch.bool)
+    mask[100:104, 100:300] = True  # a scratch
+    mask[500:530, 800:820] = True  # a loss
+    mask[880:900, 0:25] = True  # a chipped corner
+    return mask
+
+
+def test_hooks_register_the_task_and_the_architecture():
+    import artgan_restore
+
+    tasks, architectures = [], {}
+    artgan_restore.register_tasks(tasks.append)
+    artgan_restore.register_architectures(architectures.__setitem__)
+    assert [t.name for t in tasks] == ["restore"] and architectures == {ARCHITECTURE: build}
+    assert {"--mask", "--detect-only", "--dilate", "--threshold"} <= {
+        option for p in tasks[0].run_options() for option in p.opts}
+
+
+# --- damage synthesis ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("level", ["thin", "medium", "large"])
+def test_synthesis_is_seeded_and_its_mask_is_exact(level):
+    image = torch.rand(3, 64, 64)
+    damaged, mask = damage.synthesize(image, level=level, seed=3)
+    again, mask_again = damage.synthesize(image, level=level, seed=torch.Generator().manual_seed(3))
+    assert torch.equal(damaged, again) and torch.equal(mask, mask_again)
+    assert mask.shape == (1, 64, 64) and set(mask.unique().tolist()) <= {0.0, 1.0}
+    outside = mask.expand_as(image) == 0
+    assert torch.equal(damaged[outside], image[outside]), "pixels outside the mask changed"
+    changed = (damaged != image).any(dim=0)
+    assert not (changed & (mask[0] == 0)).any()
+    assert 0 < mask.mean() < 0.9
+    other, _ = damage.synthesize(image, level=level, seed=4)
+    assert not torch.equal(other, damaged)
+
+
+def test_synthesis_of_chosen_kinds_and_bad_names():
+    image = torch.rand(2, 3, 48, 48)
+    damaged, mask = damage.synthesize(image, kinds=["stains", "holes"], level="large", seed=0)
+    assert damaged.shape == image.shape and mask.shape == (2, 1, 48, 48)
+    with pytest.raises(ArtganError, match="unknown damage kind"):
+        damage.synthesize(image, kinds=["mould"])
+    with pytest.raises(ArtganError, match="unknown damage level"):
+        damage.synthesize(image, level="huge")
+
+
+def test_free_form_masks_range_from_scratches_to_large_holes():
+    masks = damage.free_form_masks(40, 64, 64, torch.Generator().manual_seed(0))
+    area = masks.mean(dim=(1, 2, 3))
+    assert masks.shape == (40, 1, 64, 64) and set(masks.unique().tolist()) <= {0.0, 1.0}
+    assert float(area.max()) <= 0.45 and float(area.min()) > 0
+    assert float(area.min()) < 0.05 and float(area.max()) > 0.15
+
+
+def test_random_damage_can_leave_pictures_clean():
+    images = torch.rand(3, 3, 32, 32)
+    damaged, mask = damage.random_damage(images, torch.Generator().manual_seed(0), clean=1.0)
+    assert torch.equal(damaged, images) and not mask.any()
+
+
+# --- windows ------------------------------------------------------------------------------
+
+
+def test_windows_only_cover_the_damage():
+    mask = spots_mask()
+    plan = plan_windows(mask, size=64, margin=8)
+    covered = torch.zeros_like(mask)
+    written = torch.zeros_like(mask)
+    for window in plan.windows:
+        covered[window.top : window.bottom, window.left : window.right] = True
+        top, left, bottom, right = window.core
+        written[top:bottom, left:right] = True
+    assert bool(written[mask].all()), "some damaged pixel is in no window core"
+    assert covered.float().mean() < 0.05, "windows reach far beyond the damage"
+    assert not covered[300:450, 400:700].any() and not covered[0:50, 1100:].any()
+
+
+def test_a_hole_wider_than_the_window_is_filled_downscaled():
+    mask = torch.zeros(600, 600, dtype=torch.bool)
+    mask[100:400, 150:450] = True
+    mask[550:552, 0:200] = True
+    plan = plan_windows(mask, size=64, margin=8)
+    scales = {window.scale for window in plan.windows}
+    assert 1 in scales and max(scales) >= 8
+    assert plan.windows[0].scale == 1, "thin damage goes first"
+
+
+# --- restoring ----------------------------------------------------------------------------
+
+
+def test_pixels_outside_the_mask_are_bit_identical(tiny_model):
+    restorer = Restorer.load(tiny_model, "cpu")
+    image = torch.randint(0, 256, (3, 900, 1200), dtype=torch.uint8)
+    mask = spots_mask()
+    restored = restorer.inpaint(image, mask)
+    assert restored.dtype == torch.uint8 and restored.shape == image.shape
+    assert torch.equal(restored[:, ~mask], image[:, ~mask])
+    assert (restored[:, mask] != image[:, mask]).any(), "nothing was repainted"
+
+
+def test_python_api_keeps_the_kind_and_returns_the_mask(tiny_model):
+    task = RestoreTask()
+    rgb = np.random.default_rng(0).integers(0, 256, (50, 70, 3), dtype=np.uint8)
+    mask = np.zeros((50, 70), dtype=bool)
+    mask[10:20, 30:40] = True
+    out, used = task.restore(Image.fromarray(rgb), mask=mask, return_mask=True,
+                             model=str(tiny_model), device="cpu")
+    assert isinstance(out, Image.Image) and isinstance(used, Image.Image)
+    pixels = np.asarray(out)
+    assert np.array_equal(pixels[~mask], rgb[~mask])
+    assert np.array_equal(np.asarray(used) > 127, mask)
+    floats = torch.rand(3, 50, 70)
+    result = task.restore(floats, mask=torch.from_numpy(mask), model=str(tiny_model),
+                          device="cpu")
+    assert torch.equal(result[:, ~torch.from_numpy(mask)], floats[:, ~torch.from_numpy(mask)])
+
+
+def test_bad_masks_are_refused(tiny_model):
+    restorer = Restorer.load(tiny_model, "cpu")
+    image = torch.zeros(3, 40, 60, dtype=torch.uint8)
+    with pytest.raises(ArtganError, match="the mask is 30x40 but the image is 60x40"):
+        restorer.prepare_mask(torch.zeros(40, 30, dtype=torch.bool), image)
+    with pytest.raises(ArtganError, match="covers the whole picture"):
+        restorer.inpaint(image, torch.ones(40, 60, dtype=torch.bool))
+    unchanged, used = restorer.restore(image, torch.zeros(40, 60, dtype=torch.bool))
+    assert unchanged is image and not used.any()
+    with pytest.raises(ArtganError, match="threshold"):
+        Restorer(restorer.networks, 64, torch.device("cpu"), threshold=1.5)
