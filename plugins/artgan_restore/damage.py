@@ -56,16 +56,11 @@ class _Draw:
 
     def uniform(self, *shape: int, low: float | Tensor = 0.0, high: float | Tensor = 1.0) -> Tensor:
         values = torch.rand(shape, generator=self.generator, device=self.generator.device)
-        values = values.to(self.device)
-        return low + (high - low) * values if not _is_unit(low, high) else values
+        return low + (high - low) * values.to(self.device)
 
     def normal(self, *shape: int) -> Tensor:
         values = torch.randn(shape, generator=self.generator, device=self.generator.device)
         return values.to(self.device)
-
-
-def _is_unit(low: float | Tensor, high: float | Tensor) -> bool:
-    return isinstance(low, float) and isinstance(high, float) and low == 0.0 and high == 1.0
 
 
 # --- fields -----------------------------------------------------------------------------
@@ -147,9 +142,9 @@ def worley_edges(
 
 def blobs(
     draw: _Draw, n: int, height: int, width: int, count: int, radius: Tensor, rough: float
-) -> tuple[Tensor, Tensor]:
-    """``count`` ragged ellipses per image: a signed field (> 0 inside, (n, 1, H, W)) and
-    the per-blob radii used. ``radius`` is (n, count) in px."""
+) -> Tensor:
+    """``count`` ragged ellipses per image as one field, > 0 inside, (n, 1, H, W); ``radius``
+    is (n, count) px, and a blob of radius 0 is left out."""
     ys, xs = _coordinates(height, width, draw.device)
     cy = draw.uniform(n, count, low=0.0, high=float(height)).view(n, count, 1, 1)
     cx = draw.uniform(n, count, low=0.0, high=float(width)).view(n, count, 1, 1)
@@ -160,10 +155,10 @@ def blobs(
     along = dx * angle.cos() + dy * angle.sin()
     across = -dx * angle.sin() + dy * angle.cos()
     distance = ((along / r).square() + (across / (r * aspect)).square()).sqrt()
-    field = (1 - distance).amax(dim=1, keepdim=True)
+    inside = torch.where(radius.view(n, count, 1, 1) > 0, 1 - distance, -math.inf)
+    field = inside.amax(dim=1, keepdim=True)
     scale = float(radius.float().mean().clamp_min(2.0))
-    field = field + rough * value_noise(draw, n, height, width, scale / 2, octaves=3)
-    return field, radius
+    return field + rough * value_noise(draw, n, height, width, scale / 2, octaves=3)
 
 
 # --- stamping disks along curves --------------------------------------------------------
@@ -181,7 +176,7 @@ def stamp(
     """Draw disks into ``canvas`` (C, H, W) by maximum: disk k goes into channel ``index[k]``
     at (``ys[k]``, ``xs[k]``) px with ``radius[k]`` and opacity ``alpha[k]``.
 
-    Hard disks are antialiased at their edge; soft ones fade linearly to the rim (spots).
+    Hard disks are antialiased at their edge; soft ones fade out towards the rim (spots).
     Disks are grouped by size so the work is proportional to the pixels they cover.
     """
     _, height, width = canvas.shape
@@ -312,7 +307,7 @@ def craquelure(
     crack = (half_width + 0.5 - edges).clamp(0, 1)
     patchy = (value_noise(draw, n, height, width, side / 6, 2) > 0.35).float()
     crack = torch.maximum(crack, (half_width * 0.5 + 0.5 - fine).clamp(0, 1) * patchy * 0.7)
-    region, _ = blobs(draw, n, height, width, 1,
+    region = blobs(draw, n, height, width, 1,
                       side * (0.2 + 0.45 * severity.view(-1, 1)) * draw.uniform(n, 1, low=0.7),
                       rough=0.35)
     everywhere = _per_image(draw.uniform(n) < 0.05 + 0.2 * severity)
@@ -340,7 +335,7 @@ def holes(draw: _Draw, image: Tensor, severity: Tensor, on: Tensor) -> list[tupl
     present = draw.uniform(n, count) < torch.stack(
         [torch.ones_like(severity), 0.2 + 0.5 * severity, 0.6 * severity], dim=1)
     radius = radius * present
-    field, _ = blobs(draw, n, height, width, count, radius, rough=0.25)
+    field = blobs(draw, n, height, width, count, radius, rough=0.25)
     hole = field > 0
 
     # a torn edge: depth into the picture from one side, over part of that side's length
@@ -386,7 +381,7 @@ def stains(draw: _Draw, image: Tensor, severity: Tensor, on: Tensor) -> list[tup
     radius = side * draw.uniform(n, count, low=0.04, high=0.1) * (1 + severity.view(-1, 1))
     radius = radius * (draw.uniform(n, count) < torch.stack(
         [torch.full_like(severity, 0.7), 0.2 + 0.3 * severity], dim=1))
-    field, _ = blobs(draw, n, height, width, count, radius, rough=0.3)
+    field = blobs(draw, n, height, width, count, radius, rough=0.3)
     body = (field * 3).clamp(0, 1) * _per_image(draw.uniform(n, low=0.2, high=0.5))
     tide = (-(field / 0.06).square()).exp() * _per_image(draw.uniform(n, low=0.15, high=0.45))
     blotch = torch.maximum(body, tide * (field > -0.1)) * _per_image(draw.uniform(n) < 0.75)
@@ -496,7 +491,7 @@ def random_damage(
 
 # Brushes of the free-form masks: strokes per image and the radius range, in px for the
 # thin brush (scaled like scratches) and as a share of the picture's shorter side otherwise.
-_BRUSHES = ((6, 0.6, 2.0), (4, 0.025, 0.05), (3, 0.05, 0.09))
+_BRUSHES = ((6, 0.6, 2.0), (5, 0.025, 0.05), (5, 0.05, 0.1))
 
 
 def _brush_strokes(
@@ -545,19 +540,6 @@ def free_form_masks(
             _brush_strokes(draw, canvas, chosen, strokes, unit * low, unit * high)
     masks = canvas.unsqueeze(1) >= 0.5
 
-    # boxes: one to three rectangles
-    ys, xs = _coordinates(height, width, draw.device)
-    boxes = 3
-    size = side * draw.uniform(n, boxes, 2, low=0.12, high=0.4)
-    top = draw.uniform(n, boxes) * (height - size[..., 0])
-    left = draw.uniform(n, boxes) * (width - size[..., 1])
-    used = (torch.arange(boxes, device=draw.device).view(1, -1) < 1 + draw.uniform(n, 1) * 2.5)
-    inside = ((ys >= top.view(n, boxes, 1, 1)) & (ys < (top + size[..., 0]).view(n, boxes, 1, 1))
-              & (xs >= left.view(n, boxes, 1, 1))
-              & (xs < (left + size[..., 1]).view(n, boxes, 1, 1)))
-    inside = (inside & used.view(n, boxes, 1, 1)).any(dim=1, keepdim=True)
-    masks |= inside & _per_image(mode == 3)
-
     # damage-shaped holes: synthetic damage of random kinds over a flat grey picture
     shaped = (mode == 4).nonzero().flatten()
     if len(shaped):
@@ -570,11 +552,22 @@ def free_form_masks(
         layers += holes(draw, grey, severity, kinds[:, 2] < 0.7)
         masks[shaped] |= _composite(grey, layers)[1]
 
-    # keep the area under the cap by cropping the mask to a band of the picture
-    area = masks.float().mean(dim=(1, 2, 3))
-    over = area > max_area
-    if bool(over.any()):
-        keep = (max_area / area.clamp_min(1e-6)).clamp(max=1.0).view(-1, 1, 1, 1)
-        band = (ys / height) < keep
-        masks = torch.where(_per_image(over), masks & band, masks)
+    # boxes: one to three rectangles (also where nothing else landed in the picture)
+    ys, xs = _coordinates(height, width, draw.device)
+    boxes = 3
+    size = side * draw.uniform(n, boxes, 2, low=0.12, high=0.5)
+    top = draw.uniform(n, boxes) * (height - size[..., 0])
+    left = draw.uniform(n, boxes) * (width - size[..., 1])
+    used = (torch.arange(boxes, device=draw.device).view(1, -1) < 1 + draw.uniform(n, 1) * 2.5)
+    inside = ((ys >= top.view(n, boxes, 1, 1)) & (ys < (top + size[..., 0]).view(n, boxes, 1, 1))
+              & (xs >= left.view(n, boxes, 1, 1))
+              & (xs < (left + size[..., 1]).view(n, boxes, 1, 1)))
+    inside = (inside & used.view(n, boxes, 1, 1)).any(dim=1, keepdim=True)
+    empty = ~masks.flatten(1).any(dim=1)
+    masks |= inside & _per_image((mode == 3) | empty)
+
+    # keep the area under the cap: drop the rows below where the count of masked pixels
+    # (from the top) passes it
+    cumulative = masks.sum(dim=3, keepdim=True).cumsum(dim=2)
+    masks &= cumulative <= max_area * height * width
     return masks.float()

@@ -19,10 +19,9 @@ from torch import Tensor, nn
 
 from artgan.errors import ArtganError
 from artgan.imageio import ImageError, read_image
-from artgan.infer import autocast_dtype
+from artgan.infer import autocast_dtype, pick_device
 from artgan.nn import ARCHITECTURES
 from artgan.store import load_model
-from artgan.train.hardware import pick_device
 from artgan_restore.detector import detect, dilate
 from artgan_restore.model import ARCHITECTURE, TASK, build
 from artgan_restore.windows import Plan, Window, plan_windows

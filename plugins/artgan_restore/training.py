@@ -73,17 +73,18 @@ class RestoreModule(GanModule):
             "detector": torch.optim.Adam(networks["detector"].parameters(), self.detector_lr),
         }
 
-    def _random(self, index: int, device: torch.device) -> torch.Generator:
+    def _random(self, step: StepContext, device: torch.device) -> torch.Generator:
         """The step's generator, on the training device: drawing there needs no host copies,
-        each of which would wait for the GPU's queue to drain."""
+        each of which would wait for the GPU's queue to drain. Each process draws its own."""
         if device not in self._generators:
             self._generators[device] = torch.Generator(device)
-        return self._generators[device].manual_seed(self.seed * 1_000_003 + index)
+        seed = (self.seed * 1_000_003 + step.index) * 1009 + step.world.rank
+        return self._generators[device].manual_seed(seed)
 
     def training_step(self, batch: Tensor, step: StepContext) -> dict[str, Tensor | float]:
         images = (batch.float() + 1) / 2
         n, _, height, width = images.shape
-        generator = self._random(step.index, images.device)
+        generator = self._random(step, images.device)
         masks = free_form_masks(n, height, width, generator, images.device)
         inpainter = step.networks["inpainter"]
         discriminator = step.networks["discriminator"]
@@ -170,7 +171,7 @@ def restore_train_options() -> list[click.Parameter]:
                      help="Leave out the last N images (sorted by path) of each folder, "
                           "for evaluation."),
         click.Option(["--batch-size"], type=click.IntRange(min=1), default=16,
-                     show_default=True),
+                     show_default=True, help="Pictures per step (per process)."),
         click.Option(["--workers"], type=click.IntRange(min=0), default=0, show_default=True,
                      help="Data loading processes."),
         click.Option(["--lr"], type=float, default=1e-3, show_default=True,
@@ -186,9 +187,11 @@ def restore_train_options() -> list[click.Parameter]:
                      default=DEFAULT_CONFIG["inpainter"]["blocks"], show_default=True,
                      help="Inpainter FFC blocks."),
         click.Option(["--detector-width"], type=click.IntRange(min=2),
-                     default=DEFAULT_CONFIG["detector"]["width"], show_default=True),
+                     default=DEFAULT_CONFIG["detector"]["width"], show_default=True,
+                     help="Detector base width."),
         click.Option(["--detector-depth"], type=click.IntRange(min=1, max=6),
-                     default=DEFAULT_CONFIG["detector"]["depth"], show_default=True),
+                     default=DEFAULT_CONFIG["detector"]["depth"], show_default=True,
+                     help="Detector U-Net levels below half resolution."),
     ]
     shared = [o for o in train_options() if o.name not in _SHARED_SKIPPED]
     return own + shared
