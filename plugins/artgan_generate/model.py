@@ -206,9 +206,7 @@ class FastGANDiscriminator(nn.Module):
         self.decode_whole = Decoder(c(8), width, min(size, 128))
         self.decode_part = Decoder(c(16), width, min(size // 2, 128))
 
-    def forward(
-        self, x: Tensor, reconstruct: bool = False, generator: torch.Generator | None = None
-    ):
+    def forward(self, x: Tensor, reconstruct: bool = False):
         res = self.size // 2
         features = {res: self.stem(x)}
         h = features[res]
@@ -221,7 +219,7 @@ class FastGANDiscriminator(nn.Module):
         logits = self.logits(h).view(-1)
         if not reconstruct:
             return logits
-        quarter = int(torch.randint(4, (), generator=generator))
+        quarter = int(torch.randint(4, ()))
         row, col = divmod(quarter, 2)
         part = features[16][:, :, row * 8 : row * 8 + 8, col * 8 : col * 8 + 8]
         return logits, (self.decode_whole(features[8]), self.decode_part(part), quarter)

@@ -7,6 +7,7 @@ latents of ``sampling`` that makes the same seed write byte-identical files.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -130,8 +131,11 @@ class GenerateTask(Task):
             images = [output.grid(images)]
         for image, path in zip(images, paths, strict=True):
             write_image(image, path)
-        where = paths[0] if len(paths) == 1 else paths[0].parent
-        print(f"{count} picture(s) written to {where}", file=sys.stderr)
+        if grid:
+            print(f"a grid of {count} pictures written to {paths[0]}", file=sys.stderr)
+        else:
+            where = paths[0] if count == 1 else f"{paths[0].parent}{os.sep}"
+            print(f"{count} picture{'s' if count > 1 else ''} written to {where}", file=sys.stderr)
         return 0
 
     def _run_walk(self, model, keys, count, grid, seed, out, frames, fps, truncation, device):
