@@ -93,7 +93,7 @@ class CycleGANModule(GanModule):
         # Discriminators: real and (pooled) fake in one pass; instance norm keeps them apart.
         d_losses, real_logits = [], []
         for domain, real, fake in (("a", real_a, fake_a), ("b", real_b, fake_b)):
-            old = self.pools[domain](fake.detach())
+            old = self.pools[domain](fake.detach()).to(real.dtype)
             with step.autocast():
                 logits = nets[f"d_{domain}"](step.augment(torch.cat([real, old])))
             on_real, on_fake = logits.split([len(real), len(old)])
