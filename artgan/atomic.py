@@ -25,6 +25,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
     The rename is atomic on POSIX and Windows; on error the temporary file is removed and
     ``path`` is left as it was. The file gets the usual permissions (0666 less the umask).
+    Temporary names match ``.NAME.*.tmp`` so leftovers of a killed process can be found.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -37,5 +38,20 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             os.fsync(handle.fileno())
         os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
+        fsync_folder(path.parent)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make renames inside ``folder`` durable (not possible everywhere, e.g. Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

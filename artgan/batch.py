@@ -14,19 +14,27 @@ import click
 from PIL import Image
 
 from artgan.errors import ArtganError
-from artgan.imageio import IMAGE_EXTENSIONS, default_output_path, find_images, read_image, write_image
+from artgan.imageio import (
+    IMAGE_EXTENSIONS,
+    default_output_path,
+    find_images,
+    read_image,
+    write_image,
+)
 from artgan.plugins import warn
 
 
 def output_paths(inputs: Sequence[str], out: str | None, suffix: str) -> list[tuple[Path, Path]]:
-    """Pair each input image with where its result goes; refuse layouts that would clobber inputs."""
+    """Pair each input image with where its result goes; refuse layouts that clobber inputs."""
     found = find_images(inputs)
     if not found:
         raise ArtganError(f"no images found in {', '.join(inputs)}")
     if out is None:
         return [(path, default_output_path(path, suffix)) for path, _ in found]
     target = Path(out)
-    single_file = len(found) == 1 and target.suffix.lower() in IMAGE_EXTENSIONS and not target.is_dir()
+    single_file = (
+        len(found) == 1 and target.suffix.lower() in IMAGE_EXTENSIONS and not target.is_dir()
+    )
     if single_file:
         return [(found[0][0], target)]
     if target.exists() and not target.is_dir():

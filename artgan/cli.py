@@ -152,7 +152,8 @@ def models(task_name: str | None, as_json: bool) -> None:
     if not found:
         click.echo("no models found", err=True)
     for m in found:
-        click.echo(f"{m.task:15} {m.name:12} {m.size_bytes / 1e6:6.1f} MB  {m.source:8} {m.summary()}")
+        size = f"{m.size_bytes / 1e6:6.1f} MB"
+        click.echo(f"{m.task:15} {m.name:12} {size}  {m.source:8} {m.summary()}")
 
 
 @cli.command("eval")

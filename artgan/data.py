@@ -67,6 +67,9 @@ class ImageFolder(Dataset):
 
     Training items are random square crops covering ``scale`` of the largest square's
     area, flipped half the time; with ``random_crop=False`` the centre square is used.
+    With ``load_size`` the image is first scaled so its shorter side is ``load_size`` and
+    crops of exactly ``size`` are cut at that scale (CycleGAN's load/crop): a fully
+    convolutional network then learns textures at the scale it will later be run at.
     ``cache=None`` keeps decoded images in memory when there are fewer than CACHE_LIMIT.
     Unreadable files are skipped with one warning each.
     """
@@ -80,6 +83,7 @@ class ImageFolder(Dataset):
         flip: bool = True,
         cache: bool | None = None,
         scale: tuple[float, float] = (0.8, 1.0),
+        load_size: int | None = None,
     ):
         self.root = Path(root)
         if not self.root.is_dir():
@@ -88,6 +92,8 @@ class ImageFolder(Dataset):
             raise ArtganError(f"image size must be positive, got {size}")
         if not 0 < scale[0] <= scale[1] <= 1:
             raise ArtganError(f"crop scale must satisfy 0 < low <= high <= 1, got {scale}")
+        if load_size is not None and load_size < size:
+            raise ArtganError(f"load size {load_size} must be at least the crop size {size}")
         self.paths = [path for path, _relative in find_images([str(self.root)])]
         if not self.paths:
             kinds = ", ".join(IMAGE_EXTENSIONS)
@@ -96,8 +102,12 @@ class ImageFolder(Dataset):
         self.random_crop = random_crop
         self.flip = flip
         self.scale = scale
+        self.load_size = load_size
         # Random crops need room to move; centre crops are cut at the final size directly.
-        self._side = round(size * CROP_MARGIN) if random_crop else size
+        if load_size is not None:
+            self._side = load_size
+        else:
+            self._side = round(size * CROP_MARGIN) if random_crop else size
         self._random = _WorkerRandom(f"ImageFolder:{self.root}")
         self._unreadable: set[Path] = set()
         self._cache: list[Tensor] | None = None
@@ -160,9 +170,12 @@ class ImageFolder(Dataset):
         shorter = min(height, width)
         if self.random_crop:
             generator = self._random.get()
-            low, high = self.scale
-            area = low + (high - low) * float(torch.rand((), generator=generator))
-            side = max(1, round(shorter * math.sqrt(area)))
+            if self.load_size is not None:
+                side = min(self.size, shorter)
+            else:
+                low, high = self.scale
+                area = low + (high - low) * float(torch.rand((), generator=generator))
+                side = max(1, round(shorter * math.sqrt(area)))
             top = int(torch.randint(0, height - side + 1, (), generator=generator))
             left = int(torch.randint(0, width - side + 1, (), generator=generator))
         else:

@@ -34,7 +34,7 @@ def register_architectures(register):
 
 @hookspec
 def register_losses(register):
-    """Add adversarial losses: ``register(name, loss)`` with an ``artgan.losses.AdversarialLoss``."""
+    """Add adversarial losses: ``register(name, loss)`` (an ``artgan.losses.AdversarialLoss``)."""
 
 
 @hookspec

@@ -69,6 +69,20 @@ def test_centre_crop_without_augmentation_is_fixed(tmp_path):
     assert item.min() > 0.5  # white, bar a little resampling blur at the edges
 
 
+def test_load_size_crops_at_the_loaded_scale(tmp_path):
+    """CycleGAN's load/crop: pixels are cut out unscaled, so textures keep their size."""
+    root = tmp_path / "stripes"
+    root.mkdir()
+    pixels = np.zeros((32, 32, 3), dtype=np.uint8)
+    pixels[:, ::2] = 255  # one-pixel stripes survive only if nothing is resampled
+    Image.fromarray(pixels).save(root / "stripes.png")
+    crop = data.ImageFolder(root, 16, load_size=32, flip=False)[0]
+    assert crop.shape == (3, 16, 16)
+    assert set(crop.unique().tolist()) == {-1.0, 1.0}
+    with pytest.raises(ArtganError, match="load size 8 must be at least the crop size 16"):
+        data.ImageFolder(root, 16, load_size=8)
+
+
 def test_missing_and_empty_folders(tmp_path):
     with pytest.raises(ArtganError, match="no such folder"):
         data.ImageFolder(tmp_path / "nope", 16)

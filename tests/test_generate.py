@@ -22,6 +22,7 @@ from artgan_generate.sampling import latents, slerp, walk
 from PIL import Image
 from safetensors import safe_open
 
+import artgan
 from artgan import store
 from artgan.cli import task_command
 from artgan.errors import ArtganError, UnknownNameError
@@ -164,10 +165,10 @@ def test_same_seed_writes_byte_identical_files(model, tmp_path):
 def test_named_model_python_api_matches_the_files(model, tmp_path):
     _run("--model", "tiny", "-n", "2", "--out", str(tmp_path / "one.png"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one-0000.png", "one-0001.png"]
-    images = artgan_generate.generate(2, model="tiny", seed=0)
+    images = artgan.generate(2, model="tiny", seed=0)
     assert [im.size for im in images] == [(32, 32)] * 2
     assert np.array_equal(np.asarray(images[1]), np.asarray(Image.open(tmp_path / "one-0001.png")))
-    truncated = artgan_generate.generate(1, model="tiny", seed=0, truncation=0.5)[0]
+    truncated = artgan.generate(1, model="tiny", seed=0, truncation=0.5)[0]
     assert not np.array_equal(np.asarray(truncated), np.asarray(images[0]))
 
 
@@ -189,7 +190,7 @@ def test_interpolation_writes_frames_and_a_looping_gif(model, tmp_path):
     assert len(list((tmp_path / "loop-frames").iterdir())) == 4
     with Image.open(tmp_path / "loop.webp") as webp:
         assert webp.n_frames == 4
-    pictures = artgan_generate.interpolate(model=str(model), seeds=(0, 1), frames=4)
+    pictures = artgan.interpolate(model=str(model), seeds=(0, 1), frames=4)
     assert len(pictures) == 4 and pictures[0].size == (32, 32)
 
 
@@ -207,7 +208,7 @@ def test_count_must_be_positive(model, count, tmp_path):
         task_command(TASK, "run").main(["--model", str(model), "-n", count, "--out",
                                         str(tmp_path)], standalone_mode=False)
     with pytest.raises(ArtganError, match="must be at least 1"):
-        artgan_generate.generate(int(count), model=str(model))
+        artgan.generate(int(count), model=str(model))
 
 
 def test_unwritable_output_fails_before_sampling(model, tmp_path):

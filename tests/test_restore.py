@@ -16,6 +16,7 @@ from artgan_restore.task import RestoreTask
 from artgan_restore.windows import plan_windows
 from PIL import Image
 
+import artgan
 from artgan import store
 from artgan.errors import ArtganError
 from artgan.nn import ARCHITECTURES
@@ -159,6 +160,8 @@ def test_python_api_keeps_the_kind_and_returns_the_mask(tiny_model):
     pixels = np.asarray(out)
     assert np.array_equal(pixels[~mask], rgb[~mask])
     assert np.array_equal(np.asarray(used) > 127, mask)
+    via_api = artgan.restore(rgb, mask=mask, model=str(tiny_model), device="cpu")
+    assert isinstance(via_api, np.ndarray) and np.array_equal(via_api, pixels)
     floats = torch.rand(3, 50, 70)
     result = task.restore(floats, mask=torch.from_numpy(mask), model=str(tiny_model),
                           device="cpu")

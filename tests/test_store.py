@@ -79,7 +79,8 @@ def corrupt_cases(tmp_path):
     unknown_arch = tmp_path / "arch.safetensors"
     meta = store.read_header(good)
     raw = {k: json.dumps(v) if isinstance(v, dict) else v for k, v in meta.items()}
-    save_file(dict(make().state_dict()), str(unknown_arch), metadata={**raw, "architecture": "nope"})
+    unknown_meta = {**raw, "architecture": "nope"}
+    save_file(dict(make().state_dict()), str(unknown_arch), metadata=unknown_meta)
     shapes = tmp_path / "shapes.safetensors"
     save_file(dict(make(0, 8).state_dict()), str(shapes), metadata=raw)
     return {

@@ -22,6 +22,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from artgan.atomic import atomic_path
 from artgan.errors import ArtganError
 
 FORMAT = "artgan.checkpoint/1"
@@ -37,19 +38,11 @@ def save(directory: str | os.PathLike, state: dict[str, Any]) -> Path:
     tensors: dict[str, torch.Tensor] = {}
     tree = _pack(state, "", tensors)
     metadata = {"format": FORMAT, "state": json.dumps(tree)}
-    tmp = directory / f".{LATEST}.{os.getpid()}{_TMP_SUFFIX}"
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        latest = directory / LATEST
+    latest = directory / LATEST
+    with atomic_path(latest) as temporary:
+        save_file(tensors, temporary, metadata=metadata)
         if latest.exists():
             os.replace(latest, directory / PREVIOUS)
-        os.replace(tmp, latest)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _fsync_dir(directory)
     return latest
 
 
@@ -167,17 +160,3 @@ def _remove_stale(directory: Path) -> None:
     if directory.is_dir():
         for leftover in directory.glob(f".*{_TMP_SUFFIX}"):
             leftover.unlink(missing_ok=True)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the renames durable (not possible on every platform, e.g. Windows)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, TextIO
@@ -18,6 +16,8 @@ from typing import Any, TextIO
 import torch
 from PIL import Image
 from torchvision.utils import make_grid
+
+from artgan.atomic import atomic_path
 
 
 class Monitor:
@@ -97,17 +97,9 @@ class Monitor:
         images = (images.detach().float().cpu().clamp(-1, 1) + 1) / 2
         grid = make_grid(images, nrow=math.ceil(math.sqrt(images.shape[0])), padding=2)
         pixels = grid.mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-        folder = self.run_dir / "samples"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"step_{step:06d}.png"
-        fd, tmp = tempfile.mkstemp(prefix=".grid.", suffix=".png", dir=folder)
-        os.close(fd)
-        try:
-            Image.fromarray(pixels).save(tmp, format="PNG")
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        path = self.run_dir / "samples" / f"step_{step:06d}.png"
+        with atomic_path(path) as temporary:
+            Image.fromarray(pixels).save(temporary, format="PNG")
         if self._tensorboard is not None:
             self._tensorboard.add_image("samples", grid, step)
         return path

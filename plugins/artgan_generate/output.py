@@ -6,10 +6,8 @@ with one line instead of after minutes of work. Every file is written atomically
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import torch
 from PIL import Image
 from torchvision.utils import make_grid
 
+from artgan.atomic import atomic_path
 from artgan.convert import pil_to_tensor, tensor_to_pil
 from artgan.errors import ArtganError
 from artgan.imageio import IMAGE_EXTENSIONS
@@ -85,16 +84,10 @@ def write_animation(frames: Sequence[Image.Image], path: Path, fps: float) -> Pa
     """A looping GIF or WebP of ``frames``, written atomically."""
     fmt = "GIF" if path.suffix.lower() == ".gif" else "WEBP"
     options = {"lossless": True} if fmt == "WEBP" else {"optimize": False}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            frames[0].save(handle, format=fmt, save_all=True, append_images=list(frames[1:]),
+        with atomic_path(path) as temporary:
+            frames[0].save(temporary, format=fmt, save_all=True, append_images=list(frames[1:]),
                            duration=round(1000 / fps), loop=0, **options)
-        os.replace(temp, path)
     except (OSError, ValueError) as exc:
         raise ArtganError(f"cannot write {path}: {getattr(exc, 'strerror', None) or exc}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
     return path

@@ -166,7 +166,11 @@ class StyleTransferTask(Task):
                          help="Paintings of one style (the target domain)."),
             click.Option(["--name"], required=True, help="Name to save the style under."),
             click.Option(["--size"], type=click.IntRange(min=8), default=256, show_default=True,
-                         help="Training crop size in pixels; train at the size you run at."),
+                         help="Training crop size in pixels."),
+            click.Option(["--load-size"], type=click.IntRange(min=8), metavar="PX",
+                         help="Scale pictures to this shorter side, then cut --size crops "
+                         "at that scale, so brushwork is learnt at the scale the model runs "
+                         "at (default: crops cover most of each picture)."),
             click.Option(["--width"], type=click.IntRange(min=1), default=DEFAULT_CONFIG["width"],
                          show_default=True, help="Generator width (the paper: 64)."),
             click.Option(["--blocks"], type=click.IntRange(min=0),
@@ -239,7 +243,8 @@ class StyleTransferTask(Task):
         }
         return train_cyclegan(
             options["domain_a"], options["domain_b"], out, config,
-            size=options.get("size", 256), generator=generator, module_options=module_options,
+            size=options.get("size", 256), load_size=options.get("load_size"),
+            generator=generator, module_options=module_options,
             batch_size=options.get("batch_size", 1), workers=options.get("workers", 0),
             holdout=options.get("holdout", 0),
             card={"data_license": options.get("data_license")},

@@ -150,6 +150,7 @@ def train_cyclegan(
     config: TrainConfig,
     *,
     size: int = 256,
+    load_size: int | None = None,
     generator: dict[str, Any],
     module_options: dict[str, Any],
     batch_size: int = 1,
@@ -158,7 +159,8 @@ def train_cyclegan(
     card: dict[str, Any] | None = None,
 ) -> Path:
     """Train on the pictures of two folders and export both generators to ``out``."""
-    folder_a, folder_b = ImageFolder(domain_a, size), ImageFolder(domain_b, size)
+    folder_a = ImageFolder(domain_a, size, load_size=load_size)
+    folder_b = ImageFolder(domain_b, size, load_size=load_size)
     kept, held_out = holdout_split(folder_a.paths, holdout)
     keep = set(kept)
     set_a = Subset(folder_a, [i for i, p in enumerate(folder_a.paths) if p in keep])
@@ -198,6 +200,7 @@ def train_cyclegan(
         "images_b": len(folder_b),
         "holdout": f"last {len(held_out)} of {domain_a} by name" if held_out else None,
         "size": size,
+        "load_size": load_size,
         "batch_size": batch_size,
         "augment": config.augment,
         "lr_schedule": config.lr_schedule,
