@@ -46,12 +46,27 @@ def output_paths(inputs: Sequence[str], out: str | None, suffix: str) -> list[tu
     return [(path, target / relative) for path, relative in found]
 
 
+def side_by_side(before: Image.Image, after: Image.Image, gap: int = 8) -> Image.Image:
+    """``before`` (scaled to ``after``'s height) and ``after`` next to each other on white."""
+    if before.height != after.height:
+        width = max(1, round(before.width * after.height / before.height))
+        before = before.resize((width, after.height), Image.Resampling.LANCZOS)
+    both = Image.new(after.mode, (before.width + gap + after.width, after.height), "white")
+    both.paste(before.convert(after.mode), (0, 0))
+    both.paste(after, (before.width + gap, 0))
+    return both
+
+
 def process_images(
     pairs: Sequence[tuple[Path, Path]],
     pipeline: Callable[[Image.Image], Image.Image],
     out: str | None = None,
+    compare: bool = False,
 ) -> int:
-    """Apply ``pipeline`` to each (input, output) pair; return 0 if all succeeded, else 1."""
+    """Apply ``pipeline`` to each (input, output) pair; return 0 if all succeeded, else 1.
+
+    With ``compare`` each output shows the input and the result side by side.
+    """
     protected = [path for path, _ in pairs]
     failed = 0
     with click.progressbar(pairs, label="images", file=sys.stderr,
@@ -61,6 +76,8 @@ def process_images(
                 picture = read_image(path)
                 result = pipeline(picture.rgb)
                 alpha = picture.alpha
+                if compare:
+                    result, alpha = side_by_side(picture.rgb, result), None
                 if alpha is not None and alpha.size != result.size:
                     alpha = alpha.resize(result.size, Image.Resampling.BILINEAR)
                 write_image(result, destination, alpha=alpha, inputs=protected)

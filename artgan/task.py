@@ -37,6 +37,14 @@ class Pipeline:
         raise NotImplementedError
 
 
+def compare_option() -> click.Option:
+    """``--compare``: before | after pictures, for image-to-image tasks."""
+    return click.Option(
+        ["--compare"], is_flag=True,
+        help="Write each input and its result side by side (before | after).",
+    )
+
+
 class Task:
     """Base class for tasks; a plugin registers instances through ``register_tasks``."""
 
@@ -52,6 +60,7 @@ class Task:
                 ["--out", "-o"],
                 help="Output file or folder (default: <name>.<task><ext> beside each input).",
             ),
+            compare_option(),
         ]
 
     def train_options(self) -> list[click.Parameter]:
@@ -62,12 +71,13 @@ class Task:
         """Return a ready ``Pipeline`` for ``model`` (a name or a .safetensors path)."""
         raise NotImplementedError
 
-    def run(self, inputs: list[str], out: str | None = None, **options: Any) -> int:
+    def run(self, inputs: list[str], out: str | None = None, compare: bool = False,
+            **options: Any) -> int:
         """Run on image files, folders or globs; return the process exit code."""
         from artgan.batch import output_paths, process_images
 
         pairs = output_paths(inputs, out, suffix=self.name)
-        return process_images(pairs, self.load(**options), out)
+        return process_images(pairs, self.load(**options), out, compare=compare)
 
     def train(self, **options: Any) -> Path:
         """Train a model and return the path of the exported model file."""

@@ -98,3 +98,23 @@ def test_each_corrupt_file_gives_one_clear_error(tmp_path):
         with pytest.raises(ArtganError, match=message) as info:
             store.load_model(path, "style-transfer")
         assert "\n" not in str(info.value)
+
+
+def test_corrupt_style_files_are_one_line_errors_on_the_command_line(tmp_path, monkeypatch,
+                                                                      capsys):
+    from PIL import Image
+
+    from artgan import cli
+
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (16, 16), "gray").save(photo)
+    for path, message in corrupt_cases(tmp_path).items():
+        argv = ["artgan", "run", "style-transfer", "--style", str(path), str(photo),
+                "--out", str(tmp_path / "out")]
+        monkeypatch.setattr(sys, "argv", argv)
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main()
+        err = capsys.readouterr().err
+        assert exit_info.value.code in (1, 2), err  # 2: an unknown name
+        assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "out").exists()

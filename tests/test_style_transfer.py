@@ -83,6 +83,22 @@ def test_folder_with_a_corrupt_image_skips_it_and_exits_1(model, tmp_path, capsy
     assert "broken.jpg" in capsys.readouterr().err
 
 
+def test_compare_writes_before_and_after_side_by_side(model, tmp_path):
+    inputs = _pictures(tmp_path / "in", 1)
+    out = tmp_path / "pair.png"
+    with pytest.raises(SystemExit) as exit_info:
+        task_command(TASK, "run").main(
+            [str(inputs / "img_00.png"), "--style", str(model), "--out", str(out),
+             "--device", "cpu", "--compare"],
+            standalone_mode=False,
+        )
+    assert exit_info.value.code == 0
+    before = Image.open(inputs / "img_00.png")
+    pair = Image.open(out)
+    assert pair.size == (2 * before.width + 8, before.height)
+    assert np.array_equal(np.asarray(pair)[:, : before.width], np.asarray(before.convert("RGB")))
+
+
 def test_weights_of_another_task_are_refused(tmp_path):
     other = store.save_model(cyclegan(**TINY), tmp_path / "gen.safetensors", task="generate",
                              architecture="cyclegan", config=TINY)

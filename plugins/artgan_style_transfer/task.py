@@ -21,7 +21,7 @@ from torch import nn
 from artgan import infer, store
 from artgan.errors import ArtganError
 from artgan.nn.blocks import PADDINGS, UPSAMPLING
-from artgan.task import Pipeline, Task
+from artgan.task import Pipeline, Task, compare_option
 
 from .model import ARCHITECTURE, DEFAULT_CONFIG
 
@@ -106,6 +106,7 @@ class StyleTransferTask(Task):
                          help="Style model name, or a .safetensors path."),
             click.Option(["--out", "-o"], help="Output file or folder (default: "
                          "<name>.style-transfer<ext> beside each input)."),
+            compare_option(),
             click.Option(["--reverse"], is_flag=True,
                          help="Go the other way: paintings to photos."),
             click.Option(["--max-size"], type=click.IntRange(min=1), metavar="PX",
