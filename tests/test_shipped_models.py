@@ -36,7 +36,8 @@ def test_shipped_monet_paints_both_ways():
     painted = artgan.stylize(photo, style="monet", device="cpu")
     assert painted.shape == photo.shape and painted.dtype == np.uint8
     assert not np.array_equal(painted, photo)
-    back = artgan.load("style-transfer", "monet", reverse=True, device="cpu")(Image.fromarray(painted))
+    to_photo = artgan.load("style-transfer", "monet", reverse=True, device="cpu")
+    back = to_photo(Image.fromarray(painted))
     assert back.size == (64, 48)
 
 
