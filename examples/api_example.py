@@ -31,7 +31,7 @@ def main(photo: str, out_dir: str) -> None:
     monet = artgan.load("style-transfer", "monet")       # load once, call many times
     monet(image).save(out / "monet.png")                  # PIL in, PIL out
 
-    array = np.asarray(image)                             # H x W x 3 uint8
+    array = np.array(image)                               # H x W x 3 uint8 (a copy)
     print("numpy:", monet(array).shape, monet(array).dtype)
 
     tensor = torch.from_numpy(array).permute(2, 0, 1).float() / 255   # 3 x H x W in [0, 1]
