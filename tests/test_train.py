@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -319,3 +320,16 @@ def test_shared_cli_options_build_a_config():
     assert cfg.lr_schedule == "linear" and cfg.channels_last and cfg.seed == 3
     assert cfg.ada_target == 0.6 and cfg.augment == "color,translation,cutout"
     assert str(cfg.run_dir) == os.path.join("runs", "style-transfer") and not cfg.resume
+
+
+def test_speed_after_a_resume_counts_only_this_runs_steps(tmp_path, monkeypatch):
+    from artgan.train import monitor as monitor_module
+
+    clock = iter([100.0, 110.0, 120.0])
+    monkeypatch.setattr(monitor_module.time, "monotonic", lambda: next(clock))
+    monitor = monitor_module.Monitor(tmp_path, total_steps=None, budget_seconds=None,
+                                     stream=io.StringIO())
+    monitor.resumed(4000)
+    monitor.record({"loss": 1.0})
+    record = monitor.log(4010, elapsed=1000.0, images=4010, extra={})
+    assert record["it_s"] == 1.0  # 10 steps in 10 s, not 4010

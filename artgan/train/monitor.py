@@ -85,6 +85,11 @@ class Monitor:
         self._line(f"step {step}{total}  {rate:.2f} it/s  ETA {eta}  {shown}", final=False)
         return record
 
+    def resumed(self, step: int) -> None:
+        """Say so, and measure it/s from ``step``: the steps before it ran in an earlier run."""
+        self._window = (step, time.monotonic())
+        self.note(f"resumed from step {step}")
+
     def note(self, text: str) -> None:
         """A message on its own line (warnings, final summary)."""
         if self.enabled:

@@ -281,7 +281,7 @@ class Trainer:
         self.images = int(state["images"])
         self._elapsed_before = float(state["elapsed"])
         self.fixed = self._to_device(state["fixed"])
-        self.monitor.note(f"resumed from step {self.step}")
+        self.monitor.resumed(self.step)
 
     def _batches(self, start: int) -> Iterator[Any]:
         source = self._data
