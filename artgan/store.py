@@ -118,6 +118,21 @@ def save_model(
     return _atomic_save(tensors, Path(path), metadata)
 
 
+def update_card(path: str | os.PathLike, changes: dict[str, Any]) -> Path:
+    """Merge ``changes`` into a model file's card, keeping its tensors exactly as stored.
+
+    For facts measured after training (benchmark results, corrected data descriptions).
+    """
+    path = Path(path)
+    metadata = read_header(path)
+    card = {**metadata.get("card", {}), **changes}
+    raw = {
+        key: json.dumps(value, sort_keys=True) if key in ("config", "card") else value
+        for key, value in {**metadata, "card": card}.items()
+    }
+    return _atomic_save(load_file(str(path), device="cpu"), path, raw)
+
+
 def _atomic_save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> Path:
     with atomic_path(path) as temporary:
         save_file(tensors, str(temporary), metadata=metadata)

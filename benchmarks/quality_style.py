@@ -25,7 +25,6 @@ import torch
 from artgan_style_transfer import TASK
 from artgan_style_transfer.training import holdout_split
 from PIL import Image, ImageOps
-from safetensors import safe_open
 from torchvision.transforms.functional import pil_to_tensor
 
 from artgan import metrics, store
@@ -62,19 +61,6 @@ def luma_ssim(a: torch.Tensor, b: torch.Tensor) -> float:
         return (x * weights).sum(1, keepdim=True).expand(-1, 3, -1, -1)
 
     return metrics.ssim(luma(a), luma(b))
-
-
-def update_card(model: str, numbers: dict) -> Path:
-    """Rewrite ``model``'s file with ``numbers`` under "quality" in its card."""
-    loaded = store.load_model(model, TASK.name)
-    info = loaded.info
-    with safe_open(str(info.path), "pt") as handle:
-        first = next(iter(handle.keys()))
-        half = handle.get_slice(first).get_dtype() == "F16"
-    card = {**info.card, "quality": numbers}
-    return store.save_model(loaded.network, info.path, task=info.task,
-                            architecture=info.metadata["architecture"],
-                            config=info.metadata["config"], card=card, half=half)
 
 
 def main() -> None:
@@ -123,7 +109,8 @@ def main() -> None:
             "test_set": f"last {args.holdout} of {os.path.basename(args.photo_dir)} by name "
                         f"vs {len(paintings)} of {os.path.basename(args.style_dir)}",
         }
-        print(f"card updated: {update_card(args.model, numbers)}")
+        path = store.find_model(args.model, TASK.name).path
+        print(f"card updated: {store.update_card(path, {'quality': numbers})}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from tiny_models import make
 
 from artgan import store
@@ -118,3 +118,16 @@ def test_corrupt_style_files_are_one_line_errors_on_the_command_line(tmp_path, m
         assert exit_info.value.code in (1, 2), err  # 2: an unknown name
         assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
     assert not (tmp_path / "out").exists()
+
+
+def test_update_card_keeps_the_tensors_and_merges_the_card(tmp_path):
+    path = save(tmp_path / "m.safetensors", half=True)
+    before = load_file(str(path))
+    store.update_card(path, {"quality": {"swd": 1.5}, "steps": 4})
+    meta = store.read_header(path)
+    assert meta["card"] == {**CARD, "quality": {"swd": 1.5}, "steps": 4}
+    assert meta["task"] == "style-transfer" and meta["config"] == {"width": 4}
+    after = load_file(str(path))
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) and after[k].dtype == before[k].dtype
+               for k in before)

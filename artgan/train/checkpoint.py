@@ -38,6 +38,7 @@ def save(directory: str | os.PathLike, state: dict[str, Any]) -> Path:
     tensors: dict[str, torch.Tensor] = {}
     tree = _pack(state, "", tensors)
     metadata = {"format": FORMAT, "state": json.dumps(tree)}
+    _remove_stale(directory)
     latest = directory / LATEST
     with atomic_path(latest) as temporary:
         save_file(tensors, temporary, metadata=metadata)
@@ -59,7 +60,6 @@ def load(directory: str | os.PathLike) -> dict[str, Any] | None:
     when checkpoints exist but none can be read.
     """
     directory = Path(directory)
-    _remove_stale(directory)
     problems = []
     for name in (LATEST, PREVIOUS):
         path = directory / name
@@ -156,7 +156,10 @@ def _unpack(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
 
 
 def _remove_stale(directory: Path) -> None:
-    """Delete temporary files a killed process left behind."""
+    """Delete temporary files a killed process left behind.
+
+    Only the writer (``save``) does this: a reader must not delete a save in flight.
+    """
     if directory.is_dir():
         for leftover in directory.glob(f".*{_TMP_SUFFIX}"):
             leftover.unlink(missing_ok=True)
