@@ -70,7 +70,7 @@ def model(tmp_path_factory) -> Path:
     data = _paintings(root / "data", 10)
     _train("--data", str(data), "--name", "tiny", "--size", "32", "--width", "4",
            "--batch-size", "4", "--steps", "3", "--run-dir", str(root / "run"),
-           "--device", "cpu", "--precision", "fp32")
+           "--device", "cpu", "--precision", "fp32", "--data-license", "made by the test")
     return store.user_model_dir() / "generate" / "tiny.safetensors"
 
 
@@ -133,6 +133,7 @@ def test_training_writes_a_loadable_generator_with_a_card(model):
     assert card["steps"] == 3 and card["images"] == 10  # every mode and size was read
     assert card["data"].endswith("data") and card["hardware"] and card["train_seconds"] > 0
     assert card["augment"] == "color,translation" and card["ema_decay"] == 0.999
+    assert card["data_license"] == "made by the test"
     with safe_open(str(model), "pt") as handle:  # the generator only
         assert all(not key.startswith(("discriminator", "decode")) for key in handle.keys())
 

@@ -34,10 +34,11 @@ def test_tiny_training_run_writes_a_loadable_model(folder, tmp_path, monkeypatch
         "--data", str(folder), "--holdout", "2", "--size", "32", "--steps", "2",
         "--batch-size", "2", "--width", "4", "--blocks", "1", "--detector-width", "4",
         "--detector-depth", "2", "--device", "cpu", "--precision", "fp32",
-        "--out", str(target),
+        "--out", str(target), "--data-license", "public domain",
     ], standalone_mode=False)
     loaded = store.load_model(target, "restore")
     assert loaded.info.card["steps"] == 2 and "last 2 of each held out" in loaded.info.card["data"]
+    assert loaded.info.card["data_license"] == "public domain"
     assert set(loaded.network) == {"detector", "inpainter"} and loaded.config["size"] == 32
     assert (tmp_path / "runs" / "restore" / "samples").is_dir()
     image = torch.rand(1, 3, 32, 32)

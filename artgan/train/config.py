@@ -26,7 +26,9 @@ class TrainConfig:
     then decays it linearly to 0 (CycleGAN); ``cosine`` anneals from the start. Schedules
     follow the steps budget, or the clock when only ``minutes`` is set.
     ``augment`` is an ``Augment.from_option`` text (e.g. ``"color,translation,cutout"``,
-    ``"none"``); ``ada_target`` turns on adaptive probability.
+    ``"none"``); ``ada_target`` turns on adaptive probability. ``data_license`` is not a
+    training setting but a fact about the data that only the user knows; it goes into the
+    exported model's card.
     """
 
     run_dir: Path
@@ -47,6 +49,7 @@ class TrainConfig:
     max_bad_steps: int = 5
     augment: str | None = None
     ada_target: float | None = None
+    data_license: str | None = None
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir)

@@ -52,6 +52,8 @@ def train_options() -> list[click.Option]:
         click.Option(["--ada-target"], type=click.FloatRange(0, 1),
                      help="Adapt the augmentation probability to this D(real) sign target "
                           "(e.g. 0.6); implies --augment color,translation,cutout if unset."),
+        click.Option(["--data-license"], metavar="TEXT",
+                     help="Licence of the training pictures, kept in the model card."),
     ]
 
 

@@ -193,7 +193,7 @@ class Trainer:
         """Save the inference model (EMA weights where kept) in the model store format.
 
         The card gets the training facts (steps, time, hardware, precision, processes,
-        seed, EMA) unless ``card`` sets them. Only the main process writes.
+        seed, EMA, data licence) unless ``card`` sets them. Only the main process writes.
         """
         network, architecture, arch_config = self.module.export(self.inference_networks())
         facts = {
@@ -204,6 +204,7 @@ class Trainer:
             "processes": self.world.size,
             "seed": self.config.seed,
             "ema_decay": self.config.ema_decay if self.ema is not None else None,
+            "data_license": self.config.data_license,
         }
         path = Path(path)
         if self.world.main:

@@ -201,8 +201,6 @@ class StyleTransferTask(Task):
             click.Option(["--holdout"], type=click.IntRange(min=0), default=0, show_default=True,
                          metavar="N", help="Leave out the last N pictures of --domain-a by name "
                          "(the quality benchmark's test set)."),
-            click.Option(["--data-license"], metavar="TEXT",
-                         help="License note for the training pictures, kept in the model card."),
             click.Option(["--workers"], type=click.IntRange(min=0), default=0, show_default=True,
                          help="Data loading processes (pictures are cached in memory)."),
             click.Option(["--out"], help="Model file (default: the user model folder/NAME)."),
@@ -248,5 +246,4 @@ class StyleTransferTask(Task):
             generator=generator, module_options=module_options,
             batch_size=options.get("batch_size", 1), workers=options.get("workers", 0),
             holdout=options.get("holdout", 0),
-            card={"data_license": options.get("data_license")},
         )

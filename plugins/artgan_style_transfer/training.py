@@ -156,7 +156,6 @@ def train_cyclegan(
     batch_size: int = 1,
     workers: int = 0,
     holdout: int = 0,
-    card: dict[str, Any] | None = None,
 ) -> Path:
     """Train on the pictures of two folders and export both generators to ``out``."""
     folder_a = ImageFolder(domain_a, size, load_size=load_size)
@@ -206,6 +205,5 @@ def train_cyclegan(
         "lr_schedule": config.lr_schedule,
         "stop_reason": result.stop_reason,
         **module_options,
-        **(card or {}),
     }
     return trainer.export(out, task="style-transfer", card=facts)
