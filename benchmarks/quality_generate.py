@@ -19,6 +19,8 @@ With artgan installed (or PYTHONPATH=.:plugins from the repository root):
 
     python benchmarks/quality_generate.py --data ../shared/data/monet --minutes 10 --size 64
     python benchmarks/quality_generate.py --data ../shared/data/monet --model monet.safetensors
+
+``--update-card`` (with ``--model``) writes the results into that model's card.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from artgan.data import ImageFolder, make_loader
 from artgan.losses import LOSSES
 from artgan.metrics import load_image_set, swd
 from artgan.nn import ARCHITECTURES
-from artgan.store import load_model
+from artgan.store import load_model, update_card
 from artgan.train import GanModule, StepContext, TrainConfig, Trainer
 from artgan.train.hardware import pick_device
 
@@ -171,7 +173,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="auto")
+    parser.add_argument("--update-card", action="store_true",
+                        help="store the results in the --model file's card")
     args = parser.parse_args()
+    if args.update_card and not args.model:
+        parser.error("--update-card needs --model")
 
     artgan_generate.register_architectures(ARCHITECTURES.register)
     work = Path(tempfile.mkdtemp(prefix="quality-generate-"))
@@ -211,6 +217,12 @@ def main() -> None:
           f"{args.samples} samples; min dist of 64 training pictures: {reference:.4f}")
     for row in [header, *rows]:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+    if args.update_card:
+        table = {row[0]: dict(zip(header[1:], row[1:], strict=True)) for row in rows}
+        quality = {"benchmark": f"quality_generate.py, {args.samples} samples vs "
+                                f"{len(real)} training pictures at {args.size} px",
+                   "min_dist_training_64": round(reference, 4), **table}
+        print(f"card updated: {update_card(model_path, {'quality': quality})}")
 
 
 if __name__ == "__main__":
