@@ -16,6 +16,7 @@ CARD_FACTS = ("data", "data_license", "steps", "hardware", "train_seconds", "qua
 def test_every_task_default_that_we_promise_is_shipped():
     names = {(path.parent.name, path.stem) for path in SHIPPED}
     assert ("style-transfer", "monet") in names
+    assert ("generate", "monet") in names
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: f"{p.parent.name}/{p.stem}")
@@ -39,6 +40,14 @@ def test_shipped_monet_paints_both_ways():
     to_photo = artgan.load("style-transfer", "monet", reverse=True, device="cpu")
     back = to_photo(Image.fromarray(painted))
     assert back.size == (64, 48)
+
+
+def test_shipped_generator_samples_the_same_pictures_for_a_seed():
+    first = artgan.generate(n=2, seed=3)  # the default generate model
+    again = artgan.generate(n=2, seed=3)
+    assert [image.size for image in first] == [(128, 128)] * 2
+    assert [image.tobytes() for image in first] == [image.tobytes() for image in again]
+    assert first[0].tobytes() != first[1].tobytes()
 
 
 def test_models_command_lists_the_shipped_monet(cli):
