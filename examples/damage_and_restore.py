@@ -22,12 +22,15 @@ from artgan_restore.damage import synthesize
 from PIL import Image
 
 import artgan
+from artgan.metrics import psnr
 
 
 def psnr_inside(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
     """PSNR in dB over the masked pixels only (where the repair happened)."""
-    error = ((a.astype(np.float64) - b.astype(np.float64)) ** 2)[mask].mean()
-    return float(10 * np.log10(255.0**2 / max(error, 1e-12)))
+    def batch(pixels: np.ndarray) -> torch.Tensor:  # H x W x 3 uint8 -> 1 x 3 x H x W
+        return torch.from_numpy(pixels).permute(2, 0, 1)[None].float() / 255
+
+    return psnr(batch(a), batch(b), torch.from_numpy(mask)[None, None].float())
 
 
 def main(picture: str, out_dir: str, model: str, level: str = "medium") -> None:
@@ -48,7 +51,7 @@ def main(picture: str, out_dir: str, model: str, level: str = "medium") -> None:
     Image.fromarray(given).save(out / "restored_true_mask.png")
 
     print(f"{level} damage: {true_mask.mean():.1%} of the picture, detector marked "
-          f"{(found > 0).mean():.1%}")
+          f"{found.mean():.1%}")
     print(f"PSNR inside the damage: damaged {psnr_inside(damaged, original, true_mask):.1f} dB, "
           f"restored {psnr_inside(restored, original, true_mask):.1f} dB, "
           f"restored with the true mask {psnr_inside(given, original, true_mask):.1f} dB")
