@@ -42,7 +42,7 @@ from artgan.data import ImageFolder, make_loader
 from artgan.losses import LOSSES
 from artgan.metrics import load_image_set, swd
 from artgan.nn import ARCHITECTURES
-from artgan.store import load_model, update_card
+from artgan.store import find_model, load_model, update_card
 from artgan.train import GanModule, StepContext, TrainConfig, Trainer
 from artgan.train.hardware import pick_device
 
@@ -173,11 +173,14 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="auto")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="CPU threads for training, sampling and the throughput figure")
     parser.add_argument("--update-card", action="store_true",
                         help="store the results in the --model file's card")
     args = parser.parse_args()
     if args.update_card and not args.model:
         parser.error("--update-card needs --model")
+    torch.set_num_threads(args.threads)
 
     artgan_generate.register_architectures(ARCHITECTURES.register)
     work = Path(tempfile.mkdtemp(prefix="quality-generate-"))
@@ -188,7 +191,9 @@ def main() -> None:
                                           generator=torch.Generator().manual_seed(0))[:64]])
     rows = []
 
-    model_path = Path(args.model) if args.model else train_fastgan(args, work)
+    # A name or a path: --update-card rewrites the file the name resolves to.
+    model_path = (find_model(args.model, "generate").path if args.model
+                  else train_fastgan(args, work))
     device = pick_device(args.device)
     loaded = load_model(model_path, "generate")
     card = loaded.info.card
