@@ -31,7 +31,8 @@ def test_tiny_training_run_writes_a_loadable_model(folder, tmp_path, monkeypatch
     target = tmp_path / "tiny.safetensors"
     command = task_command(RestoreTask(), "train")
     command.main([
-        "--data", str(folder), "--holdout", "2", "--size", "32", "--steps", "2",
+        "--data", str(folder), "--holdout", "2", "--size", "32", "--load-size", "40",
+        "--detector-steps", "2", "--steps", "2",
         "--batch-size", "2", "--width", "4", "--blocks", "1", "--detector-width", "4",
         "--detector-depth", "2", "--device", "cpu", "--precision", "fp32",
         "--out", str(target), "--data-license", "public domain",
@@ -39,6 +40,7 @@ def test_tiny_training_run_writes_a_loadable_model(folder, tmp_path, monkeypatch
     loaded = store.load_model(target, "restore")
     assert loaded.info.card["steps"] == 2 and "last 2 of each held out" in loaded.info.card["data"]
     assert loaded.info.card["data_license"] == "public domain"
+    assert loaded.info.card["load_size"] == 40 and loaded.info.card["detector_steps"] == 2
     assert set(loaded.network) == {"detector", "inpainter"} and loaded.config["size"] == 32
     assert (tmp_path / "runs" / "restore" / "samples").is_dir()
     image = torch.rand(1, 3, 32, 32)

@@ -10,7 +10,11 @@ are exactly what the spectral branch represents compactly, and LaMa showed this 
 to holes of 40 % and more with a small network. Gated convolutions would also double every
 layer's weights for the gates, and the model must stay under 10 MB.
 
-The network sees the picture with the holes zeroed plus the mask, and predicts the whole
+The network does not paint holes from nothing: it sees the picture with its holes already
+filled smoothly (``fill.smooth_fill``, as good as OpenCV's Navier-Stokes inpainting) plus
+the mask, and predicts a correction to that fill, starting from none. A full-resolution
+skip from the stem to the head carries the picture's own fine detail around the 1/8
+bottleneck, which would otherwise blur every fill at its scale. The output is the whole
 picture in [0, 1]; the caller keeps the known pixels (``composite``).
 """
 
@@ -19,6 +23,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from artgan_restore.fill import smooth_fill
 
 
 def _conv_bn_relu(c_in: int, c_out: int, kernel: int = 3, stride: int = 1) -> nn.Sequential:
@@ -112,7 +118,9 @@ class FFCBlock(nn.Module):
 class Inpainter(nn.Module):
     """LaMa-style generator: 7x7 stem, ``downs`` strided convolutions, ``blocks`` FFC residual
     blocks at 1/2**downs resolution, transposed convolutions back up (as LaMa: a quarter of
-    the cost of upsample-then-convolve), 7x7 head.
+    the cost of upsample-then-convolve), and a 7x7 head over the decoder's output and the
+    stem's full-resolution features. The head adds its output to the smooth fill's logits;
+    it starts at zero, so an untrained inpainter returns the smooth fill.
 
     Input: (N, 3, H, W) picture in [0, 1] and (N, 1, H, W) mask (1 = repaint); H and W must be
     multiples of ``multiple``. Output: the predicted picture in [0, 1], everywhere.
@@ -122,7 +130,8 @@ class Inpainter(nn.Module):
                  global_ratio: float = 0.75):
         super().__init__()
         self.multiple = 2**downs
-        layers: list[nn.Module] = [_conv_bn_relu(4, width, 7)]
+        self.stem = _conv_bn_relu(4, width, 7)
+        layers: list[nn.Module] = []
         c = width
         for _ in range(downs):
             layers.append(_conv_bn_relu(c, c * 2, 3, stride=2))
@@ -137,18 +146,22 @@ class Inpainter(nn.Module):
                     nn.BatchNorm2d(c // 2), nn.ReLU(inplace=True)]
             c //= 2
         self.decoder = nn.Sequential(*ups)
-        self.head = nn.Conv2d(c, 3, 7, padding=3, padding_mode="reflect")
+        self.head = nn.Conv2d(2 * c, 3, 7, padding=3, padding_mode="reflect")
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
 
     def forward(self, image: Tensor, mask: Tensor) -> Tensor:
         mask = mask.to(image.dtype)
-        x = torch.cat([image * (1 - mask) * 2 - 1 + mask, mask], dim=1)  # holes read as 0
-        x = self.encoder(x)
+        fill = smooth_fill(image, mask).to(image.dtype)
+        stem = self.stem(torch.cat([fill * 2 - 1, mask], dim=1))
+        x = self.encoder(stem)
         split = x.shape[1] - self.global_channels
         pair = (x[:, :split], x[:, split:])
         for block in self.blocks:
             pair = block(pair)
         x = self.decoder(torch.cat(pair, dim=1))
-        return torch.sigmoid(self.head(x))
+        correction = self.head(torch.cat([x, stem], dim=1))
+        return torch.sigmoid(torch.logit(fill.float(), eps=1e-3) + correction.float())
 
 
 def composite(prediction: Tensor, image: Tensor, mask: Tensor) -> Tensor:

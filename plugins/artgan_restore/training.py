@@ -11,6 +11,10 @@ which is simpler to run and resume than two jobs. Each step:
   overlap the hole: elsewhere real and composite inputs are identical and teach it nothing;
 * the detector learns to segment synthetic damage (``damage.random_damage``) with binary
   cross-entropy plus Dice, the Dice term keeping sparse thin scratches from being ignored.
+  A detector update costs about a tenth of an inpainter update and it needs many more
+  pictures to stop mistaking brushwork for scratches, so it takes ``detector_steps``
+  updates per step, each on a fresh damage draw over the batch turned by a quarter turn
+  (damage has no preferred direction).
 
 Masks and damage come from a generator seeded by the step index, so a resumed run draws
 exactly what an uninterrupted one would.
@@ -50,9 +54,11 @@ class RestoreModule(GanModule):
     ema = ("inpainter",)
 
     def __init__(self, config: dict[str, Any], lr: float = 1e-3, d_lr: float = 1e-4,
-                 detector_lr: float = 2e-3, loss: str = "hinge", seed: int = 0):
+                 detector_lr: float = 2e-3, loss: str = "hinge", seed: int = 0,
+                 detector_steps: int = 1):
         self.config = config
         self.lr, self.d_lr, self.detector_lr = lr, d_lr, detector_lr
+        self.detector_steps = detector_steps
         self.loss = LOSSES.get(loss)
         self.seed = seed
         self._generators: dict[torch.device, torch.Generator] = {}
@@ -112,12 +118,13 @@ class RestoreModule(GanModule):
         step.backward(g_loss, "inpainter")
         discriminator.requires_grad_(True)
 
-        damaged, truth = random_damage(images, generator)
-        with step.autocast():
-            logits = step.networks["detector"](damaged).float()
-        bce = F.binary_cross_entropy_with_logits(logits, truth)
-        seg_loss = bce + dice_loss(logits, truth)
-        step.backward(seg_loss, "detector")
+        for turn in range(self.detector_steps):
+            damaged, truth = random_damage(torch.rot90(images, turn, dims=(2, 3)), generator)
+            with step.autocast():
+                logits = step.networks["detector"](damaged).float()
+            bce = F.binary_cross_entropy_with_logits(logits, truth)
+            seg_loss = bce + dice_loss(logits, truth)
+            step.backward(seg_loss, "detector")
         return {"d": d_loss, "g_adv": adversarial, "g_fm": matching, "l1_hole": hole,
                 "seg_bce": bce, "seg": seg_loss}
 
@@ -167,6 +174,11 @@ def restore_train_options() -> list[click.Parameter]:
                      help="Write the model here instead."),
         click.Option(["--size"], type=click.IntRange(min=32), default=256, show_default=True,
                      help="Training crop size, also the inpainting window size."),
+        click.Option(["--load-size"], type=click.IntRange(min=32), metavar="PX",
+                     help="Scale pictures to this shorter side, then cut --size crops at that "
+                          "scale. Restore runs at a scan's own resolution, so give the size "
+                          "your pictures have (default: crops cover most of each picture, "
+                          "which trains on a coarser scale than restore will see)."),
         click.Option(["--holdout"], type=click.IntRange(min=0), default=0, show_default=True,
                      help="Leave out the last N images (sorted by path) of each folder, "
                           "for evaluation."),
@@ -178,6 +190,9 @@ def restore_train_options() -> list[click.Parameter]:
                      help="Inpainter learning rate."),
         click.Option(["--d-lr"], type=float, default=1e-4, show_default=True,
                      help="Discriminator learning rate."),
+        click.Option(["--detector-steps"], type=click.IntRange(min=1), default=1,
+                     show_default=True,
+                     help="Detector updates per step (each a tenth of a step's cost)."),
         click.Option(["--loss"], type=click.Choice(["hinge", "nonsaturating"]),
                      default="hinge", show_default=True, help="Adversarial loss."),
         click.Option(["--width"], type=click.IntRange(min=2),
@@ -197,11 +212,12 @@ def restore_train_options() -> list[click.Parameter]:
     return own + shared
 
 
-def training_data(folders: list[str], size: int, holdout: int) -> ConcatDataset:
+def training_data(folders: list[str], size: int, holdout: int,
+                  load_size: int | None = None) -> ConcatDataset:
     """Random crops from every folder, each minus its last ``holdout`` images (by path)."""
     parts = []
     for folder in folders:
-        images = ImageFolder(folder, size)
+        images = ImageFolder(folder, size, load_size=load_size)
         if len(images) <= holdout:
             raise ArtganError(
                 f"{folder}: {len(images)} images, none left after --holdout {holdout}")
@@ -210,8 +226,9 @@ def training_data(folders: list[str], size: int, holdout: int) -> ConcatDataset:
 
 
 def train(*, data: tuple[str, ...], name: str = "restore", out: str | None = None,
-          size: int = 256, holdout: int = 0, batch_size: int = 16, workers: int = 0,
-          lr: float = 1e-3, d_lr: float = 1e-4, loss: str = "hinge",
+          size: int = 256, load_size: int | None = None, holdout: int = 0,
+          batch_size: int = 16, workers: int = 0, lr: float = 1e-3, d_lr: float = 1e-4,
+          detector_steps: int = 1, loss: str = "hinge",
           width: int = DEFAULT_CONFIG["inpainter"]["width"],
           blocks: int = DEFAULT_CONFIG["inpainter"]["blocks"],
           detector_width: int = DEFAULT_CONFIG["detector"]["width"],
@@ -227,9 +244,10 @@ def train(*, data: tuple[str, ...], name: str = "restore", out: str | None = Non
     if size % multiple:
         raise ArtganError(f"--size must be a multiple of {multiple}, got {size}")
     train_config = config_from_options(task=TASK, **options)
-    dataset = training_data(list(data), size, holdout)
+    dataset = training_data(list(data), size, holdout, load_size)
     target = Path(out) if out else user_model_dir() / TASK / f"{name}.safetensors"
-    module = RestoreModule(config, lr=lr, d_lr=d_lr, loss=loss, seed=train_config.seed)
+    module = RestoreModule(config, lr=lr, d_lr=d_lr, loss=loss, seed=train_config.seed,
+                           detector_steps=detector_steps)
 
     def loader(start: int):
         import torch.distributed as dist
@@ -244,7 +262,9 @@ def train(*, data: tuple[str, ...], name: str = "restore", out: str | None = Non
         "data": f"{sources} ({len(dataset)} images, last {holdout} of each held out)",
         "summary": f"damage detector + FFC inpainter on {sources}, {size} px windows",
         "size": size,
+        "load_size": load_size,
         "batch_size": batch_size,
+        "detector_steps": detector_steps,
         "loss": loss,
         "losses": {key: round(value, 4) for key, value in result.losses.items()},
     }
