@@ -36,6 +36,10 @@ _FORMATS = {
     ".tif": ("TIFF", True),
     ".tiff": ("TIFF", True),
 }
+# zlib level for PNG output. PNG is lossless at any level; Pillow's default (6) spends
+# about 2.5x the time of level 3 for files about 12 % smaller, which is seconds on a
+# 12-megapixel scan.
+PNG_COMPRESS_LEVEL = 3
 
 # What Pillow raises for a damaged file (an OSError with an errno is a real I/O error).
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, zlib.error)
@@ -194,7 +198,11 @@ def write_image(
     rgb, own_alpha = split_alpha(image)
     alpha = own_alpha if alpha is None else alpha
     picture = attach_alpha(rgb, alpha) if keeps_alpha and alpha is not None else rgb
-    options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    options: dict[str, int] = {}
+    if fmt in ("JPEG", "WEBP"):
+        options["quality"] = quality
+    elif fmt == "PNG":
+        options["compress_level"] = PNG_COMPRESS_LEVEL
 
     try:
         with atomic_path(out) as temporary:

@@ -12,7 +12,7 @@ Navier-Stokes inpainting (radius 3); PSNR and SSIM are measured inside the mask 
 undamaged original. The detector is scored by pixel F1 on thin and medium damage with a
 2 px tolerance band: a detected pixel counts as right if true damage lies within 2 px, a
 damaged pixel as found if a detection lies within 2 px. Needs ``opencv-python-headless``
-(a benchmark-only dependency).
+(a benchmark-only dependency). ``--update-card`` writes the results into the model's card.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from artgan_restore.restorer import Restorer, picture_tensor
 
 from artgan.imageio import find_images, read_image
 from artgan.metrics import psnr, ssim
+from artgan.store import find_model, update_card
 
 LEVELS = ("thin", "medium", "large")
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "monet"
@@ -73,7 +74,11 @@ def main() -> int:
     parser.add_argument("--holdout", type=int, default=25)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--update-card", action="store_true",
+                        help="store the results in the --model file's card")
     args = parser.parse_args()
+    if args.update_card and not args.model:
+        parser.error("--update-card needs --model")
     try:
         import cv2
     except ImportError:
@@ -117,6 +122,12 @@ def main() -> int:
             values = np.array(results[(level, name)])
             print(f"{level:8} {share:6.1%} {name:14} {values[:, 0].mean():10.2f} "
                   f"{values[:, 1].mean():7.4f}")
+    quality = {
+        f"{level} ({np.mean(area[level]):.1%} of the area)": {
+            name: {"psnr": round(float(np.mean([r[0] for r in results[(level, name)]])), 2),
+                   "ssim": round(float(np.mean([r[1] for r in results[(level, name)]])), 4)}
+            for name in methods}
+        for level in LEVELS}
     print("\nseconds per picture: " + ", ".join(
         f"{name} {total / (count * len(LEVELS)):.3f}" for name, total in seconds.items()))
     print(f"\ndetector, threshold {args.threshold}, {TOLERANCE} px tolerance")
@@ -125,6 +136,15 @@ def main() -> int:
         values = np.array(rows)
         print(f"{level:8} {values[:, 0].mean():9.3f} {values[:, 1].mean():7.3f} "
               f"{values[:, 2].mean():6.3f}")
+        quality[f"detector F1 {level} (threshold {args.threshold}, {TOLERANCE} px)"] = round(
+            float(values[:, 2].mean()), 3)
+    if args.update_card:
+        path = find_model(args.model, "restore").path
+        update_card(path, {"quality": {
+            "benchmark": f"benchmarks/quality_restore.py, {count} held-out pictures of "
+                         f"{Path(args.data).name}, PSNR dB / SSIM inside the exact mask",
+            **quality}})
+        print(f"\nresults stored in the card of {path}")
     return 0
 
 

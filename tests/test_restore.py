@@ -136,6 +136,14 @@ def test_a_hole_wider_than_the_window_is_filled_downscaled():
     assert plan.windows[0].scale == 1, "thin damage goes first"
 
 
+def test_a_dense_crack_network_is_filled_at_full_resolution():
+    mask = torch.zeros(600, 600, dtype=torch.bool)
+    mask[100:400:6, 100:400] = True  # cracks 6 px apart touch every cell of a wide area,
+    mask[100:400, 100:400:7] = True  # but no pixel is more than 3 px from intact paint
+    plan = plan_windows(mask, size=64, margin=8)
+    assert {window.scale for window in plan.windows} == {1}
+
+
 # --- restoring ----------------------------------------------------------------------------
 
 

@@ -40,7 +40,7 @@ def smooth_fill(image: Tensor, mask: Tensor, sweeps: int = SMOOTHING_SWEEPS) -> 
 
     coarsest = weights[-1].clamp_min(1e-8)
     filled = torch.where(weights[-1] > 0, values[-1] / coarsest, torch.full_like(values[-1], 0.5))
-    for value, weight in zip(reversed(values[:-1]), reversed(weights[:-1])):
+    for value, weight in zip(reversed(values[:-1]), reversed(weights[:-1]), strict=True):
         below = F.interpolate(filled, scale_factor=2.0, mode="bilinear", align_corners=False)
         below = below[..., : value.shape[-2], : value.shape[-1]]
         own = value / weight.clamp_min(1e-8)

@@ -4,7 +4,10 @@ A 6000x4000 scan with a few scratches should cost a few windows, not 24 million 
 network. The mask is summarised on a grid of ``cell`` px cells; damaged cells form
 connected regions, and each region gets a scale from how far its pixels lie from intact
 ones (its "reach"): a scratch is filled at full resolution, a hole wider than the model
-handles well is filled on a downscaled copy (scale 2, 4, ...) so that it fits. For each
+handles well is filled on a downscaled copy (scale 2, 4, ...) so that it fits. The reach
+counts only cells damaged all over: a dense crack network touches every cell of a wide
+area, yet each of its pixels is a pixel or two from intact paint, and downscaling it would
+blur every crack. For each
 scale the picture is cut into square cores; only cores holding damage of that scale
 become windows, each run with ``margin`` model px of context on every side. Windows run
 thin damage first, and what one window fills is context for the next.
@@ -54,13 +57,15 @@ class Plan:
         return pixels[top % c : top % c + bottom - top, left % c : left % c + right - left]
 
 
-def occupancy(mask: Tensor, cell: int) -> Tensor:
-    """(ceil(H / cell), ceil(W / cell)) bool: which cells hold a masked pixel."""
+def occupancy(mask: Tensor, cell: int, full: bool = False) -> Tensor:
+    """(ceil(H / cell), ceil(W / cell)) bool: which cells hold a masked pixel (with
+    ``full``: which are masked all over; beyond the picture counts as masked)."""
     height, width = mask.shape
     rows, cols = math.ceil(height / cell), math.ceil(width / cell)
-    padded = torch.zeros(rows * cell, cols * cell, dtype=torch.uint8)
+    padded = torch.full((rows * cell, cols * cell), int(full), dtype=torch.uint8)
     padded[:height, :width] = mask
-    return padded.view(rows, cell, cols, cell).amax(dim=(1, 3)).bool()
+    cells = padded.view(rows, cell, cols, cell)
+    return (cells.amin(dim=(1, 3)) if full else cells.amax(dim=(1, 3))).bool()
 
 
 def reach_map(cells: Tensor, limit: int) -> Tensor:
@@ -124,7 +129,8 @@ def plan_windows(
     if not bool(cells.any()):
         return Plan([], torch.zeros(cells.shape, dtype=torch.int32), cell)
     allowed = max_reach * size / cell  # reach in cells at scale 1
-    depth = reach_map(cells, limit=int(allowed * 64) + 2)
+    solid = occupancy(mask, cell, full=True)
+    depth = torch.maximum(reach_map(solid, limit=int(allowed * 64) + 2), cells.int())
     labels, count = label_regions(cells)
     region_depth = torch.zeros(count + 1, dtype=torch.int32)
     region_depth.scatter_reduce_(0, labels.flatten(), depth.flatten(), reduce="amax")
