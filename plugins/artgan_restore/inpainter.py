@@ -11,8 +11,12 @@ to holes of 40 % and more with a small network. Gated convolutions would also do
 layer's weights for the gates, and the model must stay under 10 MB.
 
 The network does not paint holes from nothing: it sees the picture with its holes already
-filled smoothly (``fill.smooth_fill``, as good as OpenCV's Navier-Stokes inpainting) plus
-the mask, and predicts a correction to that fill, starting from none. A full-resolution
+filled smoothly (``fill.smooth_fill``, as good as OpenCV's Navier-Stokes inpainting), the
+mask, and what the damaged pixels still show, and predicts a correction to the fill,
+starting from none. Damage is not always a hole: under a stain, foxing or a thin crack the
+painting is tinted or half covered, and a restorer works from what is left there. Trained
+on both (free-form holes hiding the picture, synthetic damage over it), the network learns
+when to trust those pixels. A full-resolution
 skip from the stem to the head carries the picture's own fine detail around the 1/8
 bottleneck, which would otherwise blur every fill at its scale. The output is the whole
 picture in [0, 1]; the caller keeps the known pixels (``composite``).
@@ -122,15 +126,15 @@ class Inpainter(nn.Module):
     stem's full-resolution features. The head adds its output to the smooth fill's logits;
     it starts at zero, so an untrained inpainter returns the smooth fill.
 
-    Input: (N, 3, H, W) picture in [0, 1] and (N, 1, H, W) mask (1 = repaint); H and W must be
-    multiples of ``multiple``. Output: the predicted picture in [0, 1], everywhere.
+    Input: (N, 3, H, W) damaged picture in [0, 1] and (N, 1, H, W) mask (1 = repaint); H and
+    W must be multiples of ``multiple``. Output: the predicted picture in [0, 1], everywhere.
     """
 
     def __init__(self, width: int = 24, downs: int = 3, blocks: int = 6,
                  global_ratio: float = 0.75):
         super().__init__()
         self.multiple = 2**downs
-        self.stem = _conv_bn_relu(4, width, 7)
+        self.stem = _conv_bn_relu(7, width, 7)
         layers: list[nn.Module] = []
         c = width
         for _ in range(downs):
@@ -153,7 +157,8 @@ class Inpainter(nn.Module):
     def forward(self, image: Tensor, mask: Tensor) -> Tensor:
         mask = mask.to(image.dtype)
         fill = smooth_fill(image, mask).to(image.dtype)
-        stem = self.stem(torch.cat([fill * 2 - 1, mask], dim=1))
+        damaged = (image * 2 - 1) * mask
+        stem = self.stem(torch.cat([fill * 2 - 1, damaged, mask], dim=1))
         x = self.encoder(stem)
         split = x.shape[1] - self.global_channels
         pair = (x[:, :split], x[:, split:])

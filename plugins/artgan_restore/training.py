@@ -3,12 +3,15 @@
 All three networks train in one ``GanModule`` from the same batches of clean paintings,
 which is simpler to run and resume than two jobs. Each step:
 
-* the inpainter fills free-form holes (thin scratches to ~40 % of the picture) and is
-  trained adversarially against a spectral-norm PatchGAN (hinge by default), with L1 inside
-  the hole (what PSNR measures), a little L1 outside it (keeps the prediction near the
-  picture so the composite has no seam) and discriminator feature matching (stabilises the
-  adversarial term, as in pix2pixHD/LaMa). The discriminator judges only patches that
-  overlap the hole: elsewhere real and composite inputs are identical and teach it nothing;
+* the inpainter repairs half of the batch with free-form holes (thin scratches to ~40 %
+  of the picture) over which a flat colour hides the picture, and the other half with
+  synthetic damage (``damage.random_damage``), under which stains and cracks leave part of
+  the picture showing. It is trained adversarially against a spectral-norm PatchGAN (hinge
+  by default), with L1 inside the hole (what PSNR measures), a little L1 outside it (keeps
+  the prediction near the picture so the composite has no seam) and discriminator feature
+  matching (stabilises the adversarial term, as in pix2pixHD/LaMa). The discriminator
+  judges only patches that overlap the hole: elsewhere real and composite inputs are
+  identical and teach it nothing;
 * the detector learns to segment synthetic damage (``damage.random_damage``) with binary
   cross-entropy plus Dice, the Dice term keeping sparse thin scratches from being ignored.
   A detector update costs about a tenth of an inpainter update and it needs many more
@@ -91,12 +94,12 @@ class RestoreModule(GanModule):
         images = (batch.float() + 1) / 2
         n, _, height, width = images.shape
         generator = self._random(step, images.device)
-        masks = free_form_masks(n, height, width, generator, images.device)
+        damaged, masks = damaged_inputs(images, generator)
         inpainter = step.networks["inpainter"]
         discriminator = step.networks["discriminator"]
 
         with step.autocast():
-            prediction = inpainter(images, masks).float()
+            prediction = inpainter(damaged, masks).float()
             filled = composite(prediction, images, masks)
             real_logits, _ = discriminator(images, masks)
             fake_logits, _ = discriminator(filled.detach(), masks)
@@ -130,20 +133,34 @@ class RestoreModule(GanModule):
 
     def fixed_inputs(self, batch: Tensor) -> dict[str, Tensor]:
         images = ((batch[:8].float() + 1) / 2)
-        generator = torch.Generator().manual_seed(self.seed)
-        masks = free_form_masks(images.shape[0], *images.shape[-2:], generator, images.device)
-        return {"images": images, "masks": masks}
+        damaged, masks = damaged_inputs(images, torch.Generator().manual_seed(self.seed))
+        return {"damaged": damaged, "masks": masks}
 
     def sample(self, networks: dict[str, nn.Module], fixed: dict[str, Tensor]) -> Tensor:
-        images, masks = fixed["images"], fixed["masks"]
-        filled = composite(networks["inpainter"](images, masks).float(), images, masks)
-        holes = images * (1 - masks) + masks
-        return torch.cat([holes, filled]) * 2 - 1
+        damaged, masks = fixed["damaged"], fixed["masks"]
+        filled = composite(networks["inpainter"](damaged, masks).float(), damaged, masks)
+        return torch.cat([damaged, filled]) * 2 - 1
 
     def export(self, networks: dict[str, nn.Module]) -> tuple[nn.Module, str, dict[str, Any]]:
         pair = nn.ModuleDict({"detector": networks["detector"],
                               "inpainter": networks["inpainter"]})
         return pair, ARCHITECTURE, self.config
+
+
+def damaged_inputs(images: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Inpainter training inputs ``(damaged, masks)`` for clean ``images`` in [0, 1]: the
+    first half free-form holes filled with a flat random colour (nothing of the picture
+    left), the rest synthetic damage of random kinds (some of it left)."""
+    n, _, height, width = images.shape
+    half = (n + 1) // 2
+    holes = free_form_masks(half, height, width, generator, images.device)
+    colour = torch.rand(half, 3, 1, 1, generator=generator, device=generator.device)
+    covered = composite(colour.to(images.device).expand(-1, -1, height, width),
+                        images[:half], holes)
+    if half == n:
+        return covered, holes
+    damaged, masks = random_damage(images[half:], generator, clean=0.0)
+    return torch.cat([covered, damaged]), torch.cat([holes, masks])
 
 
 def _patches(masks: Tensor, logits: Tensor) -> Tensor:
