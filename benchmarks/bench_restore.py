@@ -133,14 +133,17 @@ def main() -> int:
                                                args.model, args.threads))]
     print(f"\n{args.width}x{args.height} scan, {float(mask.float().mean()):.2%} damaged, "
           f"{args.threads} threads, model {args.model}")
-    print(f"{'run':18} {'mask area':>9} {'windows':>7} {'detect s':>8} {'inpaint s':>9} "
-          f"{'total s':>8} {'peak RSS MB':>11}")
+    print(f"{'run':18} {'mask area':>9} {'windows':>7} {'read s':>6} {'detect s':>8} "
+          f"{'inpaint s':>9} {'write s':>7} {'total s':>8} {'peak RSS MB':>11}")
     for name, row in rows:
         times = row["times"]
         inpaint = f"{times['inpaint']:9.1f}" if "inpaint" in times else f"{'skipped':>9}"
         detect = f"{times['detect']:8.1f}" if "detect" in times else f"{'-':>8}"
-        print(f"{name:18} {row['area']:9.2%} {row.get('windows', '-'):>7} {detect} {inpaint} "
-              f"{row['wall']:8.1f} {row['peak_rss_mb']:11.0f}")
+        write = f"{times['write']:7.1f}" if "write" in times else f"{'-':>7}"
+        print(f"{name:18} {row['area']:9.2%} {row.get('windows', '-'):>7} "
+              f"{times['read']:6.1f} {detect} {inpaint} {write} {row['wall']:8.1f} "
+              f"{row['peak_rss_mb']:11.0f}")
+    print("(read: model and picture; total: the whole process, interpreter and imports included)")
     print(f"(the picture alone is {args.width * args.height * 3 / 2**20:.0f} MB as 8-bit RGB; "
           f"benchmark process peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}"
           " MB)")

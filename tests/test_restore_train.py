@@ -5,7 +5,7 @@ import pytest
 import torch
 from artgan_restore.model import ARCHITECTURE, build
 from artgan_restore.task import RestoreTask
-from artgan_restore.training import dice_loss, training_data
+from artgan_restore.training import damaged_inputs, dice_loss, training_data
 from PIL import Image
 
 from artgan import store
@@ -60,3 +60,15 @@ def test_dice_loss_rewards_overlap_and_empty_predictions_on_clean_images():
     good, bad = target * 40 - 20, -target * 40 + 20
     assert dice_loss(good, target) < 0.05 < 0.9 < dice_loss(bad, target)
     assert dice_loss(torch.full((1, 1, 8, 8), -20.0), torch.zeros(1, 1, 8, 8)) < 0.01
+
+
+def test_inpainter_inputs_hide_half_the_holes_and_damage_the_rest():
+    images = torch.rand(4, 3, 48, 48)
+    damaged, masks = damaged_inputs(images, torch.Generator().manual_seed(0))
+    assert damaged.shape == images.shape and masks.shape == (4, 1, 48, 48)
+    outside = masks.expand_as(images) == 0
+    assert torch.equal(damaged[outside], images[outside]), "only masked pixels change"
+    assert bool(masks.flatten(1).any(dim=1).all()), "every picture has something to repair"
+    for hidden, hole in zip(damaged[:2], masks[:2], strict=True):  # one flat colour per hole
+        inside = hidden[:, hole[0] > 0]
+        assert torch.allclose(inside, inside[:, :1].expand_as(inside))

@@ -59,7 +59,7 @@ def detect(
     detector: DamageDetector,
     image: Tensor,
     threshold: float = 0.5,
-    tile: int = 512,
+    tile: int = 1024,
     margin: int = 48,
 ) -> Tensor:
     """Damage mask (H, W) bool of a (3, H, W) picture (uint8, or float in [0, 1]).

@@ -57,7 +57,8 @@ class Restorer:
             raise ArtganError(f"--threshold must be between 0 and 1, got {self.threshold}")
         if self.dilate is not None and self.dilate < 0:
             raise ArtganError(f"--dilate must be 0 or more pixels, got {self.dilate}")
-        self.networks.eval()
+        # channels-last convolutions are faster on CPUs (oneDNN) and on tensor-core GPUs
+        self.networks.eval().to(memory_format=torch.channels_last)
 
     def detect(self, image: Tensor) -> Tensor:
         """The (H, W) bool damage mask of a (3, H, W) picture, thresholded and dilated."""
