@@ -2,14 +2,14 @@
 
 Run from the repository root after ``pip install .``:
 
-    python examples/damage_and_restore.py PICTURE OUT_DIR MODEL [thin|medium|large]
+    python examples/damage_and_restore.py PICTURE OUT_DIR [thin|medium|large [MODEL]]
 
-MODEL is a restore model's name or path (artgan ships none yet: train one with
-``artgan train restore``).
+MODEL is a restore model's name or path (default: the shipped ``paintings``).
 
 Writes ``damaged.png`` (with the exact ``true_mask.png``), ``restored.png`` (damage found by
-the detector) and ``restored_true_mask.png`` (the known mask given), and prints how close
-each repair is to the undamaged picture inside the damage. The synthesiser is seeded, so
+the detector), ``restored_true_mask.png`` (the known mask given) and ``comparison.jpg``
+(those three and the original side by side), and prints how close each repair is to the
+undamaged picture inside the damage. The synthesiser is seeded, so
 the same command always makes the same damage.
 """
 
@@ -33,7 +33,7 @@ def psnr_inside(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
     return psnr(batch(a), batch(b), torch.from_numpy(mask)[None, None].float())
 
 
-def main(picture: str, out_dir: str, model: str, level: str = "medium") -> None:
+def main(picture: str, out_dir: str, level: str = "medium", model: str | None = None) -> None:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     original = np.array(Image.open(picture).convert("RGB"))
@@ -49,16 +49,18 @@ def main(picture: str, out_dir: str, model: str, level: str = "medium") -> None:
     Image.fromarray(restored).save(out / "restored.png")
     given = artgan.restore(damaged, mask=true_mask, model=model)
     Image.fromarray(given).save(out / "restored_true_mask.png")
+    side_by_side = np.concatenate([damaged, restored, given, original], axis=1)
+    Image.fromarray(side_by_side).save(out / "comparison.jpg", quality=90)
 
     print(f"{level} damage: {true_mask.mean():.1%} of the picture, detector marked "
           f"{found.mean():.1%}")
     print(f"PSNR inside the damage: damaged {psnr_inside(damaged, original, true_mask):.1f} dB, "
           f"restored {psnr_inside(restored, original, true_mask):.1f} dB, "
           f"restored with the true mask {psnr_inside(given, original, true_mask):.1f} dB")
-    print(f"wrote {', '.join(sorted(p.name for p in out.glob('*.png')))} to {out}")
+    print(f"wrote {', '.join(sorted(p.name for p in out.glob('*.*g')))} to {out}")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) not in (4, 5):
+    if len(sys.argv) not in (3, 4, 5):
         sys.exit(__doc__)
     main(*sys.argv[1:])

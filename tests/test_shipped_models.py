@@ -17,6 +17,7 @@ def test_every_task_default_that_we_promise_is_shipped():
     names = {(path.parent.name, path.stem) for path in SHIPPED}
     assert ("style-transfer", "monet") in names
     assert ("generate", "monet") in names
+    assert ("restore", "paintings") in names
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: f"{p.parent.name}/{p.stem}")
@@ -56,3 +57,18 @@ def test_models_command_lists_the_shipped_monet(cli):
     rows = json.loads(result.stdout)
     monet = next(row for row in rows if row["name"] == "monet")
     assert monet["source"] == "shipped"
+
+
+def test_shipped_restore_model_repaints_the_mask_and_nothing_else():
+    ys, xs = np.mgrid[0:96, 0:128]
+    picture = np.stack([ys * 2, xs * 2, (ys + xs)], axis=-1).astype(np.uint8)  # smooth ramps
+    damaged = picture.copy()
+    mask = np.zeros((96, 128), dtype=bool)
+    mask[40:43, 10:110] = True  # a light scratch
+    damaged[mask] = 250
+    restored = artgan.restore(damaged, mask=mask)  # the default restore model
+    assert np.array_equal(restored[~mask], damaged[~mask])
+    error = np.abs(restored[mask].astype(int) - picture[mask].astype(int)).mean()
+    assert error < 8, f"the scratch was not painted back ({error:.1f} levels off)"
+    automatic, found = artgan.restore(damaged, return_mask=True)
+    assert automatic.shape == damaged.shape and found.shape == mask.shape
