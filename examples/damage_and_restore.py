@@ -57,7 +57,8 @@ def main(picture: str, out_dir: str, level: str = "medium", model: str | None = 
     print(f"PSNR inside the damage: damaged {psnr_inside(damaged, original, true_mask):.1f} dB, "
           f"restored {psnr_inside(restored, original, true_mask):.1f} dB, "
           f"restored with the true mask {psnr_inside(given, original, true_mask):.1f} dB")
-    print(f"wrote {', '.join(sorted(p.name for p in out.glob('*.*g')))} to {out}")
+    written = "damaged.png, true_mask.png, restored.png, restored_true_mask.png, comparison.jpg"
+    print(f"wrote {written} to {out}")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ def smooth_fill(image: Tensor, mask: Tensor, sweeps: int = SMOOTHING_SWEEPS) -> 
     image = image.float()
     known = 1 - mask.float()
     values, weights = [image * known], [known]
-    while min(values[-1].shape[-2:]) > 1 and bool((weights[-1] == 0).any()):
+    while max(values[-1].shape[-2:]) > 1 and bool((weights[-1] == 0).any()):
         value, weight = values[-1], weights[-1]
         pads = (0, value.shape[-1] % 2, 0, value.shape[-2] % 2)  # zero weight: unknown
         values.append(F.avg_pool2d(F.pad(value, pads), 2))

@@ -1,7 +1,7 @@
 """The ``restore`` architecture: detector and inpainter in one model file.
 
 One file keeps the pair that was trained together; both stay small (the shipped pair is
-about 6 MB in fp16). ``size`` is the inpainter's working resolution, used for windows.
+7.5 MB). ``size`` is the inpainter's working resolution, used for windows.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ which is simpler to run and resume than two jobs. Each step:
   cross-entropy plus Dice, the Dice term keeping sparse thin scratches from being ignored.
   A detector update costs about a tenth of an inpainter update and it needs many more
   pictures to stop mistaking brushwork for scratches, so it takes ``detector_steps``
-  updates per step, each on a fresh damage draw over the batch turned by a quarter turn
+  updates per step, each on a fresh damage draw over the batch turned a further quarter turn
   (damage has no preferred direction).
 
 Masks and damage come from a generator seeded by the step index, so a resumed run draws
@@ -92,7 +92,6 @@ class RestoreModule(GanModule):
 
     def training_step(self, batch: Tensor, step: StepContext) -> dict[str, Tensor | float]:
         images = (batch.float() + 1) / 2
-        n, _, height, width = images.shape
         generator = self._random(step, images.device)
         damaged, masks = damaged_inputs(images, generator)
         inpainter = step.networks["inpainter"]
