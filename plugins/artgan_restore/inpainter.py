@@ -16,9 +16,9 @@ mask, and what the damaged pixels still show, and predicts a correction to the f
 starting from none. Damage is not always a hole: under a stain, foxing or a thin crack the
 painting is tinted or half covered, and a restorer works from what is left there. Trained
 on both (free-form holes hiding the picture, synthetic damage over it), the network learns
-when to trust those pixels. A full-resolution
-skip from the stem to the head carries the picture's own fine detail around the 1/8
-bottleneck, which would otherwise blur every fill at its scale. The output is the whole
+when to trust those pixels. A full-resolution skip from the stem to the head carries the
+picture's own fine detail around the 1/8 bottleneck, which would otherwise blur every fill
+at its scale. The output is the whole
 picture in [0, 1]; the caller keeps the known pixels (``composite``).
 """
 
