@@ -8,9 +8,9 @@ A painting (the first of ../shared/data/monet, else a synthetic picture) is enla
 damage in turn) until about ``--damage`` of its area is damaged. A subprocess with
 ``--threads`` threads then reads the PNG, detects the damage, inpaints it window by window
 and writes the result with the library calls ``artgan restore`` makes; a second one
-repaints the true mask (``--mask``). Reported: seconds per stage, windows, and the process's peak RSS. With a
-model whose detector marks most of the picture (e.g. random weights) the detected-mask
-repair is skipped.
+repaints the true mask (``--mask``). Reported: seconds per stage, windows, and the
+process's peak RSS. With a model whose detector marks most of the picture (e.g. random
+weights) the detected-mask repair is skipped.
 """
 
 from __future__ import annotations
