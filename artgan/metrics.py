@@ -12,6 +12,7 @@ import os
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import kornia
 import torch
@@ -267,8 +268,28 @@ def _read_set(
     root = Path(folder)
     if not root.is_dir():
         raise ArtganError(f"{root}: no such folder")
+    images, names = _read_files(find_images([str(root)]), size, limit)
+    if not images:
+        raise ArtganError(f"{root}: no readable images found")
+    return images, names
+
+
+def load_squares(paths: Iterable[str | os.PathLike], size: int) -> Tensor:
+    """The pictures at ``paths`` as one (N, 3, size, size) tensor in [0, 1]: each scaled so
+    its shorter side is ``size`` and centre-cropped. Unreadable files are skipped with a
+    warning; none readable is an error."""
+    images, _names = _read_files(((Path(p), Path(p).name) for p in paths), size)
+    if not images:
+        raise ArtganError("none of the given pictures could be read")
+    return torch.stack(images)
+
+
+def _read_files(
+    files: Iterable[tuple[Path, Any]], size: int | None, limit: int | None = None
+) -> tuple[list[Tensor], list[Any]]:
+    """Decode ``(path, name)`` pairs, skipping (with a warning) what cannot be read."""
     images, names = [], []
-    for path, relative in find_images([str(root)]):
+    for path, relative in files:
         if limit is not None and len(images) >= limit:
             break
         try:
@@ -280,8 +301,6 @@ def _read_set(
             picture = _center_square(resize_shorter(picture, size), size)
         images.append(pil_to_tensor(picture).float() / 255)
         names.append(relative)
-    if not images:
-        raise ArtganError(f"{root}: no readable images found")
     return images, names
 
 

@@ -134,6 +134,34 @@ def test_tiny_training_run_writes_a_loadable_model(tmp_path):
     assert TASK.load(str(out), device="cpu")(Image.new("RGB", (20, 16))).size == (20, 16)
 
 
+def test_fine_tuning_with_validation_exports_the_best_step(tmp_path):
+    photos, paintings = _pictures(tmp_path / "a", 8), _pictures(tmp_path / "b", 5, seed=1)
+    start = _save_tiny(tmp_path / "start.safetensors", seed=3)
+    out = tmp_path / "tuned.safetensors"
+    task_command(TASK, "train").main([
+        "--domain-a", str(photos), "--domain-b", str(paintings), "--name", "tuned",
+        "--size", "16", "--init", str(start), "--d-width", "4", "--d-layers", "2",
+        "--d-padding", "reflect", "--steps", "4", "--holdout", "2", "--validate", "3",
+        "--validate-every", "2", "--lr", "1e-2", "--out", str(out),
+        "--run-dir", str(tmp_path / "run"), "--device", "cpu", "--precision", "fp32",
+    ], standalone_mode=False)
+    card = store.read_header(out)["card"]
+    assert card["images_a"] == 3 and card["init"] == str(start)
+    assert card["selected_step"] in (2, 4) and card["validation_score"] > 0
+    assert "3 photos" in card["validation"]
+    log = (tmp_path / "run" / "log.jsonl").read_text()
+    assert log.count('"validation"') == 2
+    assert store.read_header(out)["config"] == TINY
+
+
+def test_validate_every_without_validation_photos_is_a_user_error(tmp_path):
+    photos, paintings = _pictures(tmp_path / "a", 4), _pictures(tmp_path / "b", 4)
+    with pytest.raises(ArtganError, match="--validate N"):
+        TASK.train(domain_a=str(photos), domain_b=str(paintings), name="x", size=16,
+                   d_layers=2, d_padding="reflect", steps=1, validate_every=1,
+                   run_dir=tmp_path / "run", out=str(tmp_path / "x.safetensors"), device="cpu")
+
+
 def test_too_small_training_size_is_a_user_error(tmp_path):
     photos, paintings = _pictures(tmp_path / "a", 2), _pictures(tmp_path / "b", 2)
     with pytest.raises(ArtganError, match="too small for the discriminator"):

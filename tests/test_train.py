@@ -137,6 +137,50 @@ def test_fit_logs_samples_checkpoints_and_exports(tmp_path, capsys):
         torch.testing.assert_close(value, ema[key].half().float())
 
 
+class ScoredGan(TinyGan):
+    """Validation scores from a script, so the best step is known in advance."""
+
+    def __init__(self, scores):
+        super().__init__()
+        self.scores = list(scores)
+        self.modes = []
+
+    def validate(self, networks):
+        self.modes.append(networks["generator"].training)
+        return self.scores.pop(0)
+
+
+def test_validation_exports_the_best_step_and_survives_resume(tmp_path):
+    module = ScoredGan([3.0, 1.0, 2.0, 5.0])  # steps 2, 4, 6 and the final step 7
+    trainer = Trainer(module, data_from, config(tmp_path, steps=7, validate_every=2))
+    trainer.fit()
+    assert trainer.best["step"] == 4 and trainer.best["score"] == 1.0
+    assert module.modes == [False] * 4  # scored in eval mode
+    lines = (tmp_path / "run" / "log.jsonl").read_text().splitlines()
+    logged = [json.loads(line) for line in lines]
+    assert [r["validation"] for r in logged if "validation" in r] == [3.0, 1.0, 2.0, 5.0]
+
+    path = trainer.export(tmp_path / "best.safetensors", task="generate")
+    loaded = load_model(path, "generate")
+    assert loaded.info.card["selected_step"] == 4 and loaded.info.card["validation_score"] == 1.0
+    best = trainer.best["networks"]["generator"]
+    last = trainer.ema.copies["generator"].state_dict()
+    for key, value in loaded.network.state_dict().items():
+        torch.testing.assert_close(value, best[key].half().float())
+    assert any(not torch.equal(best[k], last[k]) for k in best)
+
+    resumed = Trainer(ScoredGan([]), data_from, config(tmp_path, steps=7, resume=True))
+    assert resumed.best["step"] == 4 and resumed.best["score"] == 1.0
+
+
+def test_modules_that_do_not_validate_export_the_last_step(tmp_path):
+    trainer = Trainer(TinyGan(), data_from, config(tmp_path, validate_every=2))
+    trainer.fit()
+    assert trainer.best is None
+    card = load_model(trainer.export(tmp_path / "m.safetensors", task="generate"), "generate")
+    assert "selected_step" not in card.info.card
+
+
 def test_resume_continues_exactly(tmp_path):
     straight = Trainer(TinyGan(), data_from, config(tmp_path / "a", steps=8, checkpoint_every=4))
     straight.fit()

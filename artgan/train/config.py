@@ -26,9 +26,10 @@ class TrainConfig:
     then decays it linearly to 0 (CycleGAN); ``cosine`` anneals from the start. Schedules
     follow the steps budget, or the clock when only ``minutes`` is set.
     ``augment`` is an ``Augment.from_option`` text (e.g. ``"color,translation,cutout"``,
-    ``"none"``); ``ada_target`` turns on adaptive probability. ``data_license`` is not a
-    training setting but a fact about the data that only the user knows; it goes into the
-    exported model's card.
+    ``"none"``); ``validate_every`` scores the model on the task's held-out data that
+    often and exports the best-scoring weights; ``ada_target`` turns on adaptive
+    probability. ``data_license`` is not a training setting but a fact about the data that
+    only the user knows; it goes into the exported model's card.
     """
 
     run_dir: Path
@@ -43,6 +44,7 @@ class TrainConfig:
     decay_start: float = 0.5
     checkpoint_every: int = 500
     sample_every: int = 500
+    validate_every: int | None = None
     log_every: int = 25
     seed: int = 0
     resume: bool = False
@@ -69,6 +71,8 @@ class TrainConfig:
             raise ArtganError(f"--ema must be between 0 and 1, got {self.ema_decay}")
         if not 0.0 <= self.decay_start <= 1.0:
             raise ArtganError(f"decay_start must be between 0 and 1, got {self.decay_start}")
+        if self.validate_every is not None and self.validate_every < 1:
+            raise ArtganError(f"--validate-every must be at least 1, got {self.validate_every}")
         for name in ("checkpoint_every", "sample_every", "log_every", "max_bad_steps"):
             if getattr(self, name) < 1:
                 raise ArtganError(f"{name} must be at least 1, got {getattr(self, name)}")

@@ -60,6 +60,15 @@ class GanModule:
         """Images in [-1, 1], shape (N, 3, H, W), from ``fixed``; runs in eval mode, no grad."""
         raise NotImplementedError
 
+    def validate(self, networks: dict[str, nn.Module]) -> float | None:
+        """A score of ``networks`` on held-out data, lower is better; None: no validation.
+
+        Called every ``validate_every`` steps (eval mode, no grad, EMA copies swapped in);
+        the Trainer exports the best-scoring weights, since GAN quality swings from one
+        point of a run to the next and the last step is rarely the best.
+        """
+        return None
+
     def export(self, networks: dict[str, nn.Module]) -> tuple[nn.Module, str, dict[str, Any]]:
         """``(module to save, architecture name, config)`` for the model store.
 

@@ -85,6 +85,16 @@ class Monitor:
         self._line(f"step {step}{total}  {rate:.2f} it/s  ETA {eta}  {shown}", final=False)
         return record
 
+    def validated(self, step: int, score: float, *, best: bool) -> None:
+        """Log a validation score (lower is better) to log.jsonl, TensorBoard and the console."""
+        if not self.enabled:
+            return
+        with open(self.run_dir / "log.jsonl", "a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"step": step, "validation": round(score, 6)}) + "\n")
+        if self._tensorboard is not None:
+            self._tensorboard.add_scalar("validation", score, step)
+        self.note(f"validation at step {step}: {score:.4g}" + ("  (best so far)" if best else ""))
+
     def resumed(self, step: int) -> None:
         """Say so, and measure it/s from ``step``: the steps before it ran in an earlier run."""
         self._window = (step, time.monotonic())

@@ -46,6 +46,9 @@ def train_options() -> list[click.Option]:
                      show_default=True, help="Steps between checkpoints."),
         click.Option(["--sample-every"], type=click.IntRange(min=1), default=500,
                      show_default=True, help="Steps between sample grids."),
+        click.Option(["--validate-every"], type=click.IntRange(min=1), metavar="N",
+                     help="Score the model on held-out data every N steps (tasks that "
+                          "validate) and export the best-scoring weights, not the last."),
         click.Option(["--seed"], type=int, default=0, show_default=True, help="Random seed."),
         click.Option(["--augment"], default=None,
                      help='Differentiable augmentation policy, e.g. "color,translation,cutout".'),

@@ -3,16 +3,19 @@
 It takes a task's ``GanModule``, data and a ``TrainConfig`` and does everything that is
 not the GAN algorithm itself: device and precision, seeding, LR schedules, EMA, budgets
 in steps and minutes, the NaN/Inf guard, checkpoints and exact resume, logging and
-sample grids, multi-process training, and the export to the model store.
+sample grids, validation with best-checkpoint selection, multi-process training, and the
+export to the model store.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,6 +112,8 @@ class Trainer:
         self.step = 0
         self.images = 0
         self.fixed: Any = None
+        # {"step", "score", "networks": state dicts}: the best-validated inference weights.
+        self.best: dict[str, Any] | None = None
         self._elapsed_before = 0.0
         self._started = time.monotonic()
         if config.resume:
@@ -162,6 +167,8 @@ class Trainer:
                     self._log()
                 if self.step % config.sample_every == 0:
                     self._sample()
+                if config.validate_every and self.step % config.validate_every == 0:
+                    self.validate()
                 if self.step % config.checkpoint_every == 0:
                     saved = self.save_checkpoint()
         except KeyboardInterrupt:
@@ -170,6 +177,8 @@ class Trainer:
             self._log()
         if self.step % config.sample_every:
             self._sample()
+        if config.validate_every and self.step % config.validate_every:
+            self.validate()
         if saved is None or self.step % config.checkpoint_every:
             saved = self.save_checkpoint()
         seconds = time.monotonic() - self._started
@@ -192,10 +201,12 @@ class Trainer:
     ) -> Path:
         """Save the inference model (EMA weights where kept) in the model store format.
 
+        After validation, the best-scoring weights are saved rather than the last ones.
         The card gets the training facts (steps, time, hardware, precision, processes,
-        seed, EMA, data licence) unless ``card`` sets them. Only the main process writes.
+        seed, EMA, data licence, the selected step) unless ``card`` sets them. Only the
+        main process writes.
         """
-        network, architecture, arch_config = self.module.export(self.inference_networks())
+        network, architecture, arch_config = self.module.export(self.selected_networks())
         facts = {
             "steps": self.step,
             "train_seconds": round(self.elapsed(), 1),
@@ -206,6 +217,9 @@ class Trainer:
             "ema_decay": self.config.ema_decay if self.ema is not None else None,
             "data_license": self.config.data_license,
         }
+        if self.best is not None:
+            facts["selected_step"] = self.best["step"]
+            facts["validation_score"] = round(self.best["score"], 4)
         path = Path(path)
         if self.world.main:
             save_model(
@@ -221,6 +235,44 @@ class Trainer:
         if self.ema is not None:
             networks.update(self.ema.copies)
         return networks
+
+    def selected_networks(self) -> dict[str, nn.Module]:
+        """The inference networks, with the best-validated weights when there are any."""
+        networks = self.inference_networks()
+        if self.best is None:
+            return networks
+        chosen = {}
+        for name, network in networks.items():
+            chosen[name] = copy.deepcopy(network)
+            chosen[name].load_state_dict(self.best["networks"][name])
+        return chosen
+
+    def validate(self) -> float | None:
+        """Score the inference networks with ``module.validate``; remember the best weights.
+
+        Runs on the main process only (the score is the module's, on its held-out data).
+        Returns the score, or None when the module does not validate.
+        """
+        if not self.world.main:
+            return None
+        networks = self.inference_networks()
+        with _eval_mode(networks), torch.no_grad(), self.context.autocast():
+            score = self.module.validate(networks)
+        if score is None:
+            return None
+        score = float(score)
+        better = self.best is None or score < self.best["score"]
+        if better:
+            self.best = {
+                "step": self.step,
+                "score": score,
+                "networks": {
+                    name: {k: v.detach().clone() for k, v in net.state_dict().items()}
+                    for name, net in networks.items()
+                },
+            }
+        self.monitor.validated(self.step, score, best=better)
+        return score
 
     def elapsed(self) -> float:
         """Training wall time in seconds, across resumes."""
@@ -243,6 +295,7 @@ class Trainer:
             "augment": self.augment.state_dict() if self.augment is not None else None,
             "rng": checkpoint.rng_state(),
             "fixed": self.fixed,
+            "best": self.best,
         }
         return checkpoint.save(self.checkpoint_dir, state)
 
@@ -282,6 +335,7 @@ class Trainer:
         self.images = int(state["images"])
         self._elapsed_before = float(state["elapsed"])
         self.fixed = self._to_device(state["fixed"])
+        self.best = state.get("best")
         self.monitor.resumed(self.step)
 
     def _batches(self, start: int) -> Iterator[Any]:
@@ -342,15 +396,8 @@ class Trainer:
         if self.fixed is None or not self.world.main:
             return
         networks = self.inference_networks()
-        modes = {name: net.training for name, net in networks.items()}
-        try:
-            for network in networks.values():
-                network.eval()
-            with torch.no_grad(), self.context.autocast():
-                images = self.module.sample(networks, self.fixed)
-        finally:
-            for name, network in networks.items():
-                network.train(modes[name])
+        with _eval_mode(networks), torch.no_grad(), self.context.autocast():
+            images = self.module.sample(networks, self.fixed)
         self.monitor.save_grid(images, self.step)
 
     def _to_device(self, value: Any) -> Any:
@@ -364,6 +411,19 @@ class Trainer:
         if isinstance(value, (list, tuple)):
             return type(value)(self._to_device(v) for v in value)
         return value
+
+
+@contextmanager
+def _eval_mode(networks: dict[str, nn.Module]) -> Iterator[None]:
+    """Put ``networks`` in eval mode for the block, then back in the mode each was in."""
+    modes = {name: net.training for name, net in networks.items()}
+    try:
+        for network in networks.values():
+            network.eval()
+        yield
+    finally:
+        for name, network in networks.items():
+            network.train(modes[name])
 
 
 def _schedule(name: str, progress: float, decay_start: float) -> float:

@@ -201,6 +201,14 @@ class StyleTransferTask(Task):
             click.Option(["--holdout"], type=click.IntRange(min=0), default=0, show_default=True,
                          metavar="N", help="Leave out the last N pictures of --domain-a by name "
                          "(the quality benchmark's test set)."),
+            click.Option(["--validate"], type=click.IntRange(min=0), default=0,
+                         show_default=True, metavar="N",
+                         help="Also leave out the N photos before the --holdout ones; with "
+                         "--validate-every, their SWD to --domain-b picks the exported step."),
+            click.Option(["--init"], metavar="STYLE",
+                         help="Start both generators from this style model (name or file) "
+                         "instead of from scratch: fine-tuning, e.g. to a new painter; its "
+                         "architecture replaces --width, --blocks and --upsample."),
             click.Option(["--workers"], type=click.IntRange(min=0), default=0, show_default=True,
                          help="Data loading processes (pictures are cached in memory)."),
             click.Option(["--out"], help="Model file (default: the user model folder/NAME)."),
@@ -231,6 +239,11 @@ class StyleTransferTask(Task):
             "n_blocks": options.get("blocks", DEFAULT_CONFIG["n_blocks"]),
             "upsample": options.get("upsample", DEFAULT_CONFIG["upsample"]),
         }
+        init = None
+        if options.get("init"):
+            start = store.load_model(options["init"], self.name)
+            generator = dict(start.config)
+            init = start.network.state_dict()
         module_options = {
             "d_width": options.get("d_width", 64),
             "d_layers": options.get("d_layers", 3),
@@ -245,5 +258,6 @@ class StyleTransferTask(Task):
             size=options.get("size", 256), load_size=options.get("load_size"),
             generator=generator, module_options=module_options,
             batch_size=options.get("batch_size", 1), workers=options.get("workers", 0),
-            holdout=options.get("holdout", 0),
+            holdout=options.get("holdout", 0), validate=options.get("validate", 0), init=init,
+            init_name=options.get("init"),
         )

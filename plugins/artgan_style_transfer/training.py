@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Subset
 
+from artgan import metrics
 from artgan.data import ImageFolder, UnpairedDataset, make_loader
 from artgan.errors import ArtganError
 from artgan.losses import LOSSES, cycle_loss, identity_loss
@@ -42,6 +43,37 @@ def holdout_split(paths: Sequence[Path], count: int) -> tuple[list[Path], list[P
     return ordered[: len(ordered) - count], ordered[len(ordered) - count:]
 
 
+class StyleValidation:
+    """How close the A->B generator brings held-out photos to the painting set: their SWD.
+
+    The measure of ``benchmarks/quality_style.py`` (pooled-normalisation SWD of whole
+    pictures to the paintings), on photos that neither training nor that benchmark uses,
+    made cheaper for a run that checks it every few hundred steps: at most
+    ``max_paintings`` paintings (evenly spaced) and ``projections`` random directions.
+    """
+
+    def __init__(
+        self, photos: Tensor, paintings: Tensor, *, max_paintings: int = 200,
+        projections: int = 128, batch: int = 8,
+    ):
+        self.photos = photos * 2 - 1  # the generators work in [-1, 1]
+        stride = max(1, -(-len(paintings) // max_paintings))
+        self.paintings = paintings[::stride]
+        self.projections = projections
+        self.batch = batch
+
+    def __call__(self, generator: nn.Module) -> float:
+        device = next(generator.parameters()).device
+        outputs = [
+            generator(chunk.to(device)).float().cpu()
+            for chunk in self.photos.split(self.batch)
+        ]
+        stylized = (torch.cat(outputs) + 1) / 2
+        return metrics.swd(
+            self.paintings, stylized.clamp(0, 1), projections=self.projections
+        )["swd"]
+
+
 class CycleGANModule(GanModule):
     """Two generators, two PatchGAN discriminators, LSGAN loss, cycle and identity terms."""
 
@@ -59,6 +91,8 @@ class CycleGANModule(GanModule):
         identity_weight: float = 5.0,
         pool_size: int = 50,
         loss: str = "lsgan",
+        init: dict[str, Tensor] | None = None,
+        validation: StyleValidation | None = None,
     ):
         self.config = dict(generator)
         self.discriminator = {"width": d_width, "n_layers": d_layers, "padding": d_padding}
@@ -67,9 +101,13 @@ class CycleGANModule(GanModule):
         self.identity_weight = identity_weight
         self.loss = LOSSES.get(loss)
         self.pools = {"a": HistoryPool(pool_size), "b": HistoryPool(pool_size)}
+        self.init = init
+        self.validation = validation
 
     def networks(self) -> dict[str, nn.Module]:
         generators = cyclegan(**self.config)
+        if self.init is not None:
+            generators.load_state_dict(self.init)
         return {
             "a2b": generators["a2b"],
             "b2a": generators["b2a"],
@@ -129,6 +167,9 @@ class CycleGANModule(GanModule):
             "identity": same.detach(),
         }
 
+    def validate(self, networks: dict[str, nn.Module]) -> float | None:
+        return None if self.validation is None else self.validation(networks["a2b"])
+
     def fixed_inputs(self, batch: Sequence[Tensor]) -> list[Tensor]:
         return [images[:GRID] for images in batch]
 
@@ -156,11 +197,22 @@ def train_cyclegan(
     batch_size: int = 1,
     workers: int = 0,
     holdout: int = 0,
+    validate: int = 0,
+    init: dict[str, Tensor] | None = None,
+    init_name: str | None = None,
 ) -> Path:
-    """Train on the pictures of two folders and export both generators to ``out``."""
+    """Train on the pictures of two folders and export both generators to ``out``.
+
+    ``holdout`` photos (the last by name) are left out for the quality benchmark and the
+    ``validate`` photos before them for ``config.validate_every``; ``init`` holds
+    generator weights to start from (fine-tuning the style ``init_name``).
+    """
     folder_a = ImageFolder(domain_a, size, load_size=load_size)
     folder_b = ImageFolder(domain_b, size, load_size=load_size)
     kept, held_out = holdout_split(folder_a.paths, holdout)
+    kept, validation_paths = holdout_split(kept, validate)
+    if config.validate_every and not validation_paths:
+        raise ArtganError("--validate-every needs validation photos: set --validate N")
     keep = set(kept)
     set_a = Subset(folder_a, [i for i, p in enumerate(folder_a.paths) if p in keep])
     for name, count in (("--domain-a", len(set_a)), ("--domain-b", len(folder_b))):
@@ -168,7 +220,13 @@ def train_cyclegan(
             raise ArtganError(
                 f"{name}: {count} readable pictures, fewer than the batch size {batch_size}"
             )
-    module = CycleGANModule(generator, **module_options)
+    validation = None
+    if validation_paths:
+        side = load_size or size
+        validation = StyleValidation(
+            metrics.load_squares(validation_paths, side), metrics.load_squares(folder_b.paths, side)
+        )
+    module = CycleGANModule(generator, init=init, validation=validation, **module_options)
     minimum = PatchDiscriminator(
         module.discriminator["width"], module.discriminator["n_layers"],
         module.discriminator["padding"],
@@ -198,11 +256,16 @@ def train_cyclegan(
         "images_a": len(set_a),
         "images_b": len(folder_b),
         "holdout": f"last {len(held_out)} of {domain_a} by name" if held_out else None,
+        "validation": (
+            f"SWD to {domain_b} of the {len(validation_paths)} photos of {domain_a} before "
+            "the held-out ones (not trained on)" if validation_paths else None
+        ),
         "size": size,
         "load_size": load_size,
         "batch_size": batch_size,
         "augment": config.augment,
         "lr_schedule": config.lr_schedule,
+        "init": init_name,
         "stop_reason": result.stop_reason,
         **module_options,
     }
