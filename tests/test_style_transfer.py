@@ -186,6 +186,10 @@ def test_nearest_up_conv_equals_upsample_pad_conv():
                       mode="reflect")
     expected = F.conv2d(upsampled, layer.weight, layer.bias)
     assert torch.allclose(layer(x), expected, atol=1e-5)
+    assert torch.allclose(layer(x.to(memory_format=torch.channels_last)), expected, atol=1e-5)
+    (grad,) = torch.autograd.grad(layer(x).square().sum(), layer.weight)
+    (expected_grad,) = torch.autograd.grad(expected.square().sum(), layer.weight)
+    assert torch.allclose(grad, expected_grad, rtol=1e-4, atol=1e-4)
 
 
 def test_networks_shapes():
