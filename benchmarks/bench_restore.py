@@ -1,6 +1,6 @@
 """End-to-end restore of a large scan on the CPU: time and peak memory.
 
-    PYTHONPATH=.:plugins python benchmarks/bench_restore.py --model restore.safetensors \
+    PYTHONPATH=.:plugins python benchmarks/bench_restore.py [--model paintings] \
         [--width 4000 --height 3000] [--threads 2]
 
 A painting (the first of ../shared/data/monet, else a synthetic picture) is enlarged to
@@ -109,7 +109,8 @@ def run_child(image: Path, mask: str, out: Path, model: str, threads: int) -> di
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, help="restore model name or path")
+    parser.add_argument("--model", default=None,
+                        help="restore model name or path (default: the task's default)")
     parser.add_argument("--width", type=int, default=4000)
     parser.add_argument("--height", type=int, default=3000)
     parser.add_argument("--damage", type=float, default=0.02, help="damaged share of the area")
@@ -117,6 +118,10 @@ def main() -> int:
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared"
                                               / "data" / "monet"))
     args = parser.parse_args()
+    if args.model is None:
+        from artgan.store import find_model
+
+        args.model = str(find_model(None, "restore").path)
 
     from artgan_restore.restorer import tensor_picture
     from PIL import Image

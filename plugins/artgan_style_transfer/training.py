@@ -221,7 +221,7 @@ def train_cyclegan(
                 f"{name}: {count} readable pictures, fewer than the batch size {batch_size}"
             )
     validation = None
-    if validation_paths:
+    if config.validate_every:
         side = load_size or size
         validation = StyleValidation(
             metrics.load_squares(validation_paths, side), metrics.load_squares(folder_b.paths, side)
@@ -258,7 +258,8 @@ def train_cyclegan(
         "holdout": f"last {len(held_out)} of {domain_a} by name" if held_out else None,
         "validation": (
             f"SWD to {domain_b} of the {len(validation_paths)} photos of {domain_a} before "
-            "the held-out ones (not trained on)" if validation_paths else None
+            "the held-out ones (not trained on), every "
+            f"{config.validate_every} steps" if config.validate_every else None
         ),
         "size": size,
         "load_size": load_size,
