@@ -278,7 +278,7 @@ def load_squares(paths: Iterable[str | os.PathLike], size: int) -> Tensor:
     """The pictures at ``paths`` as one (N, 3, size, size) tensor in [0, 1]: each scaled so
     its shorter side is ``size`` and centre-cropped. Unreadable files are skipped with a
     warning; none readable is an error."""
-    images, _names = _read_files(((Path(p), Path(p).name) for p in paths), size)
+    images, _names = _read_files(((Path(p), None) for p in paths), size)
     if not images:
         raise ArtganError("none of the given pictures could be read")
     return torch.stack(images)

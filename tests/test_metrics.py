@@ -122,6 +122,19 @@ def test_evaluate_swd_psnr_and_load_image_set(tmp_path):
     assert scores["swd"] > 0 and 15 < scores["psnr"] < 30 and 0 < scores["ssim"] < 1
 
 
+def test_load_squares_crops_the_centre_and_skips_broken_files(tmp_path):
+    wide = torch.zeros(3, 20, 40)
+    wide[:, :, 10:30] = 1.0  # the centre square is white, the sides black
+    save_set(tmp_path / "set", [wide])
+    (tmp_path / "set" / "broken.png").write_bytes(b"not a png")
+    paths = [tmp_path / "set" / "00.png", tmp_path / "set" / "broken.png"]
+    with pytest.warns(UserWarning, match="broken.png"):
+        squares = metrics.load_squares(paths, 10)
+    assert squares.shape == (1, 3, 10, 10) and squares.min() > 0.9
+    with pytest.warns(UserWarning), pytest.raises(ArtganError, match="none of the given"):
+        metrics.load_squares(paths[1:], 10)
+
+
 def test_evaluate_errors(tmp_path):
     save_set(tmp_path / "real", smooth_images(3))
     (tmp_path / "fake").mkdir()

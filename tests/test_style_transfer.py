@@ -140,26 +140,37 @@ def test_fine_tuning_with_validation_exports_the_best_step(tmp_path):
     out = tmp_path / "tuned.safetensors"
     task_command(TASK, "train").main([
         "--domain-a", str(photos), "--domain-b", str(paintings), "--name", "tuned",
-        "--size", "16", "--init", str(start), "--d-width", "4", "--d-layers", "2",
+        "--size", "16", "--load-size", "18", "--init", str(start), "--d-width", "4",
+        "--d-layers", "2",
         "--d-padding", "reflect", "--steps", "4", "--holdout", "2", "--validate", "3",
         "--validate-every", "2", "--lr", "1e-2", "--out", str(out),
         "--run-dir", str(tmp_path / "run"), "--device", "cpu", "--precision", "fp32",
     ], standalone_mode=False)
     card = store.read_header(out)["card"]
     assert card["images_a"] == 3 and card["init"] == str(start)
-    assert card["selected_step"] in (2, 4) and card["validation_score"] > 0
+    assert card["selected_step"] in (0, 2, 4) and card["validation_score"] > 0
     assert "3 photos" in card["validation"]
     log = (tmp_path / "run" / "log.jsonl").read_text()
-    assert log.count('"validation"') == 2
+    assert log.count('"validation"') == 3  # the starting point, steps 2 and 4
     assert store.read_header(out)["config"] == TINY
 
 
-def test_validate_every_without_validation_photos_is_a_user_error(tmp_path):
+@pytest.mark.parametrize("options", [{"validate_every": 1}, {"validate": 1}])
+def test_validation_needs_both_options(tmp_path, options):
     photos, paintings = _pictures(tmp_path / "a", 4), _pictures(tmp_path / "b", 4)
-    with pytest.raises(ArtganError, match="--validate N"):
+    with pytest.raises(ArtganError, match="go together"):
         TASK.train(domain_a=str(photos), domain_b=str(paintings), name="x", size=16,
-                   d_layers=2, d_padding="reflect", steps=1, validate_every=1,
+                   d_layers=2, d_padding="reflect", steps=1, **options,
                    run_dir=tmp_path / "run", out=str(tmp_path / "x.safetensors"), device="cpu")
+
+
+def test_init_with_another_architecture_option_is_a_user_error(tmp_path):
+    photos, paintings = _pictures(tmp_path / "a", 4), _pictures(tmp_path / "b", 4)
+    start = _save_tiny(tmp_path / "start.safetensors")
+    with pytest.raises(ArtganError, match="--width 8: --init"):
+        TASK.train(domain_a=str(photos), domain_b=str(paintings), name="x", size=16,
+                   init=str(start), width=8, steps=1, run_dir=tmp_path / "run",
+                   out=str(tmp_path / "x.safetensors"), device="cpu")
 
 
 def test_too_small_training_size_is_a_user_error(tmp_path):
@@ -186,10 +197,19 @@ def test_nearest_up_conv_equals_upsample_pad_conv():
                       mode="reflect")
     expected = F.conv2d(upsampled, layer.weight, layer.bias)
     assert torch.allclose(layer(x), expected, atol=1e-5)
-    assert torch.allclose(layer(x.to(memory_format=torch.channels_last)), expected, atol=1e-5)
-    (grad,) = torch.autograd.grad(layer(x).square().sum(), layer.weight)
-    (expected_grad,) = torch.autograd.grad(expected.square().sum(), layer.weight)
-    assert torch.allclose(grad, expected_grad, rtol=1e-4, atol=1e-4)
+    last = layer(x.to(memory_format=torch.channels_last))
+    assert last.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(last, expected, atol=1e-5)
+    x.requires_grad_(True)
+    inputs = (x, layer.weight, layer.bias)
+    grads = torch.autograd.grad(layer(x).square().sum(), inputs)
+    upsampled = F.pad(F.interpolate(x, scale_factor=2.0, mode="nearest"), (1, 1, 1, 1),
+                      mode="reflect")
+    expected = F.conv2d(upsampled, layer.weight, layer.bias)
+    for grad, want in zip(grads, torch.autograd.grad(expected.square().sum(), inputs),
+                          strict=True):
+        assert torch.allclose(grad, want, rtol=1e-4, atol=1e-4)
+    assert layer(torch.randn(1, 5, 1, 3)).shape == (1, 3, 2, 6)
 
 
 def test_networks_shapes():

@@ -146,19 +146,20 @@ class ScoredGan(TinyGan):
         self.modes = []
 
     def validate(self, networks):
-        self.modes.append(networks["generator"].training)
+        self.modes.append(networks["discriminator"].training)
         return self.scores.pop(0)
 
 
 def test_validation_exports_the_best_step_and_survives_resume(tmp_path):
-    module = ScoredGan([3.0, 1.0, 2.0, 5.0])  # steps 2, 4, 6 and the final step 7
+    module = ScoredGan([4.0, 3.0, 1.0, float("nan"), 5.0])  # steps 0, 2, 4, 6 and the last, 7
     trainer = Trainer(module, data_from, config(tmp_path, steps=7, validate_every=2))
     trainer.fit()
     assert trainer.best["step"] == 4 and trainer.best["score"] == 1.0
-    assert module.modes == [False] * 4  # scored in eval mode
+    assert module.modes == [False] * 5  # scored in eval mode...
+    assert trainer.networks["discriminator"].training  # ...and put back in training mode
     lines = (tmp_path / "run" / "log.jsonl").read_text().splitlines()
     logged = [json.loads(line) for line in lines]
-    assert [r["validation"] for r in logged if "validation" in r] == [3.0, 1.0, 2.0, 5.0]
+    assert [r["validation"] for r in logged if "validation" in r] == [4.0, 3.0, 1.0, 5.0]
 
     path = trainer.export(tmp_path / "best.safetensors", task="generate")
     loaded = load_model(path, "generate")
@@ -169,8 +170,13 @@ def test_validation_exports_the_best_step_and_survives_resume(tmp_path):
         torch.testing.assert_close(value, best[key].half().float())
     assert any(not torch.equal(best[k], last[k]) for k in best)
 
-    resumed = Trainer(ScoredGan([]), data_from, config(tmp_path, steps=7, resume=True))
+    more = config(tmp_path, steps=9, validate_every=2, resume=True)
+    resumed = Trainer(ScoredGan([0.5, 6.0]), data_from, more)  # steps 8 and 9
     assert resumed.best["step"] == 4 and resumed.best["score"] == 1.0
+    resumed.fit()
+    assert resumed.best["step"] == 8 and resumed.best["score"] == 0.5
+    no_validation = Trainer(TinyGan(), data_from, config(tmp_path, steps=10, resume=True))
+    assert no_validation.best is None  # a run that stops validating exports its last step
 
 
 def test_modules_that_do_not_validate_export_the_last_step(tmp_path):

@@ -26,10 +26,11 @@ class TrainConfig:
     then decays it linearly to 0 (CycleGAN); ``cosine`` anneals from the start. Schedules
     follow the steps budget, or the clock when only ``minutes`` is set.
     ``augment`` is an ``Augment.from_option`` text (e.g. ``"color,translation,cutout"``,
-    ``"none"``); ``validate_every`` scores the model on the task's held-out data that
-    often and exports the best-scoring weights; ``ada_target`` turns on adaptive
-    probability. ``data_license`` is not a training setting but a fact about the data that
-    only the user knows; it goes into the exported model's card.
+    ``"none"``); ``validate_every`` scores the model on the task's held-out data at
+    the start and that often after, and exports the best-scoring weights;
+    ``ada_target`` turns on adaptive probability. ``data_license`` is not a training
+    setting but a fact about the data that only the user knows; it goes into the exported
+    model's card.
     """
 
     run_dir: Path

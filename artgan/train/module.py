@@ -63,7 +63,8 @@ class GanModule:
     def validate(self, networks: dict[str, nn.Module]) -> float | None:
         """A score of ``networks`` on held-out data, lower is better; None: no validation.
 
-        Called every ``validate_every`` steps (eval mode, no grad, EMA copies swapped in);
+        Called before the first step and every ``validate_every`` steps (eval mode, no grad,
+        no autocast, EMA copies swapped in, main process only: keep it short);
         the Trainer exports the best-scoring weights, since GAN quality swings from one
         point of a run to the next and the last step is rarely the best.
         """

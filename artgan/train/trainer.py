@@ -132,6 +132,8 @@ class Trainer:
         self._started = time.monotonic()
         first_step, first_images = self.step, self.images
         batches = self._batches(self.step)
+        if config.validate_every and self.step == 0:
+            self.validate()  # the starting point is a candidate too (it matters when fine-tuning)
         bad_in_a_row = 0
         stop_reason = "steps"
         saved: Path | None = None
@@ -250,24 +252,28 @@ class Trainer:
     def validate(self) -> float | None:
         """Score the inference networks with ``module.validate``; remember the best weights.
 
-        Runs on the main process only (the score is the module's, on its held-out data).
-        Returns the score, or None when the module does not validate.
+        Runs on the main process only (the score is the module's, on its held-out data),
+        in full precision; the best weights are kept on the CPU. Returns the score, or None
+        when the module does not validate.
         """
         if not self.world.main:
             return None
         networks = self.inference_networks()
-        with _eval_mode(networks), torch.no_grad(), self.context.autocast():
+        with _eval_mode(networks), torch.no_grad():
             score = self.module.validate(networks)
         if score is None:
             return None
         score = float(score)
+        if not math.isfinite(score):
+            self.monitor.note(f"warning: step {self.step}: validation score {score}; ignored")
+            return score
         better = self.best is None or score < self.best["score"]
         if better:
             self.best = {
                 "step": self.step,
                 "score": score,
                 "networks": {
-                    name: {k: v.detach().clone() for k, v in net.state_dict().items()}
+                    name: {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
                     for name, net in networks.items()
                 },
             }
@@ -335,7 +341,8 @@ class Trainer:
         self.images = int(state["images"])
         self._elapsed_before = float(state["elapsed"])
         self.fixed = self._to_device(state["fixed"])
-        self.best = state.get("best")
+        # A best step only counts for a run that goes on validating (on the same data).
+        self.best = state.get("best") if self.config.validate_every else None
         self.monitor.resumed(self.step)
 
     def _batches(self, start: int) -> Iterator[Any]:

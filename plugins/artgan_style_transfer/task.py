@@ -203,12 +203,14 @@ class StyleTransferTask(Task):
                          "(the quality benchmark's test set)."),
             click.Option(["--validate"], type=click.IntRange(min=0), default=0,
                          show_default=True, metavar="N",
-                         help="Also leave out the N photos before the --holdout ones; with "
-                         "--validate-every, their SWD to --domain-b picks the exported step."),
+                         help="Also leave out the N photos before the --holdout ones and, "
+                         "every --validate-every steps, score their SWD to --domain-b; the "
+                         "best-scoring step is exported."),
             click.Option(["--init"], metavar="STYLE",
                          help="Start both generators from this style model (name or file) "
                          "instead of from scratch: fine-tuning, e.g. to a new painter; its "
-                         "architecture replaces --width, --blocks and --upsample."),
+                         "architecture is used (--width, --blocks, --upsample must match "
+                         "or be left out)."),
             click.Option(["--workers"], type=click.IntRange(min=0), default=0, show_default=True,
                          help="Data loading processes (pictures are cached in memory)."),
             click.Option(["--out"], help="Model file (default: the user model folder/NAME)."),
@@ -242,6 +244,14 @@ class StyleTransferTask(Task):
         init = None
         if options.get("init"):
             start = store.load_model(options["init"], self.name)
+            for key, option in (("width", "width"), ("n_blocks", "blocks"),
+                                ("upsample", "upsample")):
+                given = options.get(option)
+                if given not in (None, DEFAULT_CONFIG[key], start.config.get(key)):
+                    raise ArtganError(
+                        f"--{option} {given}: --init {options['init']} has "
+                        f"{option} {start.config.get(key)}; leave --{option} out"
+                    )
             generator = dict(start.config)
             init = start.network.state_dict()
         module_options = {

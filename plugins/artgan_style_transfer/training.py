@@ -29,7 +29,9 @@ from .model import ARCHITECTURE, cyclegan
 GRID = 4  # pictures per domain in the progress grids
 
 
-def holdout_split(paths: Sequence[Path], count: int) -> tuple[list[Path], list[Path]]:
+def holdout_split(
+    paths: Sequence[Path], count: int, option: str = "--holdout"
+) -> tuple[list[Path], list[Path]]:
     """``(kept, held out)``: the last ``count`` paths by name are held out for evaluation.
 
     The quality benchmark picks its test photos with the same rule, so a model trained with
@@ -38,7 +40,7 @@ def holdout_split(paths: Sequence[Path], count: int) -> tuple[list[Path], list[P
     ordered = sorted(paths)
     if count < 0 or count >= len(ordered):
         raise ArtganError(
-            f"--holdout {count}: must be at least 0 and leave some of the {len(ordered)} images"
+            f"{option} {count}: must be at least 0 and leave some of the {len(ordered)} images"
         )
     return ordered[: len(ordered) - count], ordered[len(ordered) - count:]
 
@@ -49,18 +51,27 @@ class StyleValidation:
     The measure of ``benchmarks/quality_style.py`` (pooled-normalisation SWD of whole
     pictures to the paintings), on photos that neither training nor that benchmark uses,
     made cheaper for a run that checks it every few hundred steps: at most
-    ``max_paintings`` paintings (evenly spaced) and ``projections`` random directions.
+    ``MAX_PAINTINGS`` paintings (evenly spaced) and ``projections`` random directions.
     """
 
+    MAX_PAINTINGS = 200
+
     def __init__(
-        self, photos: Tensor, paintings: Tensor, *, max_paintings: int = 200,
-        projections: int = 128, batch: int = 8,
+        self, photos: Tensor, paintings: Tensor, *, projections: int = 128, batch: int = 8
     ):
         self.photos = photos * 2 - 1  # the generators work in [-1, 1]
-        stride = max(1, -(-len(paintings) // max_paintings))
-        self.paintings = paintings[::stride]
+        self.paintings = paintings
         self.projections = projections
         self.batch = batch
+
+    @classmethod
+    def from_paths(
+        cls, photos: Sequence[Path], paintings: Sequence[Path], side: int
+    ) -> StyleValidation:
+        """Load the photos and (evenly spaced) paintings as ``side`` px centre squares."""
+        stride = max(1, -(-len(paintings) // cls.MAX_PAINTINGS))
+        return cls(metrics.load_squares(photos, side),
+                   metrics.load_squares(sorted(paintings)[::stride], side))
 
     def __call__(self, generator: nn.Module) -> float:
         device = next(generator.parameters()).device
@@ -210,9 +221,10 @@ def train_cyclegan(
     folder_a = ImageFolder(domain_a, size, load_size=load_size)
     folder_b = ImageFolder(domain_b, size, load_size=load_size)
     kept, held_out = holdout_split(folder_a.paths, holdout)
-    kept, validation_paths = holdout_split(kept, validate)
-    if config.validate_every and not validation_paths:
-        raise ArtganError("--validate-every needs validation photos: set --validate N")
+    kept, validation_paths = holdout_split(kept, validate, "--validate")
+    if bool(config.validate_every) != bool(validation_paths):
+        raise ArtganError("--validate N and --validate-every STEPS go together: the first "
+                          "sets the photos aside, the second says how often to score them")
     keep = set(kept)
     set_a = Subset(folder_a, [i for i, p in enumerate(folder_a.paths) if p in keep])
     for name, count in (("--domain-a", len(set_a)), ("--domain-b", len(folder_b))):
@@ -222,10 +234,9 @@ def train_cyclegan(
             )
     validation = None
     if config.validate_every:
-        side = load_size or size
-        validation = StyleValidation(
-            metrics.load_squares(validation_paths, side), metrics.load_squares(folder_b.paths, side)
-        )
+        multiple = 2 ** generator.get("n_down", 2)  # whole pictures at the scale of the crops
+        side = (load_size or size) // multiple * multiple
+        validation = StyleValidation.from_paths(validation_paths, folder_b.paths, side)
     module = CycleGANModule(generator, init=init, validation=validation, **module_options)
     minimum = PatchDiscriminator(
         module.discriminator["width"], module.discriminator["n_layers"],
