@@ -159,6 +159,22 @@ def test_pixels_outside_the_mask_are_bit_identical(tiny_model):
     assert (restored[:, mask] != image[:, mask]).any(), "nothing was repainted"
 
 
+def test_remove_ignores_what_lies_under_the_mask(tiny_model):
+    image = torch.randint(0, 256, (3, 200, 300), dtype=torch.uint8)
+    mask = torch.zeros(200, 300, dtype=torch.bool)
+    mask[50:90, 100:180] = True
+    other = image.clone()
+    other[:, mask] = 255 - other[:, mask]  # a different object under the same mask
+    removing = RestoreTask().restorer(str(tiny_model), "cpu", remove=True)
+    removed = removing.inpaint(image, mask)
+    assert torch.equal(removed, removing.inpaint(other, mask))
+    assert torch.equal(removed[:, ~mask], image[:, ~mask])
+    reading = RestoreTask().restorer(str(tiny_model), "cpu")
+    assert not torch.equal(reading.inpaint(image, mask), reading.inpaint(other, mask))
+    with pytest.raises(ArtganError, match="needs a mask"):
+        RestoreTask().restore(image, remove=True, model=str(tiny_model), device="cpu")
+
+
 def test_python_api_keeps_the_kind_and_returns_the_mask(tiny_model):
     task = RestoreTask()
     rgb = np.random.default_rng(0).integers(0, 256, (50, 70, 3), dtype=np.uint8)

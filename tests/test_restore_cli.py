@@ -126,3 +126,18 @@ def test_never_writes_over_the_input(artgan, models, picture, tmp_path):
                        "--out", str(path), "--model", models["none"], "--device", "cpu")
     assert code == 1 and "refusing to overwrite input file" in err
     assert np.array_equal(np.asarray(Image.open(path)), rgb)
+
+
+def test_remove_repaints_the_mask_and_needs_one(artgan, models, picture, tmp_path):
+    path, rgb = picture
+    mask = np.zeros(rgb.shape[:2], dtype=bool)
+    mask[20:50, 30:70] = True
+    code, err = artgan("restore", str(path), "--remove", "--model", models["none"],
+                       "--device", "cpu")
+    assert code == 1 and err.strip() == "error: --remove needs --mask: it says what to take out"
+    code, err = artgan("restore", str(path), "--remove", "--mask",
+                       write_mask(tmp_path / "m.png", mask), "--model", models["none"],
+                       "--device", "cpu")
+    assert code == 0, err
+    restored = np.asarray(Image.open(tmp_path / "scan.restored.png"))
+    assert np.array_equal(restored[~mask], rgb[~mask])

@@ -40,6 +40,7 @@ class Restorer:
     threshold: float = 0.5
     dilate: int | None = None
     name: str = "restore"
+    remove: bool = False  # the mask covers something to take out, not damage: see ``inpaint``
 
     @classmethod
     def load(cls, model: str | os.PathLike | None, device: str | None = None,
@@ -80,13 +81,23 @@ class Restorer:
 
     @torch.inference_mode()
     def inpaint(self, image: Tensor, mask: Tensor) -> Tensor:
-        """Repaint the pixels of ``mask`` in a (3, H, W) picture; a new picture, same dtype."""
+        """Repaint the pixels of ``mask`` in a (3, H, W) picture; a new picture, same dtype.
+
+        The inpainter reads what still shows under the mask (stains and thin cracks leave
+        the painting visible). With ``remove`` the masked pixels are first covered with the
+        picture's mean colour, as the training holes were, so nothing under the mask (an
+        object, a signature, a label) shows through into the result.
+        """
         if bool(mask.all()):
             raise ArtganError(
                 "the mask covers the whole picture: nothing is left to restore from"
             )
         plan = self.plan(mask)
         out = image.clone()
+        if self.remove:
+            mean = image[:, ~mask].float().mean(dim=1, keepdim=True)
+            out[:, mask] = mean.round().to(image.dtype) if not image.is_floating_point() \
+                else mean.to(image.dtype)
         remaining = mask.clone()
         for window in plan.windows:
             self._fill(window, plan, out, remaining)

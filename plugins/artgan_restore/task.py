@@ -105,6 +105,10 @@ class RestoreTask(Task):
             click.Option(["--dilate"], type=click.IntRange(min=0),
                          help=f"Grow the mask by this many pixels (default: {DEFAULT_DILATE} "
                               "for detected masks, 0 for given ones)."),
+            click.Option(["--remove"], is_flag=True,
+                         help="The --mask marks something to take out (an object, a "
+                              "signature, a label), not damage: paint it over without "
+                              "reading what lies under it."),
             click.Option(["--model"], help="Model name or .safetensors path."),
             click.Option(["--device"], default="auto", show_default=True,
                          help="auto, cpu, cuda or cuda:N."),
@@ -121,37 +125,43 @@ class RestoreTask(Task):
         return train(**options)
 
     def load(self, model: str | None = None, **options: Any) -> RestorePipeline:
-        """A pipeline for ``model``; options: device, threshold, dilate."""
+        """A pipeline for ``model``; options: device, threshold, dilate, remove."""
         return RestorePipeline(self.restorer(model, **options))
 
     def restorer(self, model: str | None = None, device: str | None = None,
-                 threshold: float = 0.5, dilate: int | None = None) -> Restorer:
-        """The model loaded once per (model, device); threshold and dilate set per call."""
+                 threshold: float = 0.5, dilate: int | None = None,
+                 remove: bool = False) -> Restorer:
+        """The model loaded once per (model, device); the other options set per call."""
         key = (str(model if model is not None else self.default_model), str(device))
         if key not in self._loaded:
             self._loaded[key] = Restorer.load(model if model is not None else self.default_model,
                                               device)
         loaded = self._loaded[key]
         return Restorer(loaded.networks, loaded.size, loaded.device, threshold, dilate,
-                        loaded.name)
+                        loaded.name, remove)
 
     def restore(self, image: Any, mask: Any = None, return_mask: bool = False,
                 model: str | None = None, **options: Any) -> Any:
         """Restore ``image`` (PIL, numpy or tensor): detect damage unless ``mask`` (white or
-        True = repaint) is given. Returns the same kind, plus the mask if ``return_mask``."""
+        True = repaint) is given. Returns the same kind, plus the mask if ``return_mask``.
+        ``remove=True`` (with a mask) paints over what the mask covers without reading it."""
+        if options.get("remove") and mask is None:
+            raise ArtganError("remove=True needs a mask of what to remove")
         return self.load(model, **options)(image, mask=mask, return_mask=return_mask)
 
     def run(self, inputs: list[str], out: str | None = None, mask: str | None = None,
             save_mask: bool = False, detect_only: bool = False, threshold: float = 0.5,
             dilate: int | None = None, model: str | None = None, device: str = "auto",
-            **_: Any) -> int:
+            remove: bool = False, **_: Any) -> int:
         """Restore (or only detect damage in) image files; returns the exit code."""
+        if remove and mask is None:
+            raise ArtganError("--remove needs --mask: it says what to take out")
         pairs = output_paths(inputs, out, suffix="mask" if detect_only else "restored")
         if detect_only:
             pairs = [(source, _png(target) if out is None or len(pairs) > 1 else target)
                      for source, target in pairs]
         masks = _MaskSource(mask, inputs) if mask is not None else None
-        restorer = self.restorer(model, device, threshold, dilate)
+        restorer = self.restorer(model, device, threshold, dilate, remove)
         protected = [source for source, _ in pairs]
         counts = {"written": 0, "nothing": 0, "failed": 0}
         for source, target in pairs:
