@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from artgan_restore.damage import synthesize
-from artgan_restore.detector import detect, dilate
+from artgan_restore.detector import detect, pixel_f1
 from artgan_restore.restorer import Restorer, picture_tensor
 
 from artgan.imageio import find_images, read_image
@@ -58,16 +58,6 @@ def scores(restored: torch.Tensor, original: torch.Tensor, mask: torch.Tensor) -
     a, b = restored[None].float() / 255, original[None].float() / 255
     weight = mask[None, None].float()
     return psnr(a, b, weight), ssim(a, b, weight)
-
-
-def f1_with_tolerance(found: torch.Tensor, truth: torch.Tensor) -> tuple[float, float, float]:
-    """Precision, recall and F1 of a detected mask, each pixel allowed ``TOLERANCE`` px off."""
-    near_truth = dilate(truth, TOLERANCE)
-    near_found = dilate(found, TOLERANCE)
-    precision = float((found & near_truth).sum()) / max(1, int(found.sum()))
-    recall = float((truth & near_found).sum()) / max(1, int(truth.sum()))
-    f1 = 2 * precision * recall / max(precision + recall, 1e-9)
-    return precision, recall, f1
 
 
 def main() -> int:
@@ -113,7 +103,7 @@ def main() -> int:
                 results[(level, name)].append(scores(restored, original, mask))
             if level in detection:
                 found = detect(restorer.networks["detector"], damaged, args.threshold)
-                detection[level].append(f1_with_tolerance(found, mask))
+                detection[level].append(pixel_f1(found, mask, TOLERANCE))
 
     clean = [restorer.restore(original) for original in originals]
     marked = float(np.mean([float(mask.float().mean()) for _, mask in clean]))

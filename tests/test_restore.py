@@ -82,6 +82,8 @@ def test_synthesis_is_seeded_and_its_mask_is_exact(level):
     assert torch.equal(damaged[outside], image[outside]), "pixels outside the mask changed"
     changed = (damaged != image).any(dim=0)
     assert not (changed & (mask[0] == 0)).any()
+    step = (damaged - image).abs().amax(dim=0)
+    assert (step[mask[0] == 1] >= damage.VISIBLE_CHANGE - 1e-6).all(), "invisible damage marked"
     assert 0 < mask.mean() < 0.9
     other, _ = damage.synthesize(image, level=level, seed=4)
     assert not torch.equal(other, damaged)

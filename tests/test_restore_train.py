@@ -7,6 +7,7 @@ from artgan_restore.model import ARCHITECTURE, build
 from artgan_restore.task import RestoreTask
 from artgan_restore.training import damaged_inputs, dice_loss, training_data
 from PIL import Image
+from test_restore import save_tiny
 
 from artgan import store
 from artgan.cli import task_command
@@ -48,8 +49,46 @@ def test_tiny_training_run_writes_a_loadable_model(folder, tmp_path, monkeypatch
     assert loaded.network["inpainter"](image, mask).shape == image.shape
 
 
+def test_detector_only_fine_tuning_keeps_the_inpainter_and_picks_the_best_step(
+        folder, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    start = save_tiny(tmp_path / "start.safetensors")
+    target = tmp_path / "tuned.safetensors"
+    task_command(RestoreTask(), "train").main([
+        "--data", str(folder), "--holdout", "1", "--validate", "2", "--validate-every", "1",
+        "--init", str(start), "--detector-only", "--load-size", "64", "--steps", "2",
+        "--batch-size", "2", "--device", "cpu", "--precision", "fp32", "--out", str(target),
+    ], standalone_mode=False)
+    card = store.read_header(target)["card"]
+    assert card["trained"] == "detector only" and card["init"] == str(start)
+    assert card["selected_step"] in (0, 1, 2) and 0 <= card["validation_score"] <= 1
+    assert "2 held-out images" in card["validation"]
+    before = store.load_model(start, "restore").network
+    after = store.load_model(target, "restore").network
+    for key, value in before["inpainter"].state_dict().items():  # as it was, stored in fp16
+        if value.is_floating_point():
+            value = value.half().float()
+        torch.testing.assert_close(after["inpainter"].state_dict()[key], value, rtol=1e-3,
+                                   atol=1e-5, msg=key)
+    log = (tmp_path / "runs" / "restore" / "log.jsonl").read_text()
+    assert log.count('"validation"') == 3
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--detector-only"], "needs --init"),
+    (["--validate", "1"], "go together"),
+])
+def test_fine_tuning_option_mistakes(folder, tmp_path, options, message):
+    with pytest.raises(ArtganError, match=message):
+        task_command(RestoreTask(), "train").main([
+            "--data", str(folder), "--steps", "1", "--size", "32", "--detector-depth", "2",
+            "--device", "cpu", "--out", str(tmp_path / "x.safetensors"), *options,
+        ], standalone_mode=False)
+
+
 def test_holdout_leaves_out_the_last_images(folder):
-    assert len(training_data([str(folder)], 32, holdout=2)) == 4
+    dataset, validation = training_data([str(folder)], 32, holdout=2, validate=1)
+    assert len(dataset) == 3 and [p.name for p in validation] == ["p3.png"]
     with pytest.raises(ArtganError, match="none left"):
         training_data([str(folder)], 32, holdout=6)
 

@@ -132,3 +132,14 @@ def dilate(mask: Tensor, pixels: int) -> Tensor:
         bottom = min(height, top + band)
         out[top:bottom] = part[0, 0, top - y0 : bottom - y0] > 0
     return out
+
+
+def pixel_f1(found: Tensor, truth: Tensor, tolerance: int = 2) -> tuple[float, float, float]:
+    """Precision, recall and F1 of a detected (H, W) bool mask against the true one, each
+    pixel allowed ``tolerance`` px off: a detection is right if true damage lies that close,
+    a damaged pixel is found if a detection does (a mask one pixel wider than the crack is
+    still a good mask)."""
+    precision = float((found & dilate(truth, tolerance)).sum()) / max(1, int(found.sum()))
+    recall = float((truth & dilate(found, tolerance)).sum()) / max(1, int(truth.sum()))
+    f1 = 2 * precision * recall / max(precision + recall, 1e-9)
+    return precision, recall, f1
