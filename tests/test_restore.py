@@ -175,6 +175,10 @@ def test_remove_ignores_what_lies_under_the_mask(tiny_model):
     assert not torch.equal(reading.inpaint(image, mask), reading.inpaint(other, mask))
     with pytest.raises(ArtganError, match="needs a mask"):
         RestoreTask().restore(image, remove=True, model=str(tiny_model), device="cpu")
+    floats = image.float() / 255
+    float_removed = removing.inpaint(floats, mask)
+    assert torch.equal(float_removed[:, ~mask], floats[:, ~mask])
+    assert (float_removed[:, mask] * 255 - removed[:, mask].float()).abs().mean() < 2
 
 
 def test_python_api_keeps_the_kind_and_returns_the_mask(tiny_model):

@@ -13,6 +13,7 @@ from artgan import store
 from artgan.cli import task_command
 from artgan.errors import ArtganError
 from artgan.nn import ARCHITECTURES
+from artgan.train import checkpoint
 
 
 @pytest.fixture
@@ -72,13 +73,21 @@ def test_detector_only_fine_tuning_keeps_the_inpainter_and_picks_the_best_step(
                                    atol=1e-5, msg=key)
     log = (tmp_path / "runs" / "restore" / "log.jsonl").read_text()
     assert log.count('"validation"') == 3
+    trained = checkpoint.load(tmp_path / "runs" / "restore" / "checkpoints")
+    start_detector = before["detector"].state_dict()
+    assert any(not torch.equal(value.float(), start_detector[key].float())
+               for key, value in trained["networks"]["detector"].items()), "detector unchanged"
 
 
 @pytest.mark.parametrize("options, message", [
     (["--detector-only"], "needs --init"),
     (["--validate", "1"], "go together"),
+    (["--validate", "1", "--validate-every", "1"], "go together"),
+    (["--init", "START", "--size", "64", "--width", "8"], "--width 8: --init"),
 ])
 def test_fine_tuning_option_mistakes(folder, tmp_path, options, message):
+    start = str(save_tiny(tmp_path / "start.safetensors"))
+    options = [start if option == "START" else option for option in options]
     with pytest.raises(ArtganError, match=message):
         task_command(RestoreTask(), "train").main([
             "--data", str(folder), "--steps", "1", "--size", "32", "--detector-depth", "2",

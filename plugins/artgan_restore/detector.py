@@ -138,7 +138,9 @@ def pixel_f1(found: Tensor, truth: Tensor, tolerance: int = 2) -> tuple[float, f
     """Precision, recall and F1 of a detected (H, W) bool mask against the true one, each
     pixel allowed ``tolerance`` px off: a detection is right if true damage lies that close,
     a damaged pixel is found if a detection does (a mask one pixel wider than the crack is
-    still a good mask)."""
+    still a good mask). Nothing found where there is nothing to find scores 1."""
+    if not found.any() and not truth.any():
+        return 1.0, 1.0, 1.0
     precision = float((found & dilate(truth, tolerance)).sum()) / max(1, int(found.sum()))
     recall = float((truth & dilate(found, tolerance)).sum()) / max(1, int(truth.sum()))
     f1 = 2 * precision * recall / max(precision + recall, 1e-9)

@@ -84,9 +84,10 @@ class Restorer:
         """Repaint the pixels of ``mask`` in a (3, H, W) picture; a new picture, same dtype.
 
         The inpainter reads what still shows under the mask (stains and thin cracks leave
-        the painting visible). With ``remove`` the masked pixels are first covered with the
-        picture's mean colour, as the training holes were, so nothing under the mask (an
-        object, a signature, a label) shows through into the result.
+        the painting visible). With ``remove`` the masked pixels are first covered with one
+        flat colour (the mean of the rest of the picture), as half of the training holes
+        were covered with a flat random colour, so nothing under the mask (an object, a
+        signature, a label) shows through into the result.
         """
         if bool(mask.all()):
             raise ArtganError(
@@ -95,9 +96,7 @@ class Restorer:
         plan = self.plan(mask)
         out = image.clone()
         if self.remove:
-            mean = image[:, ~mask].float().mean(dim=1, keepdim=True)
-            out[:, mask] = mean.round().to(image.dtype) if not image.is_floating_point() \
-                else mean.to(image.dtype)
+            out[:, mask] = _from_float(_mean_outside(image, mask), image.dtype)
         remaining = mask.clone()
         for window in plan.windows:
             self._fill(window, plan, out, remaining)
@@ -146,11 +145,24 @@ class Restorer:
 
     def restore(self, image: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``(restored, mask used)`` for a (3, H, W) picture; the mask is detected when not
-        given. An empty mask returns the picture itself."""
+        given (except with ``remove``: what to take out only the user knows). An empty mask
+        returns the picture itself."""
+        if self.remove and mask is None:
+            raise ArtganError("removing needs a mask of what to take out")
         mask = self.detect(image) if mask is None else self.prepare_mask(mask, image)
         if not bool(mask.any()):
             return image, mask
         return self.inpaint(image, mask), mask
+
+
+def _mean_outside(image: Tensor, mask: Tensor, band: int = 512) -> Tensor:
+    """(3, 1) mean colour in [0, 1] of the pixels outside ``mask``, summed in bands of rows
+    so a large scan is never copied whole into floats."""
+    total = torch.zeros(image.shape[0], dtype=torch.float64)
+    for top in range(0, image.shape[1], band):
+        keep = ~mask[top:top + band]
+        total += (_to_float(image[:, top:top + band]).double() * keep).sum(dim=(1, 2))
+    return (total / max(1, int((~mask).sum()))).float().view(-1, 1)
 
 
 def _to_float(pixels: Tensor) -> Tensor:

@@ -145,8 +145,6 @@ class RestoreTask(Task):
         """Restore ``image`` (PIL, numpy or tensor): detect damage unless ``mask`` (white or
         True = repaint) is given. Returns the same kind, plus the mask if ``return_mask``.
         ``remove=True`` (with a mask) paints over what the mask covers without reading it."""
-        if options.get("remove") and mask is None:
-            raise ArtganError("remove=True needs a mask of what to remove")
         return self.load(model, **options)(image, mask=mask, return_mask=return_mask)
 
     def run(self, inputs: list[str], out: str | None = None, mask: str | None = None,

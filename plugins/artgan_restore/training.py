@@ -38,10 +38,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import ConcatDataset, Subset
+from torchvision.transforms.functional import pil_to_tensor
 
-from artgan import metrics
 from artgan.data import ImageFolder, make_loader
 from artgan.errors import ArtganError
+from artgan.imageio import read_image
 from artgan.losses import LOSSES, feature_matching_loss, reconstruction_loss
 from artgan.store import load_model, user_model_dir
 from artgan.train import GanModule, StepContext, Trainer
@@ -59,18 +60,23 @@ _SHARED_SKIPPED = {"augment", "ada_target"}  # the discriminator input carries t
 class DetectorValidation:
     """How well the detector finds damage in held-out paintings: 1 - its mean pixel F1 on
     thin and on medium damage (2 px tolerance, threshold 0.5), as ``quality_restore`` scores
-    it. The damage is drawn once (one seed per picture), so every step sees the same test."""
+    it: whole pictures at their own resolution, damaged in 8 bits. The damage is drawn once
+    (one seed per picture), so every step sees the same test."""
 
     LEVELS = ("thin", "medium")
 
-    def __init__(self, pictures: Tensor, threshold: float = 0.5, tolerance: int = 2):
-        """``pictures``: (N, 3, H, W) float in [0, 1], undamaged."""
+    def __init__(self, pictures: list[Tensor], threshold: float = 0.5, tolerance: int = 2):
+        """``pictures``: undamaged (3, H, W) uint8 tensors."""
         self.cases = []
         for index, picture in enumerate(pictures):
             for level in self.LEVELS:
-                damaged, mask = synthesize(picture, level=level, seed=index)
+                damaged, mask = synthesize(picture.float() / 255, level=level, seed=index)
                 self.cases.append(((damaged * 255).round().to(torch.uint8), mask[0].bool()))
         self.threshold, self.tolerance = threshold, tolerance
+
+    @classmethod
+    def from_paths(cls, paths: list[Path]) -> DetectorValidation:
+        return cls([pil_to_tensor(read_image(path).rgb) for path in paths])
 
     def __call__(self, detector: nn.Module) -> float:
         scores = [pixel_f1(detect(detector, damaged, self.threshold), truth, self.tolerance)[2]
@@ -99,6 +105,8 @@ class RestoreModule(GanModule):
         self.seed = seed
         self.init = init
         self.detector_only = detector_only
+        if detector_only:  # average the network that trains; the inpainter stays as it is
+            self.ema = ("detector",)
         self.validation = validation
         self._generators: dict[torch.device, torch.Generator] = {}
 
@@ -255,7 +263,8 @@ def restore_train_options() -> list[click.Parameter]:
                      help="Discriminator learning rate."),
         click.Option(["--init"], metavar="MODEL",
                      help="Start from this restore model (name or file); its architecture "
-                          "is used and the size options are ignored."),
+                          "and window size are used (--size, --width, --blocks, "
+                          "--detector-width and --detector-depth must match or be left out)."),
         click.Option(["--detector-only"], is_flag=True,
                      help="Train only the detector (needs --init): the inpainter is exported "
                           "as it is."),
@@ -264,6 +273,8 @@ def restore_train_options() -> list[click.Parameter]:
                      help="Leave out the N images before the --holdout ones of each folder "
                           "and score the detector's F1 on them every --validate-every steps "
                           "(with --detector-only); the best step is exported."),
+        click.Option(["--detector-lr"], type=float, default=2e-3, show_default=True,
+                     help="Detector learning rate."),
         click.Option(["--detector-steps"], type=click.IntRange(min=1), default=1,
                      show_default=True,
                      help="Detector updates per step (each a tenth of a step's cost)."),
@@ -303,10 +314,30 @@ def training_data(folders: list[str], size: int, holdout: int,
     return ConcatDataset(parts), validation
 
 
+# --option -> where it sits in a restore config
+_SHAPE_OPTIONS = {"--size": ("size",), "--width": ("inpainter", "width"),
+                  "--blocks": ("inpainter", "blocks"), "--detector-width": ("detector", "width"),
+                  "--detector-depth": ("detector", "depth")}
+
+
+def _init_config(given: dict[str, Any], start: dict[str, Any], init: str) -> dict[str, Any]:
+    """The config of the ``--init`` model; a shape option set to something else is an error."""
+    config = {**DEFAULT_CONFIG, **start}
+
+    def value(tree: dict[str, Any], path: tuple[str, ...]) -> Any:
+        return tree[path[0]] if len(path) == 1 else tree[path[0]][path[1]]
+
+    for option, path in _SHAPE_OPTIONS.items():
+        wanted, kept = value(given, path), value(config, path)
+        if wanted not in (value(DEFAULT_CONFIG, path), kept):
+            raise ArtganError(f"{option} {wanted}: --init {init} has {kept}; leave {option} out")
+    return config
+
+
 def train(*, data: tuple[str, ...], name: str = "restore", out: str | None = None,
-          size: int = 256, load_size: int | None = None, holdout: int = 0,
+          size: int = DEFAULT_CONFIG["size"], load_size: int | None = None, holdout: int = 0,
           batch_size: int = 16, workers: int = 0, lr: float = 1e-3, d_lr: float = 1e-4,
-          detector_steps: int = 1, loss: str = "hinge",
+          detector_lr: float = 2e-3, detector_steps: int = 1, loss: str = "hinge",
           width: int = DEFAULT_CONFIG["inpainter"]["width"],
           blocks: int = DEFAULT_CONFIG["inpainter"]["blocks"],
           detector_width: int = DEFAULT_CONFIG["detector"]["width"],
@@ -322,7 +353,7 @@ def train(*, data: tuple[str, ...], name: str = "restore", out: str | None = Non
     start = None
     if init:
         start = load_model(init, TASK)
-        config = dict(start.config)
+        config = _init_config(config, start.config, init)
     elif detector_only:
         raise ArtganError("--detector-only needs --init MODEL: the inpainter to keep")
     size = config["size"]
@@ -336,10 +367,10 @@ def train(*, data: tuple[str, ...], name: str = "restore", out: str | None = Non
     dataset, validation_paths = training_data(list(data), size, holdout, load_size, validate)
     validation = None
     if validate:
-        validation = DetectorValidation(metrics.load_squares(validation_paths, load_size or size))
+        validation = DetectorValidation.from_paths(validation_paths)
     target = Path(out) if out else user_model_dir() / TASK / f"{name}.safetensors"
-    module = RestoreModule(config, lr=lr, d_lr=d_lr, loss=loss, seed=train_config.seed,
-                           detector_steps=detector_steps,
+    module = RestoreModule(config, lr=lr, d_lr=d_lr, detector_lr=detector_lr, loss=loss,
+                           seed=train_config.seed, detector_steps=detector_steps,
                            init=None if start is None else start.network.state_dict(),
                            detector_only=detector_only, validation=validation)
 
