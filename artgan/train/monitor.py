@@ -74,8 +74,7 @@ class Monitor:
                   "images": images, **extra, **losses}
         if not self.enabled:
             return record
-        with open(self.run_dir / "log.jsonl", "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+        self._append(record)
         if self._tensorboard is not None:
             for name, value in {**extra, **losses}.items():
                 self._tensorboard.add_scalar(name, value, step)
@@ -89,11 +88,15 @@ class Monitor:
         """Log a validation score (lower is better) to log.jsonl, TensorBoard and the console."""
         if not self.enabled:
             return
-        with open(self.run_dir / "log.jsonl", "a", encoding="utf-8") as handle:
-            handle.write(json.dumps({"step": step, "validation": round(score, 6)}) + "\n")
+        self._append({"step": step, "validation": round(score, 6)})
         if self._tensorboard is not None:
             self._tensorboard.add_scalar("validation", score, step)
         self.note(f"validation at step {step}: {score:.4g}" + ("  (best so far)" if best else ""))
+
+    def _append(self, record: dict[str, Any]) -> None:
+        """One JSON line in ``log.jsonl``."""
+        with open(self.run_dir / "log.jsonl", "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
 
     def resumed(self, step: int) -> None:
         """Say so, and measure it/s from ``step``: the steps before it ran in an earlier run."""

@@ -38,7 +38,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import ConcatDataset, Subset
-from torchvision.transforms.functional import pil_to_tensor
 
 from artgan.data import ImageFolder, make_loader
 from artgan.errors import ArtganError
@@ -52,6 +51,7 @@ from artgan_restore.detector import DamageDetector, detect, pixel_f1
 from artgan_restore.discriminator import PatchDiscriminator
 from artgan_restore.inpainter import Inpainter, composite
 from artgan_restore.model import ARCHITECTURE, DEFAULT_CONFIG, TASK
+from artgan_restore.restorer import picture_tensor
 
 WEIGHTS = {"hole": 1.0, "known": 0.1, "adversarial": 0.05, "features": 1.0}
 _SHARED_SKIPPED = {"augment", "ada_target"}  # the discriminator input carries the mask
@@ -76,7 +76,7 @@ class DetectorValidation:
 
     @classmethod
     def from_paths(cls, paths: list[Path]) -> DetectorValidation:
-        return cls([pil_to_tensor(read_image(path).rgb) for path in paths])
+        return cls([picture_tensor(read_image(path).rgb) for path in paths])
 
     def __call__(self, detector: nn.Module) -> float:
         scores = [pixel_f1(detect(detector, damaged, self.threshold), truth, self.tolerance)[2]
