@@ -5,7 +5,7 @@ import pytest
 import torch
 from artgan_restore.model import ARCHITECTURE, build
 from artgan_restore.task import RestoreTask
-from artgan_restore.training import damaged_inputs, dice_loss, training_data
+from artgan_restore.training import RestoreModule, damaged_inputs, dice_loss, training_data
 from PIL import Image
 from test_restore import save_tiny
 
@@ -79,11 +79,34 @@ def test_detector_only_fine_tuning_keeps_the_inpainter_and_picks_the_best_step(
                for key, value in trained["networks"]["detector"].items()), "detector unchanged"
 
 
+def test_detector_only_with_another_detector_shape_trains_a_new_detector(
+        folder, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    start = save_tiny(tmp_path / "start.safetensors")
+    target = tmp_path / "wider.safetensors"
+    task_command(RestoreTask(), "train").main([
+        "--data", str(folder), "--init", str(start), "--detector-only", "--detector-width", "6",
+        "--load-size", "64", "--steps", "1", "--batch-size", "2", "--device", "cpu",
+        "--precision", "fp32", "--out", str(target),
+    ], standalone_mode=False)
+    before = store.load_model(start, "restore")
+    after = store.load_model(target, "restore")
+    assert after.config["detector"] == {**before.config["detector"], "width": 6}
+    assert after.config["inpainter"] == before.config["inpainter"]
+    assert after.info.card["trained"] == "new detector only"
+    assert after.network["detector"].stem[1][0].out_channels == 6
+    for key, value in before.network["inpainter"].state_dict().items():  # exported in fp16
+        expected = value.half().float() if value.is_floating_point() else value
+        torch.testing.assert_close(after.network["inpainter"].state_dict()[key], expected,
+                                   msg=key)
+
+
 @pytest.mark.parametrize("options, message", [
     (["--detector-only"], "needs --init"),
     (["--validate", "1"], "go together"),
     (["--validate", "1", "--validate-every", "1"], "go together"),
     (["--init", "START", "--size", "64", "--width", "8"], "--width 8: --init"),
+    (["--init", "START", "--size", "64", "--detector-width", "6"], "--detector-width 6: --init"),
 ])
 def test_fine_tuning_option_mistakes(folder, tmp_path, options, message):
     start = str(save_tiny(tmp_path / "start.safetensors"))
@@ -120,3 +143,15 @@ def test_inpainter_inputs_hide_half_the_holes_and_damage_the_rest():
     for hidden, hole in zip(damaged[:2], masks[:2], strict=True):  # one flat colour per hole
         inside = hidden[:, hole[0] > 0]
         assert torch.allclose(inside, inside[:, :1].expand_as(inside))
+
+
+def test_detector_only_samples_map_found_and_true_damage():
+    config = {"detector": {"width": 4, "depth": 2},
+              "inpainter": {"width": 4, "downs": 2, "blocks": 1, "global_ratio": 0.5}, "size": 32}
+    module = RestoreModule(config, detector_only=True)
+    networks = module.networks()
+    fixed = module.fixed_inputs(torch.rand(4, 3, 32, 32) * 2 - 1)
+    grid = (module.sample(networks, fixed) + 1) / 2
+    assert grid.shape == (8, 3, 32, 32)
+    torch.testing.assert_close(grid[4:, 1:2], fixed["masks"])  # green: the true damage
+    assert (grid[4:, 2] == 0).all() and fixed["masks"].any()

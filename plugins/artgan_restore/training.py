@@ -88,7 +88,8 @@ class RestoreModule(GanModule):
     """Inpainter + discriminator (adversarial) and detector (segmentation).
 
     ``init`` holds the weights of an exported model to start from; ``detector_only``
-    trains its detector alone; ``validation`` scores the detector (only meaningful when the
+    trains its detector alone (``fresh_detector``: a new one, in place of the model's own);
+    ``validation`` scores the detector (only meaningful when the
     inpainter does not train, since the Trainer picks one step for both).
     """
 
@@ -97,7 +98,8 @@ class RestoreModule(GanModule):
     def __init__(self, config: dict[str, Any], lr: float = 1e-3, d_lr: float = 1e-4,
                  detector_lr: float = 2e-3, loss: str = "hinge", seed: int = 0,
                  detector_steps: int = 1, init: dict[str, Tensor] | None = None,
-                 detector_only: bool = False, validation: DetectorValidation | None = None):
+                 detector_only: bool = False, fresh_detector: bool = False,
+                 validation: DetectorValidation | None = None):
         self.config = config
         self.lr, self.d_lr, self.detector_lr = lr, d_lr, detector_lr
         self.detector_steps = detector_steps
@@ -105,6 +107,7 @@ class RestoreModule(GanModule):
         self.seed = seed
         self.init = init
         self.detector_only = detector_only
+        self.fresh_detector = fresh_detector
         if detector_only:  # average the network that trains; the inpainter stays as it is
             self.ema = ("detector",)
         self.validation = validation
@@ -113,8 +116,10 @@ class RestoreModule(GanModule):
     def networks(self) -> dict[str, nn.Module]:
         pair = nn.ModuleDict({"detector": DamageDetector(**self.config["detector"]),
                               "inpainter": Inpainter(**self.config["inpainter"])})
-        if self.init is not None:
-            pair.load_state_dict(self.init)
+        if self.init is not None:  # a detector-only run may bring a new detector of its own
+            kept = {key: value for key, value in self.init.items()
+                    if not (self.fresh_detector and key.startswith("detector."))}
+            pair.load_state_dict(kept, strict=not self.fresh_detector)
         return {
             "inpainter": pair["inpainter"],
             "discriminator": PatchDiscriminator(),
@@ -187,13 +192,24 @@ class RestoreModule(GanModule):
 
     def fixed_inputs(self, batch: Tensor) -> dict[str, Tensor]:
         images = ((batch[:8].float() + 1) / 2)
-        damaged, masks = damaged_inputs(images, torch.Generator().manual_seed(self.seed))
+        generator = torch.Generator().manual_seed(self.seed)
+        if self.detector_only:
+            damaged, masks = random_damage(images, generator, clean=0.0)
+        else:
+            damaged, masks = damaged_inputs(images, generator)
         return {"damaged": damaged, "masks": masks}
 
     def sample(self, networks: dict[str, nn.Module], fixed: dict[str, Tensor]) -> Tensor:
+        """Damaged pictures, then their repair; or, when only the detector trains, a map of
+        what it finds (red: the detector's probability, green: the true damage, so yellow
+        is found damage, red a false alarm and green a miss)."""
         damaged, masks = fixed["damaged"], fixed["masks"]
-        filled = composite(networks["inpainter"](damaged, masks).float(), damaged, masks)
-        return torch.cat([damaged, filled]) * 2 - 1
+        if self.detector_only:
+            found = torch.sigmoid(networks["detector"](damaged).float())
+            second = torch.cat([found, masks, torch.zeros_like(masks)], dim=1)
+        else:
+            second = composite(networks["inpainter"](damaged, masks).float(), damaged, masks)
+        return torch.cat([damaged, second]) * 2 - 1
 
     def export(self, networks: dict[str, nn.Module]) -> tuple[nn.Module, str, dict[str, Any]]:
         pair = nn.ModuleDict({"detector": networks["detector"],
@@ -263,8 +279,9 @@ def restore_train_options() -> list[click.Parameter]:
                      help="Discriminator learning rate."),
         click.Option(["--init"], metavar="MODEL",
                      help="Start from this restore model (name or file); its architecture "
-                          "and window size are used (--size, --width, --blocks, "
-                          "--detector-width and --detector-depth must match or be left out)."),
+                          "and window size are used (--size, --width and --blocks must "
+                          "match or be left out; with --detector-only, another "
+                          "--detector-width or --detector-depth trains a new detector)."),
         click.Option(["--detector-only"], is_flag=True,
                      help="Train only the detector (needs --init): the inpainter is exported "
                           "as it is."),
@@ -320,18 +337,29 @@ _SHAPE_OPTIONS = {"--size": ("size",), "--width": ("inpainter", "width"),
                   "--detector-depth": ("detector", "depth")}
 
 
-def _init_config(given: dict[str, Any], start: dict[str, Any], init: str) -> dict[str, Any]:
-    """The config of the ``--init`` model; a shape option set to something else is an error."""
+def _init_config(given: dict[str, Any], start: dict[str, Any], init: str,
+                 detector_only: bool = False) -> tuple[dict[str, Any], bool]:
+    """The config of the ``--init`` model and whether its detector is replaced by a new one.
+
+    A shape option set to something else than the model has is an error, except the
+    detector's in a ``--detector-only`` run: that asks for a new detector of that shape
+    beside the model's inpainter (a bigger detector need not retrain the inpainter).
+    """
     config = {**DEFAULT_CONFIG, **start}
 
     def value(tree: dict[str, Any], path: tuple[str, ...]) -> Any:
         return tree[path[0]] if len(path) == 1 else tree[path[0]][path[1]]
 
+    detector = dict(config["detector"])
     for option, path in _SHAPE_OPTIONS.items():
         wanted, kept = value(given, path), value(config, path)
-        if wanted not in (value(DEFAULT_CONFIG, path), kept):
+        if wanted in (value(DEFAULT_CONFIG, path), kept):
+            continue
+        if not (detector_only and path[0] == "detector"):
             raise ArtganError(f"{option} {wanted}: --init {init} has {kept}; leave {option} out")
-    return config
+        detector[path[1]] = wanted
+    fresh_detector = detector != config["detector"]
+    return {**config, "detector": detector}, fresh_detector
 
 
 def train(*, data: tuple[str, ...], name: str = "restore", out: str | None = None,
@@ -350,10 +378,10 @@ def train(*, data: tuple[str, ...], name: str = "restore", out: str | None = Non
         "inpainter": {**DEFAULT_CONFIG["inpainter"], "width": width, "blocks": blocks},
         "size": size,
     }
-    start = None
+    start, fresh_detector = None, False
     if init:
         start = load_model(init, TASK)
-        config = _init_config(config, start.config, init)
+        config, fresh_detector = _init_config(config, start.config, init, detector_only)
     elif detector_only:
         raise ArtganError("--detector-only needs --init MODEL: the inpainter to keep")
     size = config["size"]
@@ -372,7 +400,8 @@ def train(*, data: tuple[str, ...], name: str = "restore", out: str | None = Non
     module = RestoreModule(config, lr=lr, d_lr=d_lr, detector_lr=detector_lr, loss=loss,
                            seed=train_config.seed, detector_steps=detector_steps,
                            init=None if start is None else start.network.state_dict(),
-                           detector_only=detector_only, validation=validation)
+                           detector_only=detector_only, fresh_detector=fresh_detector,
+                           validation=validation)
 
     def loader(start: int):
         import torch.distributed as dist
@@ -391,7 +420,8 @@ def train(*, data: tuple[str, ...], name: str = "restore", out: str | None = Non
         "batch_size": batch_size,
         "detector_steps": detector_steps,
         "init": init,
-        "trained": "detector only" if detector_only else "detector and inpainter",
+        "trained": ("new detector only" if fresh_detector else
+                    "detector only" if detector_only else "detector and inpainter"),
         "validation": (f"1 - detector pixel F1 on thin and medium damage of "
                        f"{len(validation_paths)} held-out images" if validate else None),
         "loss": loss,
