@@ -11,7 +11,7 @@ import math
 import os
 import warnings
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,22 @@ class _WorkerRandom:
             self._seed = seed
             self._generator.manual_seed((seed + self._salt) % 2**64)
         return self._generator
+
+
+def holdout_split(
+    paths: Sequence[Path], count: int, option: str = "--holdout"
+) -> tuple[list[Path], list[Path]]:
+    """``(kept, held out)``: the last ``count`` paths by name are held out for evaluation.
+
+    Training and the quality benchmarks pick their held-out pictures with this one rule, so
+    a model trained with ``--holdout N`` never saw the pictures it is scored on.
+    """
+    ordered = sorted(paths)
+    if count < 0 or count >= len(ordered):
+        raise ArtganError(
+            f"{option} {count}: must be at least 0 and leave some of the {len(ordered)} images"
+        )
+    return ordered[: len(ordered) - count], ordered[len(ordered) - count:]
 
 
 class ImageFolder(Dataset):

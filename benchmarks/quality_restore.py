@@ -31,6 +31,7 @@ from artgan_restore.damage import synthesize
 from artgan_restore.detector import detect, pixel_f1
 from artgan_restore.restorer import Restorer, picture_tensor
 
+from artgan.data import holdout_split
 from artgan.imageio import find_images, read_image
 from artgan.metrics import psnr, ssim
 from artgan.store import find_model, update_card
@@ -42,8 +43,8 @@ TOLERANCE = 2
 
 def held_out(folder: Path, count: int) -> list[torch.Tensor]:
     """The last ``count`` pictures of ``folder`` (sorted by path) as (3, H, W) uint8."""
-    paths = [path for path, _ in find_images([str(folder)])]
-    return [picture_tensor(read_image(path).rgb) for path in paths[-count:]]
+    _, paths = holdout_split([path for path, _ in find_images([str(folder)])], count)
+    return [picture_tensor(read_image(path).rgb) for path in paths]
 
 
 def opencv_inpaint(cv2, damaged: torch.Tensor, mask: torch.Tensor, flag: int) -> torch.Tensor:

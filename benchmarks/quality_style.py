@@ -23,11 +23,11 @@ import artgan_style_transfer
 import kornia
 import torch
 from artgan_style_transfer import TASK
-from artgan_style_transfer.training import holdout_split
 from PIL import Image, ImageOps
 from torchvision.transforms.functional import pil_to_tensor
 
 from artgan import metrics, store
+from artgan.data import holdout_split
 from artgan.imageio import find_images, read_image
 from artgan.nn import ARCHITECTURES
 

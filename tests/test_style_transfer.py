@@ -11,12 +11,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 from artgan_style_transfer import TASK, cyclegan, stylize
-from artgan_style_transfer.training import holdout_split
 from PIL import Image
 from safetensors import safe_open
 
 from artgan import store
 from artgan.cli import task_command
+from artgan.data import holdout_split
 from artgan.errors import ArtganError, UnknownNameError
 from artgan.nn import ARCHITECTURES
 from artgan.nn.blocks import HistoryPool, NearestUpConv, PatchDiscriminator, ResnetGenerator

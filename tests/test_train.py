@@ -175,6 +175,9 @@ def test_validation_exports_the_best_step_and_survives_resume(tmp_path):
     assert resumed.best["step"] == 4 and resumed.best["score"] == 1.0
     resumed.fit()
     assert resumed.best["step"] == 8 and resumed.best["score"] == 0.5
+    spent = ScoredGan([])  # budget already spent: no step taken, nothing to score again
+    Trainer(spent, data_from, more).fit()
+    assert spent.modes == []
     no_validation = Trainer(TinyGan(), data_from, config(tmp_path, steps=10, resume=True))
     assert no_validation.best is None  # a run that stops validating exports its last step
 

@@ -179,8 +179,8 @@ class Trainer:
             self._log()
         if self.step % config.sample_every:
             self._sample()
-        if config.validate_every and self.step % config.validate_every:
-            self.validate()
+        if config.validate_every and self.step % config.validate_every and self.step > first_step:
+            self.validate()  # the last step is a candidate too, unless this run took none
         if saved is None or self.step % config.checkpoint_every:
             saved = self.save_checkpoint()
         seconds = time.monotonic() - self._started

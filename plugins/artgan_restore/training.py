@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import ConcatDataset, Subset
 
-from artgan.data import ImageFolder, make_loader
+from artgan.data import ImageFolder, holdout_split, make_loader
 from artgan.errors import ArtganError
 from artgan.imageio import read_image
 from artgan.losses import LOSSES, feature_matching_loss, reconstruction_loss
@@ -322,12 +322,14 @@ def training_data(folders: list[str], size: int, holdout: int,
     parts, validation = [], []
     for folder in folders:
         images = ImageFolder(folder, size, load_size=load_size)
-        kept = len(images) - holdout - validate
-        if kept <= 0:
+        if len(images) <= holdout + validate:
             raise ArtganError(f"{folder}: {len(images)} images, none left after --holdout "
                               f"{holdout} and --validate {validate}")
-        parts.append(Subset(images, range(kept)))
-        validation += images.paths[kept:kept + validate]
+        kept, _ = holdout_split(images.paths, holdout)
+        kept, validated = holdout_split(kept, validate, "--validate")
+        keep = set(kept)
+        parts.append(Subset(images, [i for i, path in enumerate(images.paths) if path in keep]))
+        validation += validated
     return ConcatDataset(parts), validation
 
 

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from torch.utils.data import Subset
 
 from artgan import metrics
-from artgan.data import ImageFolder, UnpairedDataset, make_loader
+from artgan.data import ImageFolder, UnpairedDataset, holdout_split, make_loader
 from artgan.errors import ArtganError
 from artgan.losses import LOSSES, cycle_loss, identity_loss
 from artgan.nn.blocks import HistoryPool, PatchDiscriminator
@@ -27,22 +27,6 @@ from artgan.train import GanModule, StepContext, TrainConfig, Trainer
 from .model import ARCHITECTURE, cyclegan
 
 GRID = 4  # pictures per domain in the progress grids
-
-
-def holdout_split(
-    paths: Sequence[Path], count: int, option: str = "--holdout"
-) -> tuple[list[Path], list[Path]]:
-    """``(kept, held out)``: the last ``count`` paths by name are held out for evaluation.
-
-    The quality benchmark picks its test photos with the same rule, so a model trained with
-    ``--holdout N`` never saw them.
-    """
-    ordered = sorted(paths)
-    if count < 0 or count >= len(ordered):
-        raise ArtganError(
-            f"{option} {count}: must be at least 0 and leave some of the {len(ordered)} images"
-        )
-    return ordered[: len(ordered) - count], ordered[len(ordered) - count:]
 
 
 class StyleValidation:
