@@ -50,6 +50,15 @@ def test_tiny_training_run_writes_a_loadable_model(folder, tmp_path, monkeypatch
     assert loaded.network["inpainter"](image, mask).shape == image.shape
 
 
+def assert_inpainter_kept(start, target):
+    """The inpainter of model file ``target`` is that of ``start`` (exported in fp16)."""
+    before = store.load_model(start, "restore").network["inpainter"].state_dict()
+    after = store.load_model(target, "restore").network["inpainter"].state_dict()
+    for key, value in before.items():
+        expected = value.half().float() if value.is_floating_point() else value
+        torch.testing.assert_close(after[key], expected, rtol=1e-3, atol=1e-5, msg=key)
+
+
 def test_detector_only_fine_tuning_keeps_the_inpainter_and_picks_the_best_step(
         folder, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -65,12 +74,7 @@ def test_detector_only_fine_tuning_keeps_the_inpainter_and_picks_the_best_step(
     assert card["selected_step"] in (0, 1, 2) and 0 <= card["validation_score"] <= 1
     assert "2 held-out images" in card["validation"]
     before = store.load_model(start, "restore").network
-    after = store.load_model(target, "restore").network
-    for key, value in before["inpainter"].state_dict().items():  # as it was, stored in fp16
-        if value.is_floating_point():
-            value = value.half().float()
-        torch.testing.assert_close(after["inpainter"].state_dict()[key], value, rtol=1e-3,
-                                   atol=1e-5, msg=key)
+    assert_inpainter_kept(start, target)
     log = (tmp_path / "runs" / "restore" / "log.jsonl").read_text()
     assert log.count('"validation"') == 3
     trained = checkpoint.load(tmp_path / "runs" / "restore" / "checkpoints")
@@ -95,10 +99,7 @@ def test_detector_only_with_another_detector_shape_trains_a_new_detector(
     assert after.config["inpainter"] == before.config["inpainter"]
     assert after.info.card["trained"] == "new detector only"
     assert after.network["detector"].stem[1][0].out_channels == 6
-    for key, value in before.network["inpainter"].state_dict().items():  # exported in fp16
-        expected = value.half().float() if value.is_floating_point() else value
-        torch.testing.assert_close(after.network["inpainter"].state_dict()[key], expected,
-                                   msg=key)
+    assert_inpainter_kept(start, target)
 
 
 @pytest.mark.parametrize("options, message", [
