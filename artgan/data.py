@@ -21,7 +21,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from torchvision.transforms.functional import pil_to_tensor
 
 from artgan.errors import ArtganError
@@ -132,6 +132,11 @@ class ImageFolder(Dataset):
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    def subset(self, paths: Sequence[Path]) -> Subset:
+        """The items of these ``paths`` only (e.g. the kept part of ``holdout_split``)."""
+        wanted = set(paths)
+        return Subset(self, [i for i, path in enumerate(self.paths) if path in wanted])
 
     def __getitem__(self, index: int) -> Tensor:
         return self._augment(self._image(index))

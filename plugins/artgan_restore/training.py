@@ -37,7 +37,7 @@ import click
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.data import ConcatDataset, Subset
+from torch.utils.data import ConcatDataset
 
 from artgan.data import ImageFolder, holdout_split, make_loader
 from artgan.errors import ArtganError
@@ -327,8 +327,7 @@ def training_data(folders: list[str], size: int, holdout: int,
                               f"{holdout} and --validate {validate}")
         kept, _ = holdout_split(images.paths, holdout)
         kept, validated = holdout_split(kept, validate, "--validate")
-        keep = set(kept)
-        parts.append(Subset(images, [i for i, path in enumerate(images.paths) if path in keep]))
+        parts.append(images.subset(kept))
         validation += validated
     return ConcatDataset(parts), validation
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import Subset
 
 from artgan import metrics
 from artgan.data import ImageFolder, UnpairedDataset, holdout_split, make_loader
@@ -209,8 +208,7 @@ def train_cyclegan(
     if bool(config.validate_every) != bool(validation_paths):
         raise ArtganError("--validate N and --validate-every STEPS go together: the first "
                           "sets the photos aside, the second says how often to score them")
-    keep = set(kept)
-    set_a = Subset(folder_a, [i for i, p in enumerate(folder_a.paths) if p in keep])
+    set_a = folder_a.subset(kept)
     for name, count in (("--domain-a", len(set_a)), ("--domain-b", len(folder_b))):
         if count < batch_size:
             raise ArtganError(
