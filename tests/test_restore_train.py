@@ -50,10 +50,10 @@ def test_tiny_training_run_writes_a_loadable_model(folder, tmp_path, monkeypatch
     assert loaded.network["inpainter"](image, mask).shape == image.shape
 
 
-def assert_inpainter_kept(start, target):
-    """The inpainter of model file ``target`` is that of ``start`` (exported in fp16)."""
-    before = store.load_model(start, "restore").network["inpainter"].state_dict()
-    after = store.load_model(target, "restore").network["inpainter"].state_dict()
+def assert_kept(start, target, network="inpainter"):
+    """``network`` of model file ``target`` is that of ``start`` (exported in fp16)."""
+    before = store.load_model(start, "restore").network[network].state_dict()
+    after = store.load_model(target, "restore").network[network].state_dict()
     for key, value in before.items():
         expected = value.half().float() if value.is_floating_point() else value
         torch.testing.assert_close(after[key], expected, rtol=1e-3, atol=1e-5, msg=key)
@@ -66,7 +66,7 @@ def test_detector_only_fine_tuning_keeps_the_inpainter_and_picks_the_best_step(
     target = tmp_path / "tuned.safetensors"
     task_command(RestoreTask(), "train").main([
         "--data", str(folder), "--holdout", "1", "--validate", "2", "--validate-every", "1",
-        "--init", str(start), "--detector-only", "--load-size", "64", "--steps", "2",
+        "--init", str(start), "--only", "detector", "--load-size", "64", "--steps", "2",
         "--batch-size", "2", "--device", "cpu", "--precision", "fp32", "--out", str(target),
     ], standalone_mode=False)
     card = store.read_header(target)["card"]
@@ -74,7 +74,7 @@ def test_detector_only_fine_tuning_keeps_the_inpainter_and_picks_the_best_step(
     assert card["selected_step"] in (0, 1, 2) and 0 <= card["validation_score"] <= 1
     assert "2 held-out images" in card["validation"]
     before = store.load_model(start, "restore").network
-    assert_inpainter_kept(start, target)
+    assert_kept(start, target)
     log = (tmp_path / "runs" / "restore" / "log.jsonl").read_text()
     assert log.count('"validation"') == 3
     trained = checkpoint.load(tmp_path / "runs" / "restore" / "checkpoints")
@@ -89,7 +89,8 @@ def test_detector_only_with_another_detector_shape_trains_a_new_detector(
     start = save_tiny(tmp_path / "start.safetensors")
     target = tmp_path / "wider.safetensors"
     task_command(RestoreTask(), "train").main([
-        "--data", str(folder), "--init", str(start), "--detector-only", "--detector-width", "6",
+        "--data", str(folder), "--init", str(start), "--only", "detector",
+        "--detector-width", "6",
         "--load-size", "64", "--steps", "1", "--batch-size", "2", "--device", "cpu",
         "--precision", "fp32", "--out", str(target),
     ], standalone_mode=False)
@@ -99,11 +100,34 @@ def test_detector_only_with_another_detector_shape_trains_a_new_detector(
     assert after.config["inpainter"] == before.config["inpainter"]
     assert after.info.card["trained"] == "new detector only"
     assert after.network["detector"].stem[1][0].out_channels == 6
-    assert_inpainter_kept(start, target)
+    assert_kept(start, target)
+
+
+def test_inpainter_only_fine_tuning_keeps_the_detector_and_validates_by_psnr(
+        folder, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    start = save_tiny(tmp_path / "start.safetensors")
+    target = tmp_path / "tuned.safetensors"
+    task_command(RestoreTask(), "train").main([
+        "--data", str(folder), "--holdout", "1", "--validate", "1", "--validate-every", "1",
+        "--init", str(start), "--only", "inpainter", "--texture-weight", "0.5",
+        "--load-size", "64", "--steps", "2", "--batch-size", "2", "--device", "cpu",
+        "--precision", "fp32", "--out", str(target),
+    ], standalone_mode=False)
+    card = store.read_header(target)["card"]
+    assert card["trained"] == "inpainter only" and card["texture_weight"] == 0.5
+    assert "PSNR" in card["validation"] and card["validation_score"] < 0  # minus dB
+    assert card["selected_step"] in (0, 1, 2)
+    assert_kept(start, target, "detector")
+    trained = checkpoint.load(tmp_path / "runs" / "restore" / "checkpoints")
+    start_inpainter = store.load_model(start, "restore").network["inpainter"].state_dict()
+    assert any(not torch.equal(value.float(), start_inpainter[key].float())
+               for key, value in trained["networks"]["inpainter"].items()), "inpainter unchanged"
 
 
 @pytest.mark.parametrize("options, message", [
-    (["--detector-only"], "needs --init"),
+    (["--only", "detector"], "needs --init"),
+    (["--only", "inpainter", "--validate", "1", "--validate-every", "1"], "needs --init"),
     (["--validate", "1"], "go together"),
     (["--validate", "1", "--validate-every", "1"], "go together"),
     (["--init", "START", "--size", "64", "--width", "8"], "--width 8: --init"),
@@ -149,7 +173,7 @@ def test_inpainter_inputs_hide_half_the_holes_and_damage_the_rest():
 def test_detector_only_samples_map_found_and_true_damage():
     config = {"detector": {"width": 4, "depth": 2},
               "inpainter": {"width": 4, "downs": 2, "blocks": 1, "global_ratio": 0.5}, "size": 32}
-    module = RestoreModule(config, detector_only=True)
+    module = RestoreModule(config, only="detector")
     networks = module.networks()
     fixed = module.fixed_inputs(torch.rand(4, 3, 32, 32) * 2 - 1)
     grid = (module.sample(networks, fixed) + 1) / 2

@@ -22,13 +22,15 @@ which is simpler to run and resume than two jobs. Each step:
 Masks and damage come from a generator seeded by the step index, so a resumed run draws
 exactly what an uninterrupted one would.
 
-``--init MODEL --detector-only`` goes on training only the detector of an existing model
-(its inpainter is exported as it was), scored every ``--validate-every`` steps by its
-pixel F1 on held-out paintings, so the best detector is the one shipped.
+``--init MODEL --only detector`` (or ``inpainter``) goes on training one network of an
+existing model, the other exported as it was, scored every ``--validate-every`` steps on
+held-out paintings as ``quality_restore`` scores it (the detector by pixel F1, the
+inpainter by PSNR inside the damage), so the best step is the one shipped.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,7 @@ from artgan.data import ImageFolder, holdout_split, make_loader
 from artgan.errors import ArtganError
 from artgan.imageio import read_image
 from artgan.losses import LOSSES, feature_matching_loss, reconstruction_loss
+from artgan.metrics import psnr
 from artgan.store import load_model, user_model_dir
 from artgan.train import GanModule, StepContext, Trainer
 from artgan.train.options import config_from_options, train_options
@@ -51,7 +54,7 @@ from artgan_restore.detector import DamageDetector, detect, pixel_f1
 from artgan_restore.discriminator import PatchDiscriminator
 from artgan_restore.inpainter import Inpainter, composite
 from artgan_restore.model import ARCHITECTURE, DEFAULT_CONFIG, TASK
-from artgan_restore.restorer import picture_tensor
+from artgan_restore.restorer import Restorer, picture_tensor
 
 WEIGHTS = {"hole": 1.0, "known": 0.1, "adversarial": 0.05, "features": 1.0}
 _SHARED_SKIPPED = {"augment", "ada_target"}  # the discriminator input carries the mask
@@ -64,6 +67,7 @@ class DetectorValidation:
     (one seed per picture), so every step sees the same test."""
 
     LEVELS = ("thin", "medium")
+    score = "1 - detector pixel F1 on thin and medium damage"
 
     def __init__(self, pictures: list[Tensor], threshold: float = 0.5, tolerance: int = 2):
         """``pictures``: undamaged (3, H, W) uint8 tensors."""
@@ -78,19 +82,58 @@ class DetectorValidation:
     def from_paths(cls, paths: list[Path]) -> DetectorValidation:
         return cls([picture_tensor(read_image(path).rgb) for path in paths])
 
-    def __call__(self, detector: nn.Module) -> float:
+    def __call__(self, networks: dict[str, nn.Module]) -> float:
+        detector = networks["detector"]
         scores = [pixel_f1(detect(detector, damaged, self.threshold), truth, self.tolerance)[2]
                   for damaged, truth in self.cases]
         return 1.0 - sum(scores) / len(scores)
 
 
+class InpainterValidation:
+    """How well the inpainter repairs held-out paintings: minus its mean PSNR (dB) inside
+    the exact damage mask over thin, medium and large damage, as ``quality_restore``
+    scores it (whole pictures in 8 bits, repaired window by window like ``artgan restore``
+    does). The damage is drawn once (one seed per picture)."""
+
+    LEVELS = ("thin", "medium", "large")
+    score = "minus the inpainter's mean PSNR (dB) inside thin, medium and large damage"
+
+    def __init__(self, pictures: list[Tensor], size: int):
+        """``pictures``: undamaged (3, H, W) uint8 tensors; ``size``: the window size."""
+        self.cases = []
+        for index, picture in enumerate(pictures):
+            for level in self.LEVELS:
+                damaged, mask = synthesize(picture.float() / 255, level=level, seed=index)
+                if mask.any():
+                    self.cases.append(((damaged * 255).round().to(torch.uint8),
+                                       mask[0].bool(), picture))
+        self.size = size
+
+    @classmethod
+    def from_paths(cls, paths: list[Path], size: int) -> InpainterValidation:
+        return cls([picture_tensor(read_image(path).rgb) for path in paths], size)
+
+    def __call__(self, networks: dict[str, nn.Module]) -> float:
+        # a copy: the Restorer turns its networks to channels-last and eval mode
+        inpainter = copy.deepcopy(networks["inpainter"])
+        device = next(inpainter.parameters()).device
+        restorer = Restorer(nn.ModuleDict({"inpainter": inpainter}), self.size, device)
+        total = 0.0
+        for damaged, mask, original in self.cases:
+            restored = restorer.inpaint(damaged, mask)
+            total += psnr(restored[None] / 255, original[None] / 255, mask[None, None])
+        return -total / len(self.cases)
+
+
 class RestoreModule(GanModule):
     """Inpainter + discriminator (adversarial) and detector (segmentation).
 
-    ``init`` holds the weights of an exported model to start from; ``detector_only``
-    trains its detector alone (``fresh_detector``: a new one, in place of the model's own);
-    ``validation`` scores the detector (only meaningful when the
-    inpainter does not train, since the Trainer picks one step for both).
+    ``init`` holds the weights of an exported model to start from; ``only`` ("detector" or
+    "inpainter") trains that network alone (``fresh_detector``: a new detector, in place of
+    the model's own); ``validation`` scores the network that trains (the Trainer picks one
+    step for both, so validation needs ``only``). ``texture_weight`` scales the adversarial
+    and feature-matching terms against the L1 reconstruction: lower trades plausible
+    texture for fidelity (PSNR).
     """
 
     ema = ("inpainter",)
@@ -98,25 +141,27 @@ class RestoreModule(GanModule):
     def __init__(self, config: dict[str, Any], lr: float = 1e-3, d_lr: float = 1e-4,
                  detector_lr: float = 2e-3, loss: str = "hinge", seed: int = 0,
                  detector_steps: int = 1, init: dict[str, Tensor] | None = None,
-                 detector_only: bool = False, fresh_detector: bool = False,
-                 validation: DetectorValidation | None = None):
+                 only: str | None = None, fresh_detector: bool = False,
+                 validation: DetectorValidation | InpainterValidation | None = None,
+                 texture_weight: float = 1.0):
         self.config = config
         self.lr, self.d_lr, self.detector_lr = lr, d_lr, detector_lr
         self.detector_steps = detector_steps
         self.loss = LOSSES.get(loss)
         self.seed = seed
         self.init = init
-        self.detector_only = detector_only
+        self.only = only
         self.fresh_detector = fresh_detector
-        if detector_only:  # average the network that trains; the inpainter stays as it is
+        if only == "detector":  # average the network that trains; the inpainter stays as it is
             self.ema = ("detector",)
         self.validation = validation
+        self.texture_weight = texture_weight
         self._generators: dict[torch.device, torch.Generator] = {}
 
     def networks(self) -> dict[str, nn.Module]:
         pair = nn.ModuleDict({"detector": DamageDetector(**self.config["detector"]),
                               "inpainter": Inpainter(**self.config["inpainter"])})
-        if self.init is not None:  # a detector-only run may bring a new detector of its own
+        if self.init is not None:  # a --only detector run may bring a new detector of its own
             kept = {key: value for key, value in self.init.items()
                     if not (self.fresh_detector and key.startswith("detector."))}
             pair.load_state_dict(kept, strict=not self.fresh_detector)
@@ -127,7 +172,7 @@ class RestoreModule(GanModule):
         }
 
     def validate(self, networks: dict[str, nn.Module]) -> float | None:
-        return None if self.validation is None else self.validation(networks["detector"])
+        return None if self.validation is None else self.validation(networks)
 
     def optimizers(self, networks: dict[str, nn.Module]) -> dict[str, torch.optim.Optimizer]:
         return {
@@ -149,7 +194,16 @@ class RestoreModule(GanModule):
     def training_step(self, batch: Tensor, step: StepContext) -> dict[str, Tensor | float]:
         images = (batch.float() + 1) / 2
         generator = self._random(step, images.device)
-        losses = {} if self.detector_only else self._inpainter_step(images, generator, step)
+        losses = {}
+        if self.only != "detector":
+            losses.update(self._inpainter_step(images, generator, step))
+        if self.only != "inpainter":
+            losses.update(self._detector_steps(images, generator, step))
+        return losses
+
+    def _detector_steps(self, images: Tensor, generator: torch.Generator,
+                        step: StepContext) -> dict[str, Tensor]:
+        """``detector_steps`` detector updates; returns the last one's losses."""
         for turn in range(self.detector_steps):
             damaged, truth = random_damage(torch.rot90(images, turn, dims=(2, 3)), generator)
             with step.autocast():
@@ -157,7 +211,7 @@ class RestoreModule(GanModule):
             bce = F.binary_cross_entropy_with_logits(logits, truth)
             seg_loss = bce + dice_loss(logits, truth)
             step.backward(seg_loss, "detector")
-        return {**losses, "seg_bce": bce, "seg": seg_loss}
+        return {"seg_bce": bce, "seg": seg_loss}
 
     def _inpainter_step(self, images: Tensor, generator: torch.Generator,
                         step: StepContext) -> dict[str, Tensor]:
@@ -184,8 +238,9 @@ class RestoreModule(GanModule):
             matching = feature_matching_loss(real_features, fake_features)
             hole = reconstruction_loss(prediction, images, masks)
             known = reconstruction_loss(prediction, images, 1 - masks)
+            texture = WEIGHTS["adversarial"] * adversarial + WEIGHTS["features"] * matching
             g_loss = (WEIGHTS["hole"] * hole + WEIGHTS["known"] * known
-                      + WEIGHTS["adversarial"] * adversarial + WEIGHTS["features"] * matching)
+                      + self.texture_weight * texture)
         step.backward(g_loss, "inpainter")
         discriminator.requires_grad_(True)
         return {"d": d_loss, "g_adv": adversarial, "g_fm": matching, "l1_hole": hole}
@@ -193,7 +248,7 @@ class RestoreModule(GanModule):
     def fixed_inputs(self, batch: Tensor) -> dict[str, Tensor]:
         images = ((batch[:8].float() + 1) / 2)
         generator = torch.Generator().manual_seed(self.seed)
-        if self.detector_only:
+        if self.only == "detector":
             damaged, masks = random_damage(images, generator, clean=0.0)
         else:
             damaged, masks = damaged_inputs(images, generator)
@@ -204,7 +259,7 @@ class RestoreModule(GanModule):
         what it finds (red: the detector's probability, green: the true damage, so yellow
         is found damage, red a false alarm and green a miss)."""
         damaged, masks = fixed["damaged"], fixed["masks"]
-        if self.detector_only:
+        if self.only == "detector":
             found = torch.sigmoid(networks["detector"](damaged).float())
             second = torch.cat([found, masks, torch.zeros_like(masks)], dim=1)
         else:
@@ -280,16 +335,17 @@ def restore_train_options() -> list[click.Parameter]:
         click.Option(["--init"], metavar="MODEL",
                      help="Start from this restore model (name or file); its architecture "
                           "and window size are used (--size, --width and --blocks must "
-                          "match or be left out; with --detector-only, another "
+                          "match or be left out; with --only detector, another "
                           "--detector-width or --detector-depth trains a new detector)."),
-        click.Option(["--detector-only"], is_flag=True,
-                     help="Train only the detector (needs --init): the inpainter is exported "
-                          "as it is."),
+        click.Option(["--only"], type=click.Choice(["detector", "inpainter"]),
+                     help="Train only this network of the --init model; the other is "
+                          "exported as it is."),
         click.Option(["--validate"], type=click.IntRange(min=0), default=0, show_default=True,
                      metavar="N",
                      help="Leave out the N images before the --holdout ones of each folder "
-                          "and score the detector's F1 on them every --validate-every steps "
-                          "(with --detector-only); the best step is exported."),
+                          "and score the network that trains on them every --validate-every "
+                          "steps (with --only: the detector by pixel F1, the inpainter by "
+                          "PSNR); the best step is exported."),
         click.Option(["--detector-lr"], type=float, default=2e-3, show_default=True,
                      help="Detector learning rate."),
         click.Option(["--detector-steps"], type=click.IntRange(min=1), default=1,
@@ -297,6 +353,11 @@ def restore_train_options() -> list[click.Parameter]:
                      help="Detector updates per step (each a tenth of a step's cost)."),
         click.Option(["--loss"], type=click.Choice(["hinge", "nonsaturating"]),
                      default="hinge", show_default=True, help="Adversarial loss."),
+        click.Option(["--texture-weight"], type=click.FloatRange(min=0), default=1.0,
+                     show_default=True,
+                     help="Scale of the inpainter's adversarial and feature-matching terms "
+                          "against its L1 reconstruction: lower paints less invented "
+                          "texture and scores a higher PSNR."),
         click.Option(["--width"], type=click.IntRange(min=2),
                      default=DEFAULT_CONFIG["inpainter"]["width"], show_default=True,
                      help="Inpainter base width."),
@@ -339,11 +400,11 @@ _SHAPE_OPTIONS = {"--size": ("size",), "--width": ("inpainter", "width"),
 
 
 def _init_config(given: dict[str, Any], start: dict[str, Any], init: str,
-                 detector_only: bool = False) -> tuple[dict[str, Any], bool]:
+                 only: str | None = None) -> tuple[dict[str, Any], bool]:
     """The config of the ``--init`` model and whether its detector is replaced by a new one.
 
     A shape option set to something else than the model has is an error, except the
-    detector's in a ``--detector-only`` run: that asks for a new detector of that shape
+    detector's in a ``--only detector`` run: that asks for a new detector of that shape
     beside the model's inpainter (a bigger detector need not retrain the inpainter).
     """
     config = {**DEFAULT_CONFIG, **start}
@@ -356,7 +417,7 @@ def _init_config(given: dict[str, Any], start: dict[str, Any], init: str,
         wanted, kept = value(given, path), value(config, path)
         if wanted in (value(DEFAULT_CONFIG, path), kept):
             continue
-        if not (detector_only and path[0] == "detector"):
+        if not (only == "detector" and path[0] == "detector"):
             raise ArtganError(f"{option} {wanted}: --init {init} has {kept}; leave {option} out")
         detector[path[1]] = wanted
     fresh_detector = detector != config["detector"]
@@ -371,7 +432,8 @@ def train(*, data: tuple[str, ...], name: str = "restore", out: str | None = Non
           blocks: int = DEFAULT_CONFIG["inpainter"]["blocks"],
           detector_width: int = DEFAULT_CONFIG["detector"]["width"],
           detector_depth: int = DEFAULT_CONFIG["detector"]["depth"],
-          init: str | None = None, detector_only: bool = False, validate: int = 0,
+          init: str | None = None, only: str | None = None, validate: int = 0,
+          texture_weight: float = 1.0,
           **options: Any) -> Path:
     """Train and export a restore model; returns the model file's path."""
     config = {
@@ -382,26 +444,29 @@ def train(*, data: tuple[str, ...], name: str = "restore", out: str | None = Non
     start, fresh_detector = None, False
     if init:
         start = load_model(init, TASK)
-        config, fresh_detector = _init_config(config, start.config, init, detector_only)
-    elif detector_only:
-        raise ArtganError("--detector-only needs --init MODEL: the inpainter to keep")
+        config, fresh_detector = _init_config(config, start.config, init, only)
+    elif only:
+        raise ArtganError(f"--only {only} needs --init MODEL: the other network to keep")
     size = config["size"]
     multiple = 2 ** max(config["inpainter"]["downs"], config["detector"]["depth"])
     if size % multiple:
         raise ArtganError(f"--size must be a multiple of {multiple}, got {size}")
     train_config = config_from_options(task=TASK, **options)
-    if bool(validate) != bool(train_config.validate_every) or (validate and not detector_only):
-        raise ArtganError("--validate N, --validate-every STEPS and --detector-only go "
-                          "together: validation scores the detector alone")
+    if bool(validate) != bool(train_config.validate_every) or (validate and not only):
+        raise ArtganError("--validate N, --validate-every STEPS and --only go together: "
+                          "validation scores the one network that trains")
     dataset, validation_paths = training_data(list(data), size, holdout, load_size, validate)
     validation = None
-    if validate:
+    if only == "detector" and validate:
         validation = DetectorValidation.from_paths(validation_paths)
+    elif only == "inpainter" and validate:
+        validation = InpainterValidation.from_paths(validation_paths, size)
     target = Path(out) if out else user_model_dir() / TASK / f"{name}.safetensors"
     module = RestoreModule(config, lr=lr, d_lr=d_lr, detector_lr=detector_lr, loss=loss,
                            seed=train_config.seed, detector_steps=detector_steps,
                            init=None if start is None else start.network.state_dict(),
-                           detector_only=detector_only, fresh_detector=fresh_detector,
+                           only=only, fresh_detector=fresh_detector,
+                           texture_weight=texture_weight,
                            validation=validation)
 
     def loader(start: int):
@@ -422,10 +487,11 @@ def train(*, data: tuple[str, ...], name: str = "restore", out: str | None = Non
         "detector_steps": detector_steps,
         "init": init,
         "trained": ("new detector only" if fresh_detector else
-                    "detector only" if detector_only else "detector and inpainter"),
-        "validation": (f"1 - detector pixel F1 on thin and medium damage of "
-                       f"{len(validation_paths)} held-out images" if validate else None),
+                    f"{only} only" if only else "detector and inpainter"),
+        "validation": (f"{validation.score} of {len(validation_paths)} held-out images"
+                       if validation else None),
         "loss": loss,
+        "texture_weight": texture_weight,
         "losses": {key: round(value, 4) for key, value in result.losses.items()},
     }
     path = trainer.export(target, task=TASK, card=card)
