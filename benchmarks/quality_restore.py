@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from artgan_restore.damage import synthesize
+from artgan_restore.damage import damaged_scan
 from artgan_restore.detector import detect, pixel_f1
 from artgan_restore.restorer import Restorer, picture_tensor
 
@@ -92,9 +92,7 @@ def main() -> int:
     area = {level: [] for level in LEVELS}
     for index, original in enumerate(originals):
         for level in LEVELS:
-            damaged, mask = synthesize(original.float() / 255, level=level, seed=index)
-            damaged = (damaged * 255).round().to(torch.uint8)
-            mask = mask[0].bool()
+            damaged, mask = damaged_scan(original, level, index)
             area[level].append(float(mask.float().mean()))
             for name, method in methods.items():
                 start = time.perf_counter()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from artgan_restore.damage import synthesize
+from artgan_restore.damage import damaged_scan
 from PIL import Image
 
 import artgan
@@ -38,10 +38,9 @@ def main(picture: str, out_dir: str, level: str = "medium", model: str | None = 
     out.mkdir(parents=True, exist_ok=True)
     original = np.array(Image.open(picture).convert("RGB"))
 
-    pixels = torch.from_numpy(original).permute(2, 0, 1).float() / 255
-    damaged, mask = synthesize(pixels, level=level, seed=1)
-    damaged = (damaged.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    true_mask = mask[0].numpy() > 0.5  # (1, H, W) for one picture
+    damaged, mask = damaged_scan(torch.from_numpy(original).permute(2, 0, 1), level, seed=1)
+    damaged = np.ascontiguousarray(damaged.permute(1, 2, 0).numpy())
+    true_mask = mask.numpy()
     Image.fromarray(damaged).save(out / "damaged.png")
     Image.fromarray(true_mask.astype(np.uint8) * 255).save(out / "true_mask.png")
 

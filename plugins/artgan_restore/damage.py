@@ -475,6 +475,14 @@ def synthesize(
     return (damaged[0], mask[0]) if single else (damaged, mask)
 
 
+def damaged_scan(picture: Tensor, level: str, seed: int) -> tuple[Tensor, Tensor]:
+    """A test case as a scan of a damaged painting shows it: ``picture`` ((3, H, W) uint8)
+    damaged at ``level`` with ``seed`` and quantised back to uint8, with its (H, W) bool
+    mask. The benchmark, training validation and the example score repairs on these."""
+    damaged, mask = synthesize(picture.float() / 255, level=level, seed=seed)
+    return (damaged * 255).round().to(torch.uint8), mask[0].bool()
+
+
 def random_damage(
     images: Tensor, generator: torch.Generator, clean: float = 0.1
 ) -> tuple[Tensor, Tensor]:

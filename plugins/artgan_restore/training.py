@@ -49,7 +49,7 @@ from artgan.metrics import psnr
 from artgan.store import load_model, user_model_dir
 from artgan.train import GanModule, StepContext, Trainer
 from artgan.train.options import config_from_options, train_options
-from artgan_restore.damage import free_form_masks, random_damage, synthesize
+from artgan_restore.damage import damaged_scan, free_form_masks, random_damage
 from artgan_restore.detector import DamageDetector, detect, pixel_f1
 from artgan_restore.discriminator import PatchDiscriminator
 from artgan_restore.inpainter import Inpainter, composite
@@ -71,11 +71,8 @@ class DetectorValidation:
 
     def __init__(self, pictures: list[Tensor], threshold: float = 0.5, tolerance: int = 2):
         """``pictures``: undamaged (3, H, W) uint8 tensors."""
-        self.cases = []
-        for index, picture in enumerate(pictures):
-            for level in self.LEVELS:
-                damaged, mask = synthesize(picture.float() / 255, level=level, seed=index)
-                self.cases.append(((damaged * 255).round().to(torch.uint8), mask[0].bool()))
+        self.cases = [damaged_scan(picture, level, index)
+                      for index, picture in enumerate(pictures) for level in self.LEVELS]
         self.threshold, self.tolerance = threshold, tolerance
 
     @classmethod
@@ -100,13 +97,9 @@ class InpainterValidation:
 
     def __init__(self, pictures: list[Tensor], size: int):
         """``pictures``: undamaged (3, H, W) uint8 tensors; ``size``: the window size."""
-        self.cases = []
-        for index, picture in enumerate(pictures):
-            for level in self.LEVELS:
-                damaged, mask = synthesize(picture.float() / 255, level=level, seed=index)
-                if mask.any():
-                    self.cases.append(((damaged * 255).round().to(torch.uint8),
-                                       mask[0].bool(), picture))
+        self.cases = [(*damaged_scan(picture, level, index), picture)
+                      for index, picture in enumerate(pictures) for level in self.LEVELS]
+        self.cases = [case for case in self.cases if case[1].any()]  # something to repair
         self.size = size
 
     @classmethod
