@@ -332,7 +332,8 @@ def restore_train_options() -> list[click.Parameter]:
                           "--detector-width or --detector-depth trains a new detector)."),
         click.Option(["--only"], type=click.Choice(["detector", "inpainter"]),
                      help="Train only this network of the --init model; the other is "
-                          "exported as it is."),
+                          "exported as it is (the inpainter's discriminator, not part of "
+                          "a model file, starts afresh)."),
         click.Option(["--validate"], type=click.IntRange(min=0), default=0, show_default=True,
                      metavar="N",
                      help="Leave out the N images before the --holdout ones of each folder "
@@ -350,7 +351,7 @@ def restore_train_options() -> list[click.Parameter]:
                      show_default=True,
                      help="Scale of the inpainter's adversarial and feature-matching terms "
                           "against its L1 reconstruction: lower paints less invented "
-                          "texture and scores a higher PSNR."),
+                          "texture, aiming at fidelity (PSNR) over plausibility."),
         click.Option(["--width"], type=click.IntRange(min=2),
                      default=DEFAULT_CONFIG["inpainter"]["width"], show_default=True,
                      help="Inpainter base width."),
