@@ -475,11 +475,13 @@ def synthesize(
     return (damaged[0], mask[0]) if single else (damaged, mask)
 
 
-def damaged_scan(picture: Tensor, level: str, seed: int) -> tuple[Tensor, Tensor]:
+def damaged_scan(picture: Tensor, level: str, seed: int,
+                 kinds: Sequence[str] | None = None) -> tuple[Tensor, Tensor]:
     """A test case as a scan of a damaged painting shows it: ``picture`` ((3, H, W) uint8)
-    damaged at ``level`` with ``seed`` and quantised back to uint8, with its (H, W) bool
-    mask. The benchmark, training validation and the example score repairs on these."""
-    damaged, mask = synthesize(picture.float() / 255, level=level, seed=seed)
+    damaged at ``level`` (with the level's ``kinds`` unless given) with ``seed`` and
+    quantised back to uint8, with its (H, W) bool mask. The benchmark, training validation
+    and the example score repairs on these."""
+    damaged, mask = synthesize(picture.float() / 255, kinds, level=level, seed=seed)
     return (damaged * 255).round().to(torch.uint8), mask[0].bool()
 
 
