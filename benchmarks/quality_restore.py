@@ -10,8 +10,9 @@ corners), one seed per painting. Each damaged picture (quantised to 8 bits, like
 repaired with the exact damage mask by artgan's inpainter and by OpenCV's Telea and
 Navier-Stokes inpainting (radius 3); PSNR and SSIM are measured inside the mask against the
 undamaged original. The detector is scored by pixel F1 on thin and medium damage (and on
-medium damage of one kind at a time, to show which it misses) with a 2 px tolerance band: a detected pixel counts as right if true damage lies within 2 px, a
-damaged pixel as found if a detection lies within 2 px. Last, the undamaged paintings go
+medium damage of one kind at a time, to show which it misses) with a 2 px tolerance band:
+a detected pixel counts as right if true damage lies within 2 px, a damaged pixel as found
+if a detection lies within 2 px. Last, the undamaged paintings go
 through automatic restoration as ``artgan restore`` runs it (detection, default dilation,
 inpainting): the share of pixels it marks and the PSNR of its result to the painting say
 how much a false alarm costs. Needs ``opencv-python-headless``

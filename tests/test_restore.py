@@ -99,6 +99,15 @@ def test_synthesis_of_chosen_kinds_and_bad_names():
         damage.synthesize(image, level="huge")
 
 
+def test_damaged_scan_is_an_8_bit_picture_with_a_bool_mask_of_the_chosen_kinds():
+    picture = (torch.rand(3, 48, 48) * 255).to(torch.uint8)
+    damaged, mask = damage.damaged_scan(picture, "medium", seed=2)
+    assert damaged.dtype == torch.uint8 and mask.dtype == torch.bool and mask.shape == (48, 48)
+    assert torch.equal(damaged[:, ~mask], picture[:, ~mask]) and mask.any()
+    stains, stain_mask = damage.damaged_scan(picture, "medium", seed=2, kinds=["stains"])
+    assert not torch.equal(stain_mask, mask)
+
+
 def test_free_form_masks_range_from_scratches_to_large_holes():
     masks = damage.free_form_masks(40, 64, 64, torch.Generator().manual_seed(0))
     area = masks.mean(dim=(1, 2, 3))
