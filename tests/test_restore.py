@@ -104,8 +104,10 @@ def test_damaged_scan_is_an_8_bit_picture_with_a_bool_mask_of_the_chosen_kinds()
     damaged, mask = damage.damaged_scan(picture, "medium", seed=2)
     assert damaged.dtype == torch.uint8 and mask.dtype == torch.bool and mask.shape == (48, 48)
     assert torch.equal(damaged[:, ~mask], picture[:, ~mask]) and mask.any()
-    stains, stain_mask = damage.damaged_scan(picture, "medium", seed=2, kinds=["stains"])
-    assert not torch.equal(stain_mask, mask)
+    same = damage.damaged_scan(picture, "medium", seed=2, kinds=damage.LEVELS["medium"])
+    assert torch.equal(same[0], damaged) and torch.equal(same[1], mask)
+    _, stains = damage.damaged_scan(picture, "medium", seed=2, kinds=["stains"])
+    assert not torch.equal(stains, mask)
 
 
 def test_free_form_masks_range_from_scratches_to_large_holes():

@@ -118,6 +118,7 @@ def test_inpainter_only_fine_tuning_keeps_the_detector_and_validates_by_psnr(
     assert card["trained"] == "inpainter only" and card["texture_weight"] == 0.5
     assert "PSNR" in card["validation"] and card["validation_score"] < 0  # minus dB
     assert card["selected_step"] in (0, 1, 2)
+    assert (tmp_path / "runs" / "restore" / "log.jsonl").read_text().count('"validation"') == 3
     assert_kept(start, target, "detector")
     trained = checkpoint.load(tmp_path / "runs" / "restore" / "checkpoints")
     start_inpainter = store.load_model(start, "restore").network["inpainter"].state_dict()
@@ -132,6 +133,8 @@ def test_inpainter_only_fine_tuning_keeps_the_detector_and_validates_by_psnr(
     (["--validate", "1", "--validate-every", "1"], "go together"),
     (["--init", "START", "--size", "64", "--width", "8"], "--width 8: --init"),
     (["--init", "START", "--size", "64", "--detector-width", "6"], "--detector-width 6: --init"),
+    (["--init", "START", "--size", "64", "--only", "inpainter", "--detector-width", "6"],
+     "--detector-width 6: --init"),
 ])
 def test_fine_tuning_option_mistakes(folder, tmp_path, options, message):
     start = str(save_tiny(tmp_path / "start.safetensors"))

@@ -30,7 +30,6 @@ inpainter by PSNR inside the damage), so the best step is the one shipped.
 
 from __future__ import annotations
 
-import copy
 import os
 from pathlib import Path
 from typing import Any
@@ -43,79 +42,19 @@ from torch.utils.data import ConcatDataset
 
 from artgan.data import ImageFolder, holdout_split, make_loader
 from artgan.errors import ArtganError
-from artgan.imageio import read_image
 from artgan.losses import LOSSES, feature_matching_loss, reconstruction_loss
-from artgan.metrics import psnr
 from artgan.store import load_model, user_model_dir
 from artgan.train import GanModule, StepContext, Trainer
 from artgan.train.options import config_from_options, train_options
-from artgan_restore.damage import damaged_scan, free_form_masks, random_damage
-from artgan_restore.detector import DamageDetector, detect, pixel_f1
+from artgan_restore.damage import free_form_masks, random_damage
+from artgan_restore.detector import DamageDetector
 from artgan_restore.discriminator import PatchDiscriminator
 from artgan_restore.inpainter import Inpainter, composite
 from artgan_restore.model import ARCHITECTURE, DEFAULT_CONFIG, TASK
-from artgan_restore.restorer import Restorer, picture_tensor
+from artgan_restore.validation import DetectorValidation, InpainterValidation
 
 WEIGHTS = {"hole": 1.0, "known": 0.1, "adversarial": 0.05, "features": 1.0}
 _SHARED_SKIPPED = {"augment", "ada_target"}  # the discriminator input carries the mask
-
-
-class DetectorValidation:
-    """How well the detector finds damage in held-out paintings: 1 - its mean pixel F1 on
-    thin and on medium damage (2 px tolerance, threshold 0.5), as ``quality_restore`` scores
-    it: whole pictures at their own resolution, damaged in 8 bits. The damage is drawn once
-    (one seed per picture), so every step sees the same test."""
-
-    LEVELS = ("thin", "medium")
-    score = "1 - detector pixel F1 on thin and medium damage"
-
-    def __init__(self, pictures: list[Tensor], threshold: float = 0.5, tolerance: int = 2):
-        """``pictures``: undamaged (3, H, W) uint8 tensors."""
-        self.cases = [damaged_scan(picture, level, index)
-                      for index, picture in enumerate(pictures) for level in self.LEVELS]
-        self.threshold, self.tolerance = threshold, tolerance
-
-    @classmethod
-    def from_paths(cls, paths: list[Path]) -> DetectorValidation:
-        return cls([picture_tensor(read_image(path).rgb) for path in paths])
-
-    def __call__(self, networks: dict[str, nn.Module]) -> float:
-        detector = networks["detector"]
-        scores = [pixel_f1(detect(detector, damaged, self.threshold), truth, self.tolerance)[2]
-                  for damaged, truth in self.cases]
-        return 1.0 - sum(scores) / len(scores)
-
-
-class InpainterValidation:
-    """How well the inpainter repairs held-out paintings: minus its mean PSNR (dB) inside
-    the exact damage mask over thin, medium and large damage, as ``quality_restore``
-    scores it (whole pictures in 8 bits, repaired window by window like ``artgan restore``
-    does). The damage is drawn once (one seed per picture)."""
-
-    LEVELS = ("thin", "medium", "large")
-    score = "minus the inpainter's mean PSNR (dB) inside thin, medium and large damage"
-
-    def __init__(self, pictures: list[Tensor], size: int):
-        """``pictures``: undamaged (3, H, W) uint8 tensors; ``size``: the window size."""
-        self.cases = [(*damaged_scan(picture, level, index), picture)
-                      for index, picture in enumerate(pictures) for level in self.LEVELS]
-        self.cases = [case for case in self.cases if case[1].any()]  # something to repair
-        self.size = size
-
-    @classmethod
-    def from_paths(cls, paths: list[Path], size: int) -> InpainterValidation:
-        return cls([picture_tensor(read_image(path).rgb) for path in paths], size)
-
-    def __call__(self, networks: dict[str, nn.Module]) -> float:
-        # a copy: the Restorer turns its networks to channels-last and eval mode
-        inpainter = copy.deepcopy(networks["inpainter"])
-        device = next(inpainter.parameters()).device
-        restorer = Restorer(nn.ModuleDict({"inpainter": inpainter}), self.size, device)
-        total = 0.0
-        for damaged, mask, original in self.cases:
-            restored = restorer.inpaint(damaged, mask)
-            total += psnr(restored[None] / 255, original[None] / 255, mask[None, None])
-        return -total / len(self.cases)
 
 
 class RestoreModule(GanModule):
@@ -338,7 +277,7 @@ def restore_train_options() -> list[click.Parameter]:
                      metavar="N",
                      help="Leave out the N images before the --holdout ones of each folder "
                           "and score the network that trains on them every --validate-every "
-                          "steps (with --only: the detector by pixel F1, the inpainter by "
+                          "steps (needs --only: the detector by pixel F1, the inpainter by "
                           "PSNR); the best step is exported."),
         click.Option(["--detector-lr"], type=float, default=2e-3, show_default=True,
                      help="Detector learning rate."),
@@ -482,10 +421,10 @@ def train(*, data: tuple[str, ...], name: str = "restore", out: str | None = Non
         "init": init,
         "trained": ("new detector only" if fresh_detector else
                     f"{only} only" if only else "detector and inpainter"),
-        "validation": (f"{validation.score} of {len(validation_paths)} held-out images"
-                       if validation else None),
+        "validation": (f"{validation.description} of {len(validation_paths)} held-out "
+                       f"images" if validation else None),
         "loss": loss,
-        "texture_weight": texture_weight,
+        "texture_weight": None if only == "detector" else texture_weight,
         "losses": {key: round(value, 4) for key, value in result.losses.items()},
     }
     path = trainer.export(target, task=TASK, card=card)
