@@ -59,16 +59,23 @@ def assert_kept(start, target, network="inpainter"):
         torch.testing.assert_close(after[key], expected, rtol=1e-3, atol=1e-5, msg=key)
 
 
+def fine_tune(folder, tmp_path, name, *options):
+    """Fine-tune a tiny saved model on ``folder`` with ``options``; returns (start, target)."""
+    start = save_tiny(tmp_path / "start.safetensors")
+    target = tmp_path / f"{name}.safetensors"
+    task_command(RestoreTask(), "train").main([
+        "--data", str(folder), "--init", str(start), "--load-size", "64",
+        "--batch-size", "2", "--device", "cpu", "--precision", "fp32", "--out", str(target),
+        *options,
+    ], standalone_mode=False)
+    return start, target
+
+
 def test_detector_only_fine_tuning_keeps_the_inpainter_and_picks_the_best_step(
         folder, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    start = save_tiny(tmp_path / "start.safetensors")
-    target = tmp_path / "tuned.safetensors"
-    task_command(RestoreTask(), "train").main([
-        "--data", str(folder), "--holdout", "1", "--validate", "2", "--validate-every", "1",
-        "--init", str(start), "--only", "detector", "--load-size", "64", "--steps", "2",
-        "--batch-size", "2", "--device", "cpu", "--precision", "fp32", "--out", str(target),
-    ], standalone_mode=False)
+    start, target = fine_tune(folder, tmp_path, "tuned", "--only", "detector", "--holdout", "1",
+                              "--validate", "2", "--validate-every", "1", "--steps", "2")
     card = store.read_header(target)["card"]
     assert card["trained"] == "detector only" and card["init"] == str(start)
     assert card["selected_step"] in (0, 1, 2) and 0 <= card["validation_score"] <= 1
@@ -86,14 +93,8 @@ def test_detector_only_fine_tuning_keeps_the_inpainter_and_picks_the_best_step(
 def test_detector_only_with_another_detector_shape_trains_a_new_detector(
         folder, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    start = save_tiny(tmp_path / "start.safetensors")
-    target = tmp_path / "wider.safetensors"
-    task_command(RestoreTask(), "train").main([
-        "--data", str(folder), "--init", str(start), "--only", "detector",
-        "--detector-width", "6",
-        "--load-size", "64", "--steps", "1", "--batch-size", "2", "--device", "cpu",
-        "--precision", "fp32", "--out", str(target),
-    ], standalone_mode=False)
+    start, target = fine_tune(folder, tmp_path, "wider", "--only", "detector",
+                              "--detector-width", "6", "--steps", "1")
     before = store.load_model(start, "restore")
     after = store.load_model(target, "restore")
     assert after.config["detector"] == {**before.config["detector"], "width": 6}
@@ -106,14 +107,9 @@ def test_detector_only_with_another_detector_shape_trains_a_new_detector(
 def test_inpainter_only_fine_tuning_keeps_the_detector_and_validates_by_psnr(
         folder, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    start = save_tiny(tmp_path / "start.safetensors")
-    target = tmp_path / "tuned.safetensors"
-    task_command(RestoreTask(), "train").main([
-        "--data", str(folder), "--holdout", "1", "--validate", "1", "--validate-every", "1",
-        "--init", str(start), "--only", "inpainter", "--texture-weight", "0.5",
-        "--load-size", "64", "--steps", "2", "--batch-size", "2", "--device", "cpu",
-        "--precision", "fp32", "--out", str(target),
-    ], standalone_mode=False)
+    start, target = fine_tune(folder, tmp_path, "tuned", "--only", "inpainter",
+                              "--texture-weight", "0.5", "--holdout", "1", "--validate", "1",
+                              "--validate-every", "1", "--steps", "2")
     card = store.read_header(target)["card"]
     assert card["trained"] == "inpainter only" and card["texture_weight"] == 0.5
     assert "PSNR" in card["validation"] and card["validation_score"] < 0  # minus dB
