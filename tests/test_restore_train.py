@@ -7,7 +7,7 @@ from artgan_restore.model import ARCHITECTURE, build
 from artgan_restore.task import RestoreTask
 from artgan_restore.training import RestoreModule, damaged_inputs, dice_loss, training_data
 from PIL import Image
-from test_restore import save_tiny
+from test_restore import TINY, save_tiny
 
 from artgan import store
 from artgan.cli import task_command
@@ -179,3 +179,15 @@ def test_detector_only_samples_map_found_and_true_damage():
     assert grid.shape == (8, 3, 32, 32)
     torch.testing.assert_close(grid[4:, 1:2], fixed["masks"])  # green: the true damage
     assert (grid[4:, 2] == 0).all() and fixed["masks"].any()
+
+
+def test_a_shallower_detector_starts_from_the_upper_levels_of_the_init_model():
+    init = build(**TINY).state_dict()
+    config = {**TINY, "detector": {**TINY["detector"], "depth": 1}}
+    networks = RestoreModule(config, init=init, only="detector").networks()
+    detector = networks["detector"].state_dict()
+    assert len(detector) < sum(key.startswith("detector.") for key in init)
+    for key, value in detector.items():  # every level it keeps, and the head
+        torch.testing.assert_close(value, init[f"detector.{key}"], msg=key)
+    for key, value in networks["inpainter"].state_dict().items():
+        torch.testing.assert_close(value, init[f"inpainter.{key}"], msg=key)

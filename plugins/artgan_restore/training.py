@@ -61,11 +61,12 @@ class RestoreModule(GanModule):
     """Inpainter + discriminator (adversarial) and detector (segmentation).
 
     ``init`` holds the weights of an exported model to start from; ``only`` ("detector" or
-    "inpainter") trains that network alone (``fresh_detector``: a new detector, in place of
-    the model's own); ``validation`` scores the network that trains (the Trainer picks one
-    step for both, so validation needs ``only``). ``texture_weight`` scales the adversarial
-    and feature-matching terms against the L1 reconstruction: lower trades plausible
-    texture for fidelity (PSNR).
+    "inpainter") trains that network alone; a detector of another shape than ``init``'s
+    starts from its weights wherever their shapes fit (a shallower one keeps the upper
+    levels) and fresh elsewhere. ``validation`` scores the network that trains (the Trainer
+    picks one step for both, so validation needs ``only``). ``texture_weight`` scales the
+    adversarial and feature-matching terms against the L1 reconstruction: lower trades
+    plausible texture for fidelity (PSNR).
     """
 
     ema = ("inpainter",)
@@ -73,7 +74,7 @@ class RestoreModule(GanModule):
     def __init__(self, config: dict[str, Any], lr: float = 1e-3, d_lr: float = 1e-4,
                  detector_lr: float = 2e-3, loss: str = "hinge", seed: int = 0,
                  detector_steps: int = 1, init: dict[str, Tensor] | None = None,
-                 only: str | None = None, fresh_detector: bool = False,
+                 only: str | None = None,
                  validation: DetectorValidation | InpainterValidation | None = None,
                  texture_weight: float = 1.0):
         self.config = config
@@ -83,7 +84,6 @@ class RestoreModule(GanModule):
         self.seed = seed
         self.init = init
         self.only = only
-        self.fresh_detector = fresh_detector
         if only == "detector":  # average the network that trains; the inpainter stays as it is
             self.ema = ("detector",)
         self.validation = validation
@@ -93,10 +93,11 @@ class RestoreModule(GanModule):
     def networks(self) -> dict[str, nn.Module]:
         pair = nn.ModuleDict({"detector": DamageDetector(**self.config["detector"]),
                               "inpainter": Inpainter(**self.config["inpainter"])})
-        if self.init is not None:  # a --only detector run may bring a new detector of its own
-            kept = {key: value for key, value in self.init.items()
-                    if not (self.fresh_detector and key.startswith("detector."))}
-            pair.load_state_dict(kept, strict=not self.fresh_detector)
+        if self.init is not None:  # only a reshaped detector can miss some (config checks)
+            own = pair.state_dict()
+            fitting = {key: value for key, value in self.init.items()
+                       if key in own and own[key].shape == value.shape}
+            pair.load_state_dict(fitting, strict=False)
         return {
             "inpainter": pair["inpainter"],
             "discriminator": PatchDiscriminator(),
@@ -268,7 +269,8 @@ def restore_train_options() -> list[click.Parameter]:
                      help="Start from this restore model (name or file); its architecture "
                           "and window size are used (--size, --width and --blocks must "
                           "match or be left out; with --only detector, another "
-                          "--detector-width or --detector-depth trains a new detector)."),
+                          "--detector-width or --detector-depth trains a detector of that "
+                          "shape, starting from the model's weights where they fit)."),
         click.Option(["--only"], type=click.Choice(["detector", "inpainter"]),
                      help="Train only this network of the --init model; the other is "
                           "exported as it is (the inpainter's discriminator, not part of "
@@ -337,8 +339,8 @@ def _init_config(given: dict[str, Any], start: dict[str, Any], init: str,
     """The config of the ``--init`` model and whether its detector is replaced by a new one.
 
     A shape option set to something else than the model has is an error, except the
-    detector's in a ``--only detector`` run: that asks for a new detector of that shape
-    beside the model's inpainter (a bigger detector need not retrain the inpainter).
+    detector's in a ``--only detector`` run: that asks for a detector of that shape beside
+    the model's inpainter (a bigger or shallower detector need not retrain the inpainter).
     """
     config = {**DEFAULT_CONFIG, **start}
 
@@ -398,7 +400,7 @@ def train(*, data: tuple[str, ...], name: str = "restore", out: str | None = Non
     module = RestoreModule(config, lr=lr, d_lr=d_lr, detector_lr=detector_lr, loss=loss,
                            seed=train_config.seed, detector_steps=detector_steps,
                            init=None if start is None else start.network.state_dict(),
-                           only=only, fresh_detector=fresh_detector,
+                           only=only,
                            texture_weight=texture_weight,
                            validation=validation)
 
