@@ -122,6 +122,17 @@ def test_inpainter_only_fine_tuning_keeps_the_detector_and_validates_by_psnr(
                for key, value in trained["networks"]["inpainter"].items()), "inpainter unchanged"
 
 
+def test_texture_weight_zero_trains_no_discriminator(folder, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    fine_tune(folder, tmp_path, "tuned", "--only", "inpainter", "--texture-weight", "0",
+              "--steps", "2")
+    trained = checkpoint.load(tmp_path / "runs" / "restore" / "checkpoints")
+    assert trained["optimizers"]["discriminator"]["state"] == {}, "discriminator stepped"
+    assert trained["optimizers"]["inpainter"]["state"], "inpainter never stepped"
+    log = (tmp_path / "runs" / "restore" / "log.jsonl").read_text()
+    assert '"l1_hole"' in log and '"g_adv"' not in log and '"d"' not in log
+
+
 @pytest.mark.parametrize("options, message", [
     (["--only", "detector"], "needs --init"),
     (["--only", "inpainter", "--validate", "1", "--validate-every", "1"], "needs --init"),

@@ -148,35 +148,56 @@ class RestoreModule(GanModule):
 
     def _inpainter_step(self, images: Tensor, generator: torch.Generator,
                         step: StepContext) -> dict[str, Tensor]:
-        """The discriminator's update, then the inpainter's; returns their losses."""
+        """The discriminator's update, then the inpainter's; returns their losses. With
+        ``texture_weight`` 0 the discriminator cannot affect the inpainter, so it sits out
+        (it would cost half of the step for nothing)."""
         damaged, masks = damaged_inputs(images, generator)
         inpainter = step.networks["inpainter"]
-        discriminator = step.networks["discriminator"]
-
+        judge = self.texture_weight > 0
+        losses = {}
         with step.autocast():
             prediction = inpainter(damaged, masks).float()
             filled = composite(prediction, images, masks)
+        if judge:
+            losses["d"], judged = self._discriminator_step(images, filled.detach(), masks, step)
+
+        with step.autocast():
+            hole = reconstruction_loss(prediction, images, masks)
+            known = reconstruction_loss(prediction, images, 1 - masks)
+            g_loss = WEIGHTS["hole"] * hole + WEIGHTS["known"] * known
+            if judge:
+                adversarial, matching = self._texture_losses(images, filled, masks, judged, step)
+                texture = WEIGHTS["adversarial"] * adversarial + WEIGHTS["features"] * matching
+                g_loss = g_loss + self.texture_weight * texture
+                losses.update(g_adv=adversarial, g_fm=matching)
+        step.backward(g_loss, "inpainter")
+        if judge:
+            step.networks["discriminator"].requires_grad_(True)
+        return {**losses, "l1_hole": hole}
+
+    def _discriminator_step(self, images: Tensor, filled: Tensor, masks: Tensor,
+                            step: StepContext) -> tuple[Tensor, Tensor]:
+        """One discriminator update; returns its loss and which of its patches are judged."""
+        discriminator = step.networks["discriminator"]
+        with step.autocast():
             real_logits, _ = discriminator(images, masks)
-            fake_logits, _ = discriminator(filled.detach(), masks)
+            fake_logits, _ = discriminator(filled, masks)
             judged = _patches(masks, fake_logits)
             d_loss = self.loss.d_loss(real_logits, fake_logits[judged])
         step.backward(d_loss, "discriminator")
+        return d_loss, judged
 
+    def _texture_losses(self, images: Tensor, filled: Tensor, masks: Tensor, judged: Tensor,
+                        step: StepContext) -> tuple[Tensor, Tensor]:
+        """The inpainter's adversarial and feature-matching losses; the discriminator is
+        frozen until the inpainter's update is done."""
+        discriminator = step.networks["discriminator"]
         discriminator.requires_grad_(False)
-        with step.autocast():
-            fake_logits, fake_features = discriminator(filled, masks)
-            with torch.no_grad():
-                _, real_features = discriminator(images, masks)
-            adversarial = self.loss.g_loss(fake_logits[judged])
-            matching = feature_matching_loss(real_features, fake_features)
-            hole = reconstruction_loss(prediction, images, masks)
-            known = reconstruction_loss(prediction, images, 1 - masks)
-            texture = WEIGHTS["adversarial"] * adversarial + WEIGHTS["features"] * matching
-            g_loss = (WEIGHTS["hole"] * hole + WEIGHTS["known"] * known
-                      + self.texture_weight * texture)
-        step.backward(g_loss, "inpainter")
-        discriminator.requires_grad_(True)
-        return {"d": d_loss, "g_adv": adversarial, "g_fm": matching, "l1_hole": hole}
+        fake_logits, fake_features = discriminator(filled, masks)
+        with torch.no_grad():
+            _, real_features = discriminator(images, masks)
+        return (self.loss.g_loss(fake_logits[judged]),
+                feature_matching_loss(real_features, fake_features))
 
     def fixed_inputs(self, batch: Tensor) -> dict[str, Tensor]:
         images = ((batch[:8].float() + 1) / 2)
@@ -292,7 +313,8 @@ def restore_train_options() -> list[click.Parameter]:
                      show_default=True,
                      help="Scale of the inpainter's adversarial and feature-matching terms "
                           "against its L1 reconstruction: lower paints less invented "
-                          "texture, aiming at fidelity (PSNR) over plausibility."),
+                          "texture, aiming at fidelity (PSNR) over plausibility; 0 "
+                          "trains no discriminator at all."),
         click.Option(["--width"], type=click.IntRange(min=2),
                      default=DEFAULT_CONFIG["inpainter"]["width"], show_default=True,
                      help="Inpainter base width."),
