@@ -152,28 +152,23 @@ class RestoreModule(GanModule):
         ``texture_weight`` 0 the discriminator cannot affect the inpainter, so it sits out
         (it would cost half of the step for nothing)."""
         damaged, masks = damaged_inputs(images, generator)
-        inpainter = step.networks["inpainter"]
-        judge = self.texture_weight > 0
-        losses = {}
         with step.autocast():
-            prediction = inpainter(damaged, masks).float()
+            prediction = step.networks["inpainter"](damaged, masks).float()
             filled = composite(prediction, images, masks)
-        if judge:
-            losses["d"], judged = self._discriminator_step(images, filled.detach(), masks, step)
-
-        with step.autocast():
             hole = reconstruction_loss(prediction, images, masks)
             known = reconstruction_loss(prediction, images, 1 - masks)
-            g_loss = WEIGHTS["hole"] * hole + WEIGHTS["known"] * known
-            if judge:
+        g_loss = WEIGHTS["hole"] * hole + WEIGHTS["known"] * known
+        losses = {"l1_hole": hole}
+        if self.texture_weight > 0:
+            losses["d"], judged = self._discriminator_step(images, filled.detach(), masks, step)
+            with step.autocast():
                 adversarial, matching = self._texture_losses(images, filled, masks, judged, step)
-                texture = WEIGHTS["adversarial"] * adversarial + WEIGHTS["features"] * matching
-                g_loss = g_loss + self.texture_weight * texture
-                losses.update(g_adv=adversarial, g_fm=matching)
+            texture = WEIGHTS["adversarial"] * adversarial + WEIGHTS["features"] * matching
+            g_loss = g_loss + self.texture_weight * texture
+            losses.update(g_adv=adversarial, g_fm=matching)
         step.backward(g_loss, "inpainter")
-        if judge:
-            step.networks["discriminator"].requires_grad_(True)
-        return {**losses, "l1_hole": hole}
+        step.networks["discriminator"].requires_grad_(True)
+        return losses
 
     def _discriminator_step(self, images: Tensor, filled: Tensor, masks: Tensor,
                             step: StepContext) -> tuple[Tensor, Tensor]:
@@ -358,7 +353,7 @@ _SHAPE_OPTIONS = {"--size": ("size",), "--width": ("inpainter", "width"),
 
 def _init_config(given: dict[str, Any], start: dict[str, Any], init: str,
                  only: str | None = None) -> tuple[dict[str, Any], bool]:
-    """The config of the ``--init`` model and whether its detector is replaced by a new one.
+    """The config of the ``--init`` model and whether its detector takes another shape.
 
     A shape option set to something else than the model has is an error, except the
     detector's in a ``--only detector`` run: that asks for a detector of that shape beside
