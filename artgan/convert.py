@@ -7,6 +7,7 @@ back a function that returns results in the kind the user passed in, alpha inclu
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +34,36 @@ def tensor_to_pil(t: torch.Tensor) -> Image.Image:
         raise ValueError(f"expected a (3, H, W) tensor, got shape {tuple(t.shape)}")
     pixels = _quantize(t.detach().float().cpu(), 255).to(torch.uint8)
     return Image.fromarray(pixels.permute(1, 2, 0).contiguous().numpy())
+
+
+def pil_to_uint8(image: Image.Image) -> torch.Tensor:
+    """A ``(3, H, W)`` uint8 tensor from a PIL image (converted to RGB), without a float
+    copy: large scans stay a quarter of the size."""
+    return torch.from_numpy(np.asarray(image.convert("RGB")).copy()).permute(2, 0, 1)
+
+
+def uint8_to_pil(pixels: torch.Tensor) -> Image.Image:
+    """An RGB PIL image from a ``(3, H, W)`` uint8 tensor."""
+    return Image.fromarray(pixels.permute(1, 2, 0).contiguous().numpy(), "RGB")
+
+
+def image_grid(images: torch.Tensor, padding: int = 2) -> torch.Tensor:
+    """A ``(N, C, H, W)`` batch as one ``(C, H', W')`` picture: a near-square grid, row by
+    row, with ``padding`` px of zeros around every cell (one image is returned as it is).
+    torchvision's ``make_grid`` does the same but costs two seconds of import on every
+    command that loads the plugins."""
+    count, channels, height, width = images.shape
+    if count == 1:
+        return images[0]
+    columns = math.ceil(math.sqrt(count))
+    rows = math.ceil(count / columns)
+    grid = images.new_zeros(channels, rows * (height + padding) + padding,
+                            columns * (width + padding) + padding)
+    for index, image in enumerate(images):
+        top = padding + (index // columns) * (height + padding)
+        left = padding + (index % columns) * (width + padding)
+        grid[:, top : top + height, left : left + width] = image
+    return grid
 
 
 def to_batch(image: Any) -> tuple[torch.Tensor, Restore]:

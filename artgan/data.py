@@ -22,8 +22,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
-from torchvision.transforms.functional import pil_to_tensor
 
+from artgan.convert import pil_to_uint8
 from artgan.errors import ArtganError
 from artgan.imageio import IMAGE_EXTENSIONS, ImageError, find_images, read_image
 
@@ -143,7 +143,7 @@ class ImageFolder(Dataset):
 
     def _decode(self, path: Path) -> Tensor:
         """uint8 (3, h, w) with the shorter side ``self._side``; raises ImageError."""
-        return pil_to_tensor(resize_shorter(read_image(path).rgb, self._side))
+        return pil_to_uint8(resize_shorter(read_image(path).rgb, self._side))
 
     def _decode_all(self) -> list[Tensor]:
         """Decode every image once (threads: Pillow releases the GIL while decoding)."""

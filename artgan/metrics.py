@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
-from torchvision.transforms.functional import pil_to_tensor
 
+from artgan.convert import pil_to_tensor
 from artgan.data import resize_shorter
 from artgan.errors import ArtganError, UnknownNameError
 from artgan.imageio import ImageError, find_images, read_image
@@ -299,7 +299,7 @@ def _read_files(
             continue
         if size is not None:
             picture = _center_square(resize_shorter(picture, size), size)
-        images.append(pil_to_tensor(picture).float() / 255)
+        images.append(pil_to_tensor(picture))
         names.append(relative)
     return images, names
 

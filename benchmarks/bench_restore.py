@@ -31,14 +31,15 @@ torch.set_num_threads(int(sys.argv[5]))
 from artgan.imageio import read_image, write_image
 from artgan.nn import ARCHITECTURES
 import artgan_restore
-from artgan_restore.restorer import Restorer, picture_tensor, read_mask, tensor_picture
+from artgan.convert import pil_to_uint8, uint8_to_pil
+from artgan_restore.restorer import Restorer, read_mask
 artgan_restore.register_architectures(ARCHITECTURES.register)
 image_path, mask_path, out_path, model = sys.argv[1:5]
 times = {}
 start = time.perf_counter()
 restorer = Restorer.load(model, "cpu")
 picture = read_image(image_path)
-pixels = picture_tensor(picture.rgb)
+pixels = pil_to_uint8(picture.rgb)
 times["read"] = time.perf_counter() - start
 start = time.perf_counter()
 if mask_path == "-":
@@ -53,7 +54,7 @@ if result["area"] < 0.5:
     restored = restorer.inpaint(pixels, mask)
     times["inpaint"] = time.perf_counter() - start
     start = time.perf_counter()
-    write_image(tensor_picture(restored), out_path)
+    write_image(uint8_to_pil(restored), out_path)
     times["write"] = time.perf_counter() - start
 result["times"] = times
 result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -66,8 +67,9 @@ def damaged_scan(width: int, height: int, share: float, folder: Path):
     import numpy as np
     import torch
     from artgan_restore.damage import synthesize
-    from artgan_restore.restorer import picture_tensor
     from PIL import Image
+
+    from artgan.convert import pil_to_uint8
 
     first = sorted(folder.glob("*.jpg"))[:1]
     if first:
@@ -76,7 +78,7 @@ def damaged_scan(width: int, height: int, share: float, folder: Path):
         y, x = np.mgrid[0:256, 0:256] / 256
         pixels = np.stack([np.sin(9 * x + 4 * y), np.cos(7 * y), x * y], axis=-1)
         source = Image.fromarray(((pixels * 0.5 + 0.5) * 255).astype(np.uint8))
-    image = picture_tensor(source.resize((width, height), Image.Resampling.BICUBIC))
+    image = pil_to_uint8(source.resize((width, height), Image.Resampling.BICUBIC))
     mask = torch.zeros(height, width, dtype=torch.bool)
     generator = torch.Generator().manual_seed(0)
     patch, step = 512, 0
@@ -123,14 +125,15 @@ def main() -> int:
 
         args.model = str(find_model(None, "restore").path)
 
-    from artgan_restore.restorer import tensor_picture
     from PIL import Image
+
+    from artgan.convert import uint8_to_pil
 
     image, mask = damaged_scan(args.width, args.height, args.damage, Path(args.data))
     with tempfile.TemporaryDirectory() as folder:
         scan = Path(folder) / "scan.png"
         mask_path = Path(folder) / "mask.png"
-        tensor_picture(image).save(scan)
+        uint8_to_pil(image).save(scan)
         Image.fromarray(mask.numpy().astype("uint8") * 255).save(mask_path)
         rows = [("detect + inpaint", run_child(scan, "-", Path(folder) / "a.png", args.model,
                                                args.threads)),

@@ -30,8 +30,9 @@ import numpy as np
 import torch
 from artgan_restore.damage import damaged_scan
 from artgan_restore.detector import detect, pixel_f1
-from artgan_restore.restorer import Restorer, picture_tensor
+from artgan_restore.restorer import Restorer
 
+from artgan.convert import pil_to_uint8
 from artgan.data import holdout_split
 from artgan.imageio import find_images, read_image
 from artgan.metrics import psnr, ssim
@@ -49,7 +50,7 @@ TOLERANCE = 2
 def held_out(folder: Path, count: int) -> list[torch.Tensor]:
     """The last ``count`` pictures of ``folder`` (sorted by path) as (3, H, W) uint8."""
     _, paths = holdout_split([path for path, _ in find_images([str(folder)])], count)
-    return [picture_tensor(read_image(path).rgb) for path in paths]
+    return [pil_to_uint8(read_image(path).rgb) for path in paths]
 
 
 def opencv_inpaint(cv2, damaged: torch.Tensor, mask: torch.Tensor, flag: int) -> torch.Tensor:

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from artgan.convert import pil_to_tensor, tensor_to_pil, to_batch
+from artgan.convert import image_grid, pil_to_tensor, tensor_to_pil, to_batch
 from artgan.errors import ArtganError
 
 
@@ -191,3 +191,14 @@ def test_pil_tensor_helpers_round_and_clamp():
     back = pil_to_tensor(image.convert("RGBA"))
     assert tuple(back.shape) == (3, 1, 4) and back.dtype == torch.float32
     assert torch.allclose(back[0, 0], torch.tensor([0.0, 128 / 255, 1.0, 51 / 255]))
+
+
+def test_image_grid_places_cells_row_by_row_with_gaps():
+    images = torch.arange(1, 6, dtype=torch.float32).view(5, 1, 1, 1).expand(5, 3, 4, 6)
+    grid = image_grid(images, padding=2)
+    assert grid.shape == (3, 2 + 2 * (4 + 2), 2 + 3 * (6 + 2))  # 5 cells: 3 columns, 2 rows
+    assert float(grid[0, 2, 2]) == 1 and float(grid[0, 2, 10]) == 2
+    assert float(grid[0, 8, 2]) == 4 and float(grid[0, 8, 10]) == 5
+    assert float(grid[0, 8, 18]) == 0  # the empty sixth cell
+    assert float(grid[:, :2].abs().sum()) == 0 and float(grid[:, :, :2].abs().sum()) == 0
+    assert torch.equal(image_grid(images[:1]), images[0])

@@ -92,3 +92,21 @@ def test_broken_plugins_warn_and_the_cli_keeps_working(tmp_path, cli):
     assert "Traceback" not in result.stderr
     listed = json.loads(cli("plugins", "--json", env=env).stdout)
     assert any(p["name"] == "style-transfer" for p in listed)
+
+
+def test_commands_that_do_not_train_leave_the_trainer_unimported():
+    """Every command loads every plugin; the trainer's imports (torchvision alone takes
+    seconds) must wait until something trains, or each command starts that much slower."""
+    script = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from artgan.cli import cli\n"
+        "for args in (['--help'], ['tasks'], ['models'], ['restore', '--help']):\n"
+        "    result = CliRunner().invoke(cli, args)\n"
+        "    assert result.exit_code == 0, (args, result.output)\n"
+        "heavy = sorted(m for m in ('torchvision', 'artgan.train.trainer') if m in sys.modules)\n"
+        "print(','.join(heavy))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == ""

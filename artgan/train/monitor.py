@@ -7,7 +7,6 @@ force a host sync every step.
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -15,9 +14,9 @@ from typing import Any, TextIO
 
 import torch
 from PIL import Image
-from torchvision.utils import make_grid
 
 from artgan.atomic import atomic_path
+from artgan.convert import image_grid
 
 
 class Monitor:
@@ -113,7 +112,7 @@ class Monitor:
         if not self.enabled:
             return None
         images = (images.detach().float().cpu().clamp(-1, 1) + 1) / 2
-        grid = make_grid(images, nrow=math.ceil(math.sqrt(images.shape[0])), padding=2)
+        grid = image_grid(images)
         pixels = grid.mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
         path = self.run_dir / "samples" / f"step_{step:06d}.png"
         with atomic_path(path) as temporary:

@@ -6,17 +6,15 @@ with one line instead of after minutes of work. Every file is written atomically
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from PIL import Image
-from torchvision.utils import make_grid
 
 from artgan.atomic import atomic_path
-from artgan.convert import pil_to_tensor, tensor_to_pil
+from artgan.convert import image_grid, pil_to_tensor, tensor_to_pil
 from artgan.errors import ArtganError
 from artgan.imageio import IMAGE_EXTENSIONS
 
@@ -77,7 +75,7 @@ def check_writable(paths: Sequence[Path]) -> None:
 def grid(images: Sequence[Image.Image]) -> Image.Image:
     """One picture of ``images`` in a near-square grid with 2 px black gaps."""
     batch = torch.stack([pil_to_tensor(image) for image in images])
-    return tensor_to_pil(make_grid(batch, nrow=math.ceil(math.sqrt(len(images))), padding=2))
+    return tensor_to_pil(image_grid(batch))
 
 
 def write_animation(frames: Sequence[Image.Image], path: Path, fps: float) -> Path:

@@ -2,7 +2,9 @@
 
 It takes no input images, so ``run_options``/``run`` replace the base class's INPUTS
 argument with a count and a seed. Sampling defaults to the CPU in fp32: with the seeded
-latents of ``sampling`` that makes the same seed write byte-identical files.
+latents of ``sampling`` that makes the same seed write byte-identical files. The training
+code is imported only when training: every command loads this plugin, and the trainer's
+imports would add to each one's start-up.
 """
 
 from __future__ import annotations
@@ -20,14 +22,12 @@ from PIL import Image
 from artgan import store
 from artgan.errors import ArtganError
 from artgan.imageio import write_image
+from artgan.infer import pick_device
 from artgan.task import Task
-from artgan.train.hardware import pick_device
-from artgan.train.options import config_from_options, train_options
 
 from . import output
 from .model import SIZES
 from .sampling import GeneratorPipeline, check_count, check_truncation
-from .training import train_generator
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _DEFAULTS = {"augment": "color,translation", "ema": 0.999}  # shared options, set for FastGAN
@@ -62,6 +62,8 @@ class GenerateTask(Task):
         ]
 
     def train_options(self) -> list[click.Parameter]:
+        from artgan.train.options import train_options
+
         shared = train_options()
         for option in shared:
             if option.name in _DEFAULTS:
@@ -158,6 +160,10 @@ class GenerateTask(Task):
         return 0
 
     def train(self, **options: Any) -> Path:
+        from artgan.train.options import config_from_options
+
+        from .training import train_generator
+
         name = options["name"]
         if not _NAME.match(name):
             raise ArtganError(f"--name {name!r}: use letters, digits, '.', '_' and '-' only")

@@ -178,16 +178,6 @@ def _from_float(values: Tensor, dtype: torch.dtype) -> Tensor:
 # --- pictures and masks from files and Python objects ---------------------------------------
 
 
-def picture_tensor(image: Image.Image) -> Tensor:
-    """(3, H, W) uint8 from an RGB PIL image, without a float copy."""
-    return torch.from_numpy(np.asarray(image.convert("RGB")).copy()).permute(2, 0, 1)
-
-
-def tensor_picture(pixels: Tensor) -> Image.Image:
-    """An RGB PIL image from (3, H, W) uint8."""
-    return Image.fromarray(pixels.permute(1, 2, 0).contiguous().numpy(), "RGB")
-
-
 def read_mask(path: str | os.PathLike) -> Tensor:
     """A mask file as (H, W) bool: white (> 127) marks pixels to repaint; transparent
     pixels of a mask with alpha count as black."""

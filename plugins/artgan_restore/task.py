@@ -16,20 +16,13 @@ import click
 import torch
 
 from artgan.batch import output_paths
-from artgan.convert import to_batch
+from artgan.convert import pil_to_uint8, to_batch, uint8_to_pil
 from artgan.errors import ArtganError
 from artgan.imageio import IMAGE_EXTENSIONS, find_images, read_image, write_image
 from artgan.plugins import warn
 from artgan.task import Pipeline, Task
 from artgan_restore.model import TASK
-from artgan_restore.restorer import (
-    DEFAULT_DILATE,
-    Restorer,
-    as_mask,
-    picture_tensor,
-    read_mask,
-    tensor_picture,
-)
+from artgan_restore.restorer import DEFAULT_DILATE, Restorer, as_mask, read_mask
 
 SHIPPED_MODEL = "paintings"
 LOSSY = (".jpg", ".jpeg", ".webp")
@@ -179,7 +172,7 @@ class RestoreTask(Task):
     def _one(self, restorer: Restorer, source: Path, target: Path, masks: _MaskSource | None,
              save_mask: bool, detect_only: bool, protected: list[Path]) -> str:
         picture = read_image(source)
-        pixels = picture_tensor(picture.rgb)
+        pixels = pil_to_uint8(picture.rgb)
         given = masks.mask_for(source) if masks is not None else None
         used = restorer.detect(pixels) if given is None else restorer.prepare_mask(given, pixels)
         if detect_only:
@@ -193,7 +186,7 @@ class RestoreTask(Task):
             print(f"{source}: nothing to restore ({why}); nothing written", file=sys.stderr)
             return "nothing"
         restored = restorer.inpaint(pixels, used)
-        write_image(tensor_picture(restored), target, alpha=picture.alpha, inputs=protected)
+        write_image(uint8_to_pil(restored), target, alpha=picture.alpha, inputs=protected)
         if save_mask:
             mask_path = target.with_name(f"{source.stem}.mask.png")
             write_image(_mask_image(used), mask_path, inputs=protected)

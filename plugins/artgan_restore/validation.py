@@ -15,18 +15,19 @@ from pathlib import Path
 
 from torch import Tensor, nn
 
+from artgan.convert import pil_to_uint8
 from artgan.errors import ArtganError
 from artgan.imageio import read_image
 from artgan.metrics import psnr
 from artgan_restore.damage import damaged_scan
 from artgan_restore.detector import detect, pixel_f1
-from artgan_restore.restorer import Restorer, picture_tensor
+from artgan_restore.restorer import Restorer
 
 MAX_PSNR = 100.0  # dB given to a perfect repair, so one exact case cannot make a score -inf
 
 
 def _pictures(paths: list[Path]) -> list[Tensor]:
-    return [picture_tensor(read_image(path).rgb) for path in paths]
+    return [pil_to_uint8(read_image(path).rgb) for path in paths]
 
 
 class DetectorValidation:
