@@ -159,6 +159,33 @@ def test_a_dense_crack_network_is_filled_at_full_resolution():
     assert {window.scale for window in plan.windows} == {1}
 
 
+def test_windows_run_in_batches_that_do_not_overlap():
+    mask = torch.zeros(700, 900, dtype=torch.bool)
+    mask[20:680:9, 30:880] = True  # scratches across the picture: most cores hold damage
+    mask[300:420, 300:420] = True  # and a hole filled downscaled
+    plan = plan_windows(mask, size=64, margin=8)
+    groups = plan.batches(max_pixels=8 * 64 * 64)
+    assert [window for group in groups for window in group] == plan.windows
+    assert max(len(group) for group in groups) == 8, "windows of a pass are batched"
+    for group in groups:
+        assert len({(window.scale, window.shape) for window in group}) == 1
+        assert not any(a.overlaps(b) for i, a in enumerate(group) for b in group[i + 1:])
+        assert len(group) == 1 or sum(window.area for window in group) <= 8 * 64 * 64
+
+
+def test_batched_windows_paint_what_one_window_at_a_time_would(tiny_model, monkeypatch):
+    import artgan_restore.restorer as restorer_module
+
+    restorer = Restorer.load(tiny_model, "cpu")
+    image = torch.randint(0, 256, (3, 300, 400), dtype=torch.uint8)
+    mask = torch.zeros(300, 400, dtype=torch.bool)
+    mask[10:290:7, 5:395] = True
+    batched = restorer.inpaint(image, mask)
+    monkeypatch.setattr(restorer_module, "BATCH_WINDOWS", 1)
+    one_by_one = restorer.inpaint(image, mask)
+    assert (batched.int() - one_by_one.int()).abs().max() <= 1  # float rounding at most
+
+
 # --- restoring ----------------------------------------------------------------------------
 
 
