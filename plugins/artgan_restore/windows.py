@@ -13,7 +13,7 @@ become windows, each run with ``margin`` model px of context on every side. Wind
 thin damage first, and what one window fills is context for the next. Within a scale they
 run in four interleaved passes (every other row and column of cores, like the squares of
 one colour on a chessboard): windows of one pass do not overlap, so they run as one batch,
-which the network computes several times faster per window than one at a time.
+which a CPU computes in 60 % of the time per window that one at a time takes.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ class Window:
 
     @property
     def area(self) -> int:
-        return (self.bottom - self.top) * (self.right - self.left)
+        height, width = self.shape
+        return height * width
 
     def overlaps(self, other: Window) -> bool:
         return (self.top < other.bottom and other.top < self.bottom
