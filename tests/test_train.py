@@ -18,11 +18,12 @@ from torch import nn
 
 from artgan.augment import Augment
 from artgan.errors import ArtganError
+from artgan.infer import cpu_has_bf16
 from artgan.losses import LOSSES
 from artgan.nn import ARCHITECTURES
 from artgan.store import load_model
 from artgan.train import GanModule, TrainConfig, Trainer, checkpoint
-from artgan.train.hardware import cpu_has_bf16, pick_precision
+from artgan.train.hardware import pick_precision
 from artgan.train.options import config_from_options, train_options
 from artgan.train.trainer import _schedule
 

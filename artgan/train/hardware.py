@@ -3,54 +3,28 @@
 from __future__ import annotations
 
 import platform
-from functools import cache
 
 import torch
 
+from artgan import infer
 from artgan.errors import ArtganError
 
 
 def pick_device(name: str, local_rank: int = 0) -> torch.device:
-    """``auto`` is CUDA, then MPS, then CPU; under torchrun each process gets its own GPU."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            name = "cuda"
-        elif torch.backends.mps.is_available():
-            name = "mps"
-        else:
-            name = "cpu"
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ArtganError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    """``artgan.infer.pick_device``, except that under torchrun each process gets its own
+    GPU (``cuda`` means ``cuda:LOCAL_RANK``), made the current one."""
+    device = infer.pick_device(name)
     if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ArtganError(f"device {name!r} asked for, but CUDA is not available")
         if device.index is None:
             device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
-    elif device.type == "mps" and not torch.backends.mps.is_available():
-        raise ArtganError("device 'mps' asked for, but MPS is not available")
     return device
-
-
-@cache
-def cpu_has_bf16() -> bool:
-    """Whether the CPU computes bf16 natively (AMX or AVX512-BF16), where autocast pays off."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            flags = handle.read()
-    except OSError:
-        return False
-    return " amx_bf16" in flags or " avx512_bf16" in flags
 
 
 def pick_precision(name: str, device: torch.device) -> str:
     """Resolve ``auto`` to fp32/bf16 for ``device`` and refuse what it cannot run."""
-    if name == "auto":
-        if device.type == "cuda":
-            return "bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp32"
-        return "bf16" if device.type == "cpu" and cpu_has_bf16() else "fp32"
+    if name == "auto":  # bf16 where inference would use it too: where it is computed natively
+        return "bf16" if infer.autocast_dtype(device) == torch.bfloat16 else "fp32"
     if name == "fp16" and device.type != "cuda":
         raise ArtganError(f"--precision fp16 needs a CUDA device (training on {device.type})")
     return name
