@@ -49,9 +49,11 @@ def uint8_to_pil(pixels: torch.Tensor) -> Image.Image:
 
 def image_grid(images: torch.Tensor, padding: int = 2) -> torch.Tensor:
     """A ``(N, C, H, W)`` batch as one ``(C, H', W')`` picture: a near-square grid, row by
-    row, with ``padding`` px of zeros around every cell (one image is returned as it is).
-    torchvision's ``make_grid`` does the same but costs two seconds of import on every
-    command that loads the plugins."""
+    row, with ``padding`` px of zeros around every cell (one image is returned as it is;
+    grey batches become RGB). torchvision's ``make_grid`` does the same but costs two
+    seconds of import on every command that loads the plugins."""
+    if images.shape[1] == 1:  # grey: as RGB, so the grid saves like any picture
+        images = images.expand(-1, 3, -1, -1)
     count, channels, height, width = images.shape
     if count == 1:
         return images[0]

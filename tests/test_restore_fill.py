@@ -32,6 +32,18 @@ def test_smooth_pictures_are_filled_almost_exactly():
     assert torch.allclose(smooth_fill(flat, holes()), flat)
 
 
+def test_each_picture_of_a_batch_is_filled_as_it_would_be_alone():
+    torch.manual_seed(0)
+    image = torch.rand(2, 3, 40, 52)
+    mask = torch.zeros(2, 1, 40, 52)
+    mask[0, :, 10:13, 5:45] = 1  # a thin band: a shallow pyramid
+    mask[1, :, 4:36, 8:44] = 1  # a wide hole: a deep one
+    together = smooth_fill(image, mask)
+    for index in range(2):
+        alone = smooth_fill(image[index : index + 1], mask[index : index + 1])
+        assert torch.allclose(together[index : index + 1], alone, atol=1e-6)
+
+
 def test_a_picture_with_nothing_known_is_filled_with_grey():
     assert torch.allclose(smooth_fill(torch.rand(1, 3, 9, 7), torch.ones(1, 1, 9, 7)),
                           torch.full((1, 3, 9, 7), 0.5))

@@ -16,9 +16,9 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
+import artgan.infer
 from artgan.augment import Augment
 from artgan.errors import ArtganError
-from artgan.infer import cpu_has_bf16
 from artgan.losses import LOSSES
 from artgan.nn import ARCHITECTURES
 from artgan.store import load_model
@@ -345,9 +345,11 @@ def test_bf16_autocast_step_runs_on_cpu(tmp_path):
     assert all(isinstance(v, float) for v in result.losses.values())
 
 
-def test_precision_and_config_checks():
+def test_precision_and_config_checks(monkeypatch):
     cpu = torch.device("cpu")
-    assert pick_precision("auto", cpu) == ("bf16" if cpu_has_bf16() else "fp32")
+    for native, expected in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(artgan.infer, "cpu_has_bf16", lambda native=native: native)
+        assert pick_precision("auto", cpu) == expected
     with pytest.raises(ArtganError, match="fp16 needs a CUDA"):
         pick_precision("fp16", cpu)
     with pytest.raises(ArtganError, match="budget"):

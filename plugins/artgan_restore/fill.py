@@ -44,7 +44,10 @@ def smooth_fill(image: Tensor, mask: Tensor, sweeps: int = SMOOTHING_SWEEPS) -> 
         below = F.interpolate(filled, scale_factor=2.0, mode="bilinear", align_corners=False)
         below = below[..., : value.shape[-2], : value.shape[-1]]
         own = value / weight.clamp_min(1e-8)
-        filled = weight * own + (1 - weight) * below
+        # a picture that knows every pixel of this level keeps them as they are: the levels
+        # below exist only for other pictures of the batch, whose holes reach deeper
+        complete = (weight > 0).flatten(1).all(dim=1).view(-1, 1, 1, 1)
+        filled = torch.where(complete, own, weight * own + (1 - weight) * below)
 
     hole = mask.float() > 0.5
     for _ in range(sweeps):

@@ -11,9 +11,10 @@ blur every crack. For each
 scale the picture is cut into square cores; only cores holding damage of that scale
 become windows, each run with ``margin`` model px of context on every side. Windows run
 thin damage first, and what one window fills is context for the next. Within a scale they
-run in four interleaved passes (every other row and column of cores, like the squares of
-one colour on a chessboard): windows of one pass do not overlap, so they run as one batch,
-which a CPU computes in 60 % of the time per window that one at a time takes.
+run in interleaved passes (every other row and column of cores, like the squares of one
+colour on a chessboard; the last row and column, whose windows are pushed back inside the
+picture, in passes of their own): windows of one pass do not overlap, so they run as one
+batch, which a CPU computes in 60 % of the time per window that one at a time takes.
 """
 
 from __future__ import annotations
@@ -176,9 +177,10 @@ def _windows_at(
     cells: Tensor, scale: int, height: int, width: int, size: int, margin: int, cell: int
 ) -> list[Window]:
     """Windows at one scale: a grid of cores over the picture, kept where ``cells`` is set,
-    in four passes over every other row and column of the grid."""
+    in passes over every other row and column of the grid (the last row and column apart)."""
     core = (size - 2 * margin) * scale
     span = size * scale
+    rows, columns = math.ceil(height / core), math.ceil(width / core)
     passes: dict[tuple[int, int], list[Window]] = {}
     for row, top in enumerate(range(0, height, core)):
         for column, left in enumerate(range(0, width, core)):
@@ -189,8 +191,15 @@ def _windows_at(
             y0, y1 = _span(top, bottom, span, height)
             x0, x1 = _span(left, right, span, width)
             window = Window(y0, x0, y1, x1, (top, left, bottom, right), scale)
-            passes.setdefault((row % 2, column % 2), []).append(window)
+            key = (_pass_of(row, rows), _pass_of(column, columns))
+            passes.setdefault(key, []).append(window)
     return [window for key in sorted(passes) for window in passes[key]]
+
+
+def _pass_of(index: int, count: int) -> int:
+    """The pass of a row (or column) of cores: every other one, and the last on its own:
+    its window, pushed back inside the picture, can reach the window two cores before."""
+    return 2 if index == count - 1 else index % 2
 
 
 def _span(start: int, end: int, span: int, length: int) -> tuple[int, int]:
