@@ -24,22 +24,21 @@ Restore = Callable[[torch.Tensor], Any]
 
 def pil_to_tensor(img: Image.Image) -> torch.Tensor:
     """A ``(3, H, W)`` float32 tensor in [0, 1] from a PIL image of any mode (alpha dropped)."""
-    rgb, _alpha = split_alpha(img)
-    return torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1).float() / 255.0
+    return pil_to_uint8(img).float() / 255.0
 
 
 def tensor_to_pil(t: torch.Tensor) -> Image.Image:
     """An RGB PIL image from a ``(3, H, W)`` tensor in [0, 1], rounded and clamped."""
     if t.ndim != 3 or t.shape[0] != 3:
         raise ValueError(f"expected a (3, H, W) tensor, got shape {tuple(t.shape)}")
-    pixels = _quantize(t.detach().float().cpu(), 255).to(torch.uint8)
-    return Image.fromarray(pixels.permute(1, 2, 0).contiguous().numpy())
+    return uint8_to_pil(_quantize(t.detach().float().cpu(), 255).to(torch.uint8))
 
 
 def pil_to_uint8(image: Image.Image) -> torch.Tensor:
-    """A ``(3, H, W)`` uint8 tensor from a PIL image (converted to RGB), without a float
-    copy: large scans stay a quarter of the size."""
-    return torch.from_numpy(np.asarray(image.convert("RGB")).copy()).permute(2, 0, 1)
+    """A ``(3, H, W)`` uint8 tensor from a PIL image of any mode (alpha dropped), without a
+    float copy: large scans stay a quarter of the size."""
+    rgb, _alpha = split_alpha(image)
+    return torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)
 
 
 def uint8_to_pil(pixels: torch.Tensor) -> Image.Image:

@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import torch
-from PIL import Image
 
 from artgan.atomic import atomic_path
-from artgan.convert import image_grid
+from artgan.convert import image_grid, tensor_to_pil
 
 
 class Monitor:
@@ -113,10 +112,9 @@ class Monitor:
             return None
         images = (images.detach().float().cpu().clamp(-1, 1) + 1) / 2
         grid = image_grid(images)
-        pixels = grid.mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
         path = self.run_dir / "samples" / f"step_{step:06d}.png"
         with atomic_path(path) as temporary:
-            Image.fromarray(pixels).save(temporary, format="PNG")
+            tensor_to_pil(grid).save(temporary, format="PNG")
         if self._tensorboard is not None:
             self._tensorboard.add_image("samples", grid, step)
         return path

@@ -1,8 +1,9 @@
 """Find and repaint damage on one picture of any size, touching nothing else.
 
 Pictures stay in their own dtype (uint8 from files) on the CPU; only a detector tile or a
-batch of inpainter windows at a time is converted to float on the device. Results are written back
-pixel by pixel inside the mask, so every pixel outside it is bit-identical to the input.
+batch of inpainter windows at a time is converted to float on the device. Results are
+written back pixel by pixel inside the mask, so every pixel outside it is bit-identical to
+the input.
 """
 
 from __future__ import annotations

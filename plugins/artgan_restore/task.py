@@ -62,7 +62,7 @@ def _mask_like(masks: torch.Tensor, image: Any) -> Any:
 
     single = masks[0] if masks.shape[0] == 1 else masks
     if isinstance(image, Image.Image):
-        return Image.fromarray(single.numpy().astype("uint8") * 255, "L")
+        return _mask_image(single)
     if isinstance(image, torch.Tensor):
         return single.to(image.device)
     return single.numpy()

@@ -352,8 +352,8 @@ _SHAPE_OPTIONS = {"--size": ("size",), "--width": ("inpainter", "width"),
 
 
 def _init_config(given: dict[str, Any], start: dict[str, Any], init: str,
-                 only: str | None = None) -> tuple[dict[str, Any], bool]:
-    """The config of the ``--init`` model and whether its detector takes another shape.
+                 only: str | None = None) -> dict[str, Any]:
+    """The config of the ``--init`` model, with the detector shape ``given`` where allowed.
 
     A shape option set to something else than the model has is an error, except the
     detector's in a ``--only detector`` run: that asks for a detector of that shape beside
@@ -372,8 +372,7 @@ def _init_config(given: dict[str, Any], start: dict[str, Any], init: str,
         if not (only == "detector" and path[0] == "detector"):
             raise ArtganError(f"{option} {wanted}: --init {init} has {kept}; leave {option} out")
         detector[path[1]] = wanted
-    fresh_detector = detector != config["detector"]
-    return {**config, "detector": detector}, fresh_detector
+    return {**config, "detector": detector}
 
 
 def train(*, data: tuple[str, ...], name: str = "restore", out: str | None = None,
@@ -396,7 +395,9 @@ def train(*, data: tuple[str, ...], name: str = "restore", out: str | None = Non
     start, fresh_detector = None, False
     if init:
         start = load_model(init, TASK)
-        config, fresh_detector = _init_config(config, start.config, init, only)
+        config = _init_config(config, start.config, init, only)
+        fresh_detector = config["detector"] != start.config.get("detector",
+                                                                DEFAULT_CONFIG["detector"])
     elif only:
         raise ArtganError(f"--only {only} needs --init MODEL: the other network to keep")
     size = config["size"]
