@@ -1,22 +1,28 @@
-"""Restoration quality on held-out paintings: artgan against OpenCV's classic inpainting.
+"""Restoration quality on held-out photos and paintings, each kind on its own.
 
-    PYTHONPATH=.:plugins python benchmarks/quality_restore.py --model restore.safetensors \
-        [--data ../shared/data/monet] [--holdout 25] [--device cpu]
+    PYTHONPATH=.:plugins python benchmarks/quality_restore.py [--model paintings] \
+        [--data-root ../shared/data] [--holdout 25] [--update-card]
 
-The last ``--holdout`` paintings of ``--data`` (sorted by path; train with the same
-``--holdout`` so they are unseen) are damaged at three levels with ``damage.synthesize``:
-thin (scratches), medium (craquelure, stains and foxing) and large (holes, tears, missing
-corners), one seed per painting. Each damaged picture (quantised to 8 bits, like a scan) is
-repaired with the exact damage mask by artgan's inpainter and by OpenCV's Telea and
-Navier-Stokes inpainting (radius 3); PSNR and SSIM are measured inside the mask against the
-undamaged original. The detector is scored by pixel F1 on thin and medium damage (and on
-medium damage of one kind at a time, to show which it misses) with a 2 px tolerance band:
-a detected pixel counts as right if true damage lies within 2 px, a damaged pixel as found
-if a detection lies within 2 px. Last, the undamaged paintings go
-through automatic restoration as ``artgan restore`` runs it (detection, default dilation,
-inpainting): the share of pixels it marks and the PSNR of its result to the painting say
-how much a false alarm costs. Needs ``opencv-python-headless``
-(a benchmark-only dependency). ``--update-card`` writes the results into the model's card.
+Pictures: the last ``--holdout`` of each folder (sorted by path; train with the same
+``--holdout`` so they are unseen): ``photo`` for photos, ``monet``, ``vangogh`` and
+``ukiyoe`` for paintings. For each kind it reports:
+
+* **clean pictures**: the share of pixels automatic restore would repaint (the detector at
+  the model's threshold, dilated as ``artgan restore`` dilates), mean and worst, and how
+  often the safety net (``Finding.verdict``) leaves a picture alone;
+* **detector**: pixel F1 (2 px tolerance) on thin damage (scratches), medium (craquelure,
+  stains and foxing), large (holes, tears, paint and plaster losses) and old-photo damage
+  (dust, fibres, creases, silvering);
+* **inpainting with the true mask**: PSNR/SSIM inside the mask of artgan's default mode,
+  of ``--remove`` on large (opaque) damage, and of OpenCV's Telea and Navier-Stokes
+  inpainting (radius 3);
+* **automatic restore**: detection, the safety net and inpainting as ``artgan restore``
+  runs them, PSNR inside the true damage against that of the damaged input.
+
+Then the example photos in ``examples/photos`` (all undamaged) and their marked share.
+Damage comes from ``damage.damaged_scan`` (seeded, quantised to 8 bits like a scan). Needs
+``opencv-python-headless`` (a benchmark-only dependency). ``--update-card`` stores every
+figure in the model's card.
 """
 
 from __future__ import annotations
@@ -38,12 +44,14 @@ from artgan.imageio import find_images, read_image
 from artgan.metrics import psnr, ssim
 from artgan.store import find_model, update_card
 
+ROOT = Path(__file__).resolve().parents[1]
+GROUPS = {"photos": ("photo",), "paintings": ("monet", "vangogh", "ukiyoe")}
 LEVELS = ("thin", "medium", "large")
-# The detector's test cases: (level, kinds); medium damage is also scored kind by kind.
+# the detector's cases: (level, kinds)
 DETECTOR_CASES = {"thin": ("thin", None), "medium": ("medium", None),
-                  "medium, craquelure alone": ("medium", ("craquelure",)),
-                  "medium, stains and foxing alone": ("medium", ("stains",))}
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "monet"
+                  "large": ("large", None),
+                  "old photo (dust, creases, silvering)": ("medium",
+                                                           ("dust", "creases", "silvering"))}
 TOLERANCE = 2
 
 
@@ -67,13 +75,117 @@ def scores(restored: torch.Tensor, original: torch.Tensor, mask: torch.Tensor) -
     return psnr(a, b, weight), ssim(a, b, weight)
 
 
+def automatic(restorer: Restorer, damaged: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """What ``artgan restore`` writes for ``damaged`` (the input itself when the safety net
+    leaves it alone), and whether it repainted."""
+    finding = restorer.find(damaged)
+    if finding.verdict or not finding.mask.any():
+        return damaged, False
+    return restorer.inpaint(damaged, finding.mask, finding.opaque), True
+
+
+def evaluate(restorer: Restorer, remover: Restorer, cv2, pictures: list[torch.Tensor],
+             seed: int) -> dict:
+    """Every figure for one kind of picture."""
+    methods = {
+        "artgan": restorer.inpaint,
+        "opencv-telea": lambda d, m: opencv_inpaint(cv2, d, m, cv2.INPAINT_TELEA),
+        "opencv-ns": lambda d, m: opencv_inpaint(cv2, d, m, cv2.INPAINT_NS),
+    }
+    inpainting = {(level, name): [] for level in LEVELS for name in [*methods, "remove"]}
+    detection = {label: [] for label in DETECTOR_CASES}
+    auto = {level: [] for level in LEVELS}
+    area = {level: [] for level in LEVELS}
+    marked, verdicts = [], []
+    for index, original in enumerate(pictures):
+        finding = restorer.find(original)
+        marked.append(finding.share)
+        verdicts.append(finding.verdict is not None or not finding.mask.any())
+        for label, (level, kinds) in DETECTOR_CASES.items():
+            damaged, mask = damaged_scan(original, level, seed + index, kinds)
+            found = detect(restorer.networks["detector"], damaged, restorer.threshold)
+            detection[label].append(pixel_f1(found, mask, TOLERANCE))
+            if kinds is not None or not mask.any():
+                continue
+            area[level].append(float(mask.float().mean()))
+            chosen = dict(methods, remove=remover.inpaint) if level == "large" else methods
+            for name, method in chosen.items():
+                restored = method(damaged, mask)
+                assert torch.equal(restored[:, ~mask], damaged[:, ~mask])
+                inpainting[(level, name)].append(scores(restored, original, mask))
+            repaired, repainted = automatic(restorer, damaged)
+            auto[level].append((scores(repaired, original, mask)[0],
+                                scores(damaged, original, mask)[0], not repainted))
+    figures: dict = {
+        "pictures": len(pictures),
+        "clean": {"marked mean": round(float(np.mean(marked)), 5),
+                  "marked worst": round(float(np.max(marked)), 5),
+                  "left alone": round(float(np.mean(verdicts)), 3)},
+        "detector F1": {label: round(float(np.mean([r[2] for r in rows])), 3)
+                        for label, rows in detection.items()},
+        "detector precision": {label: round(float(np.mean([r[0] for r in rows])), 3)
+                               for label, rows in detection.items()},
+        "detector recall": {label: round(float(np.mean([r[1] for r in rows])), 3)
+                            for label, rows in detection.items()},
+        "inpainting": {},
+        "automatic": {},
+    }
+    for level in LEVELS:
+        names = [*methods, "remove"] if level == "large" else list(methods)
+        figures["inpainting"][level] = {"area": round(float(np.mean(area[level])), 4), **{
+            name: {"psnr": round(float(np.mean([r[0] for r in inpainting[(level, name)]])), 2),
+                   "ssim": round(float(np.mean([r[1] for r in inpainting[(level, name)]])), 4)}
+            for name in names}}
+        rows = np.array(auto[level])
+        figures["automatic"][level] = {"psnr": round(float(rows[:, 0].mean()), 2),
+                                       "damaged psnr": round(float(rows[:, 1].mean()), 2),
+                                       "gain": round(float((rows[:, 0] - rows[:, 1]).mean()), 2),
+                                       "left alone": round(float(rows[:, 2].mean()), 3)}
+    return figures
+
+
+def report(kind: str, figures: dict, threshold: float) -> None:
+    clean = figures["clean"]
+    print(f"\n== {kind}: {figures['pictures']} held-out pictures, threshold {threshold:.3f}")
+    print(f"clean pictures: {clean['marked mean']:.3%} marked on average, worst "
+          f"{clean['marked worst']:.3%}; the safety net leaves {clean['left alone']:.0%} "
+          "of them alone")
+    print(f"{'detector, ' + str(TOLERANCE) + ' px tolerance':40} {'precision':>9} "
+          f"{'recall':>7} {'F1':>6}")
+    for label in DETECTOR_CASES:
+        print(f"{label:40} {figures['detector precision'][label]:9.3f} "
+              f"{figures['detector recall'][label]:7.3f} {figures['detector F1'][label]:6.3f}")
+    print(f"{'true mask':8} {'area':>6} {'method':14} {'PSNR (dB)':>10} {'SSIM':>7}")
+    for level, rows in figures["inpainting"].items():
+        for name, row in rows.items():
+            if name != "area":
+                print(f"{level:8} {rows['area']:6.1%} {name:14} {row['psnr']:10.2f} "
+                      f"{row['ssim']:7.4f}")
+    print(f"{'automatic':8} {'damaged':>9} {'restored':>9} {'gain':>6} {'left alone':>10}"
+          "   (PSNR in the damage)")
+    for level, row in figures["automatic"].items():
+        print(f"{level:8} {row['damaged psnr']:9.2f} {row['psnr']:9.2f} {row['gain']:6.2f} "
+              f"{row['left alone']:10.0%}")
+
+
+def examples(restorer: Restorer) -> dict[str, dict]:
+    """Marked share and safety-net verdict on the repository's (undamaged) example photos."""
+    results = {}
+    for path in sorted((ROOT / "examples" / "photos").glob("*.jpg")):
+        finding = restorer.find(pil_to_uint8(read_image(path).rgb))
+        results[path.name] = {"marked": round(finding.share, 5),
+                              "left alone": finding.verdict is not None}
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="restore model name or path")
-    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--holdout", type=int, default=25)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="detector threshold (default: the model's)")
     parser.add_argument("--update-card", action="store_true",
                         help="store the results in the --model file's card")
     args = parser.parse_args()
@@ -84,80 +196,30 @@ def main() -> int:
     except ImportError:
         print("needs opencv-python-headless: pip install opencv-python-headless", file=sys.stderr)
         return 1
-
+    start = time.perf_counter()
     restorer = Restorer.load(args.model, args.device, threshold=args.threshold)
-    originals = held_out(Path(args.data), args.holdout)
-    methods = {
-        "artgan": lambda d, m: restorer.inpaint(d, m),
-        "opencv-telea": lambda d, m: opencv_inpaint(cv2, d, m, cv2.INPAINT_TELEA),
-        "opencv-ns": lambda d, m: opencv_inpaint(cv2, d, m, cv2.INPAINT_NS),
-    }
-    results = {(level, name): [] for level in LEVELS for name in methods}
-    seconds = dict.fromkeys(methods, 0.0)
-    detection = {label: [] for label in DETECTOR_CASES}
-    area = {level: [] for level in LEVELS}
-    for index, original in enumerate(originals):
-        scans = {}  # (level, kinds) -> (damaged, mask): the detector reuses these
-        for level in LEVELS:
-            damaged, mask = scans[(level, None)] = damaged_scan(original, level, index)
-            area[level].append(float(mask.float().mean()))
-            for name, method in methods.items():
-                start = time.perf_counter()
-                restored = method(damaged, mask)
-                seconds[name] += time.perf_counter() - start
-                assert torch.equal(restored[:, ~mask], damaged[:, ~mask])
-                results[(level, name)].append(scores(restored, original, mask))
-        for label, (level, kinds) in DETECTOR_CASES.items():
-            damaged, mask = scans.get((level, kinds)) or damaged_scan(original, level, index,
-                                                                      kinds)
-            found = detect(restorer.networks["detector"], damaged, args.threshold)
-            detection[label].append(pixel_f1(found, mask, TOLERANCE))
-
-    clean = [restorer.restore(original) for original in originals]
-    marked = float(np.mean([float(mask.float().mean()) for _, mask in clean]))
-    # One PSNR of the mean squared error: a painting left untouched has none (infinite dB).
-    clean_mse = np.mean([
-        float(((restored.float() - original.float()) / 255).square().mean())
-        for (restored, _), original in zip(clean, originals, strict=True)])
-    clean_psnr = float(10 * np.log10(1 / max(clean_mse, 1e-12)))
-
-    count = len(originals)
-    print(f"\n{count} held-out pictures from {args.data}, model {restorer.name}, "
-          f"{restorer.size} px windows")
-    print(f"{'damage':8} {'area':>6} {'method':14} {'PSNR (dB)':>10} {'SSIM':>7}")
-    for level in LEVELS:
-        share = np.mean(area[level])
-        for name in methods:
-            values = np.array(results[(level, name)])
-            print(f"{level:8} {share:6.1%} {name:14} {values[:, 0].mean():10.2f} "
-                  f"{values[:, 1].mean():7.4f}")
-    quality = {
-        f"{level} ({np.mean(area[level]):.1%} of the area)": {
-            name: {"psnr": round(float(np.mean([r[0] for r in results[(level, name)]])), 2),
-                   "ssim": round(float(np.mean([r[1] for r in results[(level, name)]])), 4)}
-            for name in methods}
-        for level in LEVELS}
-    print("\nseconds per picture: " + ", ".join(
-        f"{name} {total / (count * len(LEVELS)):.3f}" for name, total in seconds.items()))
-    print(f"\ndetector, threshold {args.threshold}, {TOLERANCE} px tolerance")
-    print(f"{'damage':32} {'precision':>9} {'recall':>7} {'F1':>6}")
-    for label, rows in detection.items():
-        values = np.array(rows)
-        print(f"{label:32} {values[:, 0].mean():9.3f} {values[:, 1].mean():7.3f} "
-              f"{values[:, 2].mean():6.3f}")
-        quality[f"detector F1 {label} (threshold {args.threshold}, {TOLERANCE} px)"] = round(
-            float(values[:, 2].mean()), 3)
-    print(f"\nundamaged paintings, automatic restore: {marked:.2%} of the pixels marked, "
-          f"{clean_psnr:.2f} dB to the painting afterwards")
-    quality["undamaged paintings, automatic restore"] = {
-        "marked": round(marked, 4), "psnr": round(clean_psnr, 2)}
+    remover = Restorer(restorer.networks, restorer.size, restorer.device, restorer.threshold,
+                       remove=True)
+    print(f"model {restorer.name}, {restorer.size} px windows, threshold {restorer.threshold}")
+    quality: dict = {}
+    for seed, (kind, folders) in enumerate(GROUPS.items()):
+        pictures = [picture for folder in folders
+                    for picture in held_out(Path(args.data_root) / folder, args.holdout)]
+        quality[kind] = evaluate(restorer, remover, cv2, pictures, seed * 10_000)
+        report(kind, quality[kind], restorer.threshold)
+    quality["example photos"] = examples(restorer)
+    print("\nexample photos (undamaged): " + ", ".join(
+        f"{name} {row['marked']:.2%}{' (left alone)' if row['left alone'] else ''}"
+        for name, row in quality["example photos"].items()))
+    print(f"\n{time.perf_counter() - start:.0f} s")
     if args.update_card:
         path = find_model(args.model, "restore").path
         update_card(path, {"quality": {
-            "benchmark": f"benchmarks/quality_restore.py, {count} held-out pictures of "
-                         f"{Path(args.data).name}, PSNR dB / SSIM inside the exact mask",
+            "benchmark": f"benchmarks/quality_restore.py, last {args.holdout} of each folder "
+                         f"held out, threshold {restorer.threshold}; PSNR dB / SSIM inside "
+                         "the exact mask; detector pixel F1 with a 2 px tolerance",
             **quality}})
-        print(f"\nresults stored in the card of {path}")
+        print(f"results stored in the card of {path}")
     return 0
 
 

@@ -120,7 +120,8 @@ def test_free_form_masks_range_from_scratches_to_large_holes():
 
 def test_random_damage_can_leave_pictures_clean():
     images = torch.rand(3, 3, 32, 32)
-    damaged, mask = damage.random_damage(images, torch.Generator().manual_seed(0), clean=1.0)
+    damaged, mask, opaque = damage.random_damage(images, torch.Generator().manual_seed(0),
+                                                 clean=1.0)
     assert torch.equal(damaged, images) and not mask.any()
 
 

@@ -6,6 +6,7 @@ import torch
 from artgan_restore.model import ARCHITECTURE, build
 from artgan_restore.task import RestoreTask
 from artgan_restore.training import RestoreModule, damaged_inputs, dice_loss, training_data
+from artgan_restore.validation import DetectorValidation
 from PIL import Image
 from test_restore import TINY, save_tiny
 
@@ -78,7 +79,9 @@ def test_detector_only_fine_tuning_keeps_the_inpainter_and_picks_the_best_step(
                               "--validate", "2", "--validate-every", "1", "--steps", "2")
     card = store.read_header(target)["card"]
     assert card["trained"] == "detector only" and card["init"] == str(start)
-    assert card["selected_step"] in (0, 1, 2) and 0 <= card["validation_score"] <= 1
+    # 1 - F1 in [0, 1], plus the weighted share marked on the clean pictures
+    assert card["selected_step"] in (0, 1, 2)
+    assert 0 <= card["validation_score"] <= 1 + DetectorValidation.CLEAN_WEIGHT
     assert "2 held-out images" in card["validation"]
     before = store.load_model(start, "restore").network
     assert_kept(start, target)
@@ -97,7 +100,8 @@ def test_detector_only_with_another_detector_shape_trains_a_new_detector(
                               "--detector-width", "6", "--steps", "1")
     before = store.load_model(start, "restore")
     after = store.load_model(target, "restore")
-    assert after.config["detector"] == {**before.config["detector"], "width": 6}
+    # a model from before opacity outputs keeps none unless asked (--detector-opacity)
+    assert after.config["detector"] == {"opacity": False, **before.config["detector"], "width": 6}
     assert after.config["inpainter"] == before.config["inpainter"]
     assert after.info.card["trained"] == "new detector only"
     assert after.network["detector"].stem[1][0].out_channels == 6

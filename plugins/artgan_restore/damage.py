@@ -2,9 +2,11 @@
 
 Clean/damaged pairs of real scans do not exist in useful numbers, so both the detector and
 the inpainter learn from damage painted onto clean pictures: scratches, craquelure, holes and
-paint losses, stains and foxing. Everything is drawn for a whole batch at once: random
-parameters come from the caller's generator (a seed fixes the result on any device), and the
-pixel work runs on the images' device, because this runs inside the training loop.
+paint and plaster losses, stains and foxing; and the damage of old photographs: dust and
+specks, creases in the emulsion, tears, silvering. Everything is drawn for a whole batch at
+once: random parameters come from the caller's generator (a seed fixes the result on any
+device), and the pixel work runs on the images' device, because this runs inside the
+training loop.
 
 Shapes are made of two primitives: disks stamped along curves (scratches, brush strokes,
 foxing spots), which cost per stamped pixel rather than per image pixel, and smooth fields
@@ -22,7 +24,7 @@ from torch import Tensor
 
 from artgan.errors import ArtganError
 
-KINDS = ("scratches", "craquelure", "holes", "stains")
+KINDS = ("scratches", "craquelure", "holes", "stains", "dust", "creases", "silvering")
 LEVELS = {
     "thin": ("scratches",),
     "medium": ("craquelure", "stains"),
@@ -35,6 +37,7 @@ ALPHA_CUT = 0.1  # damage fainter than this is dropped, so the mask is exactly w
 # just above a scan's noise); a 10 % blend towards a colour close to the paint's own
 # changes nothing anyone (or any detector) can see, so it is neither drawn nor marked.
 VISIBLE_CHANGE = 4 / 255
+OPAQUE_ALPHA = 0.9  # a hiding layer at least this opaque leaves nothing of the picture
 # half-sizes of the stamping windows
 _STAMP_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128)
 
@@ -239,9 +242,11 @@ def polyline_points(vertices: Tensor, spacing: float) -> Tensor:
 
 # --- the kinds of damage ----------------------------------------------------------------
 #
-# Each returns layers ``(alpha (n, 1, H, W), colour (n, 3, H, W) or broadcastable)`` that are
-# composited bottom to top. ``severity`` is (n,) in [0, 1]; ``on`` (n,) switches a kind per
-# image.
+# Each returns layers ``(alpha (n, 1, H, W), colour (n, 3, H, W) or broadcastable[, hides])``
+# that are composited bottom to top; ``hides`` (default False) says the colour owes nothing
+# to the picture (exposed ground, dirt, a white scratch), so where such a layer is opaque
+# nothing of the picture is left to read. ``severity`` is (n,) in [0, 1]; ``on`` (n,)
+# switches a kind per image.
 
 
 def _scale(height: int, width: int) -> float:
@@ -292,7 +297,7 @@ def scratches(
     bright = bright * torch.tensor([1.0, 0.98, 0.92], device=draw.device).view(1, 3, 1, 1)
     dark = draw.uniform(n, 1, 1, 1, low=0.04, high=0.25) * torch.tensor(
         [1.0, 0.9, 0.8], device=draw.device).view(1, 3, 1, 1)
-    return [(canvas[:n].unsqueeze(1), bright), (canvas[n:].unsqueeze(1), dark)]
+    return [(canvas[:n].unsqueeze(1), bright, True), (canvas[n:].unsqueeze(1), dark, True)]
 
 
 def craquelure(
@@ -371,9 +376,14 @@ def holes(draw: _Draw, image: Tensor, severity: Tensor, on: Tensor) -> list[tupl
     canvas = draw.uniform(n, 1, 1, 1, low=0.35, high=0.55) * torch.tensor(
         [1.0, 0.82, 0.62], device=draw.device).view(1, 3, 1, 1)
     backing = draw.uniform(n, 1, 1, 1, low=0.03, high=0.15).expand(-1, 3, -1, -1)
-    ground = torch.where(kind < 0.55, paper, torch.where(kind < 0.8, canvas, backing))
-    texture = 0.04 * value_noise(draw, n, height, width, 2.0)
-    return [(hole.float(), (ground + texture).clamp(0, 1))]
+    plaster = draw.uniform(n, 1, 1, 1, low=0.68, high=0.9) * torch.tensor(
+        [1.0, 0.98, 0.94], device=draw.device).view(1, 3, 1, 1)
+    ground = torch.where(kind < 0.4, paper, torch.where(
+        kind < 0.6, plaster, torch.where(kind < 0.82, canvas, backing)))
+    # plaster is grainy, the others nearly flat: nothing of the picture is left in any
+    grain = torch.where(_per_image((kind >= 0.4) & (kind < 0.6)), 0.1, 0.04)
+    texture = grain * value_noise(draw, n, height, width, 2.0)
+    return [(hole.float(), (ground + texture).clamp(0, 1), True)]
 
 
 def stains(draw: _Draw, image: Tensor, severity: Tensor, on: Tensor) -> list[tuple[Tensor, Tensor]]:
@@ -413,26 +423,134 @@ def stains(draw: _Draw, image: Tensor, severity: Tensor, on: Tensor) -> list[tup
     return [(blotch * on, image * tint), (fox * on, rust)]
 
 
+def dust(draw: _Draw, image: Tensor, severity: Tensor, on: Tensor,
+         max_specks: int = 160, max_fibres: int = 6) -> list[tuple[Tensor, Tensor]]:
+    """Dust and specks on a print or a scan (dark) or on the negative (light), and a few
+    short curled fibres: many tiny sharp marks, the damage of old photographs."""
+    n, _, height, width = image.shape
+    scale = _scale(height, width)
+    wanted = (10 + (max_specks - 10) * severity).view(-1, 1) * draw.uniform(n, 1, low=0.3)
+    present = (torch.arange(max_specks, device=draw.device).view(1, -1) < wanted) & on.view(-1, 1)
+    ys = draw.uniform(n, max_specks) * height
+    xs = draw.uniform(n, max_specks) * width
+    radius = scale * (0.5 + 1.8 * draw.uniform(n, max_specks).square())
+    light = draw.uniform(n, max_specks) < _per_image(draw.uniform(n)).view(-1, 1)
+    channel = torch.arange(n, device=draw.device).view(-1, 1) + n * (~light)
+    canvas = torch.zeros(2 * n, height, width, device=draw.device)
+    stamp(canvas, channel.flatten(), ys.flatten(), xs.flatten(), radius.flatten(),
+          (draw.uniform(n, max_specks, low=0.6, high=1.0) * present).flatten())
+
+    # fibres and hairs: short tight curves, 1 px wide
+    m = n * max_fibres
+    count = (draw.uniform(n) * (1 + max_fibres * severity)).floor().view(-1, 1)
+    keep = (torch.arange(max_fibres, device=draw.device).view(1, -1) < count) & on.view(-1, 1)
+    start = torch.stack([draw.uniform(m) * height, draw.uniform(m) * width], dim=1)
+    controls = [start + draw.normal(m, 2) * scale * 8 for _ in range(3)]
+    points = bezier_points(start, *controls, steps=48)
+    fibre_light = draw.uniform(m) < 0.5
+    fibre_channel = (torch.arange(n, device=draw.device).repeat_interleave(max_fibres)
+                     + n * (~fibre_light)).view(-1, 1).expand(-1, 48)
+    opacity = (draw.uniform(m, low=0.5, high=0.9) * keep.flatten()).view(-1, 1).expand(-1, 48)
+    stamp(canvas, fibre_channel.flatten(), points[..., 0].flatten(), points[..., 1].flatten(),
+          torch.full((m * 48,), 0.55 * scale, device=draw.device), opacity.flatten())
+    bright = draw.uniform(n, 1, 1, 1, low=0.85, high=1.0).expand(-1, 3, -1, -1)
+    dark = draw.uniform(n, 1, 1, 1, low=0.02, high=0.2).expand(-1, 3, -1, -1)
+    return [(canvas[:n].unsqueeze(1), bright, True), (canvas[n:].unsqueeze(1), dark, True)]
+
+
+def creases(draw: _Draw, image: Tensor, severity: Tensor, on: Tensor,
+            max_count: int = 3) -> list[tuple[Tensor, Tensor]]:
+    """Folds in a photographic print: long, nearly straight lines right across it where the
+    emulsion cracked (a light, broken core) with a soft shadow along one side."""
+    n, _, height, width = image.shape
+    scale = _scale(height, width)
+    count = (1 + draw.uniform(n) * (1 + 2 * severity)).floor().clamp(max=max_count)
+    keep = (torch.arange(max_count, device=draw.device).view(1, -1) < count.view(-1, 1)) & on.view(
+        -1, 1)
+    m = n * max_count
+    # a line through a random point at a random angle, long enough to cross the picture
+    centre = torch.stack([draw.uniform(m) * height, draw.uniform(m) * width], dim=1)
+    angle = draw.uniform(m) * math.pi
+    direction = torch.stack([angle.sin(), angle.cos()], dim=1)
+    normal = torch.stack([direction[:, 1], -direction[:, 0]], dim=1)
+    reach = 1.5 * max(height, width)
+    start = centre - direction * reach / 2
+    bend = draw.normal(m, 2) * 0.02 * reach
+    p1 = start + direction * reach / 3 + normal * bend[:, :1]
+    p2 = start + direction * reach * 2 / 3 + normal * bend[:, 1:]
+    p3 = start + direction * reach
+    steps = math.ceil(reach / 0.5) + 1
+    points = bezier_points(start, p1, p2, p3, steps)
+    radius = scale * draw.uniform(m, 1, low=0.5, high=1.0) * (1 + severity.repeat_interleave(
+        max_count).view(-1, 1))
+    gaps = F.interpolate(draw.uniform(m, 1, 24, low=-1.0, high=1.0), size=steps, mode="linear",
+                         align_corners=True)[:, 0]
+    core = draw.uniform(m, 1, low=0.5, high=1.0) * (gaps > -0.6) * keep.view(-1, 1)
+    offset = normal.unsqueeze(1) * (radius + 1.0).unsqueeze(-1)
+    shadow_points = points + offset
+    shadow = draw.uniform(m, 1, low=0.2, high=0.45) * keep.view(-1, 1) * torch.ones_like(gaps)
+    index = torch.arange(n, device=draw.device).repeat_interleave(max_count).view(-1, 1)
+    canvas = torch.zeros(2 * n, height, width, device=draw.device)
+    stamp(canvas, index.expand(-1, steps).flatten(), points[..., 0].flatten(),
+          points[..., 1].flatten(), radius.expand(-1, steps).flatten(), core.flatten())
+    stamp(canvas, (index + n).expand(-1, steps).flatten(), shadow_points[..., 0].flatten(),
+          shadow_points[..., 1].flatten(), (radius * 1.5).expand(-1, steps).flatten(),
+          shadow.flatten(), soft=True)
+    light = draw.uniform(n, 1, 1, 1, low=0.8, high=0.97).expand(-1, 3, -1, -1)
+    return [(canvas[n:].unsqueeze(1), image * 0.45), (canvas[:n].unsqueeze(1), light, True)]
+
+
+def silvering(draw: _Draw, image: Tensor, severity: Tensor,
+              on: Tensor) -> list[tuple[Tensor, Tensor]]:
+    """Silver mirroring of an old print: a bluish metallic sheen creeping in from the edges
+    over the dark parts of the picture (where there is most silver), and local fading."""
+    n, _, height, width = image.shape
+    side = min(height, width)
+    ys, xs = _coordinates(height, width, draw.device)
+    into = torch.minimum(torch.minimum(ys, height - 1 - ys), torch.minimum(xs, width - 1 - xs))
+    depth = side * _per_image(draw.uniform(n, low=0.04, high=0.12) * (1 + severity))
+    ragged = 1 + 0.6 * value_noise(draw, n, height, width, side / 10, octaves=3)
+    creep = ((1 - into / (depth * ragged)) * 2).clamp(0, 1)
+    luminance = image.mean(dim=1, keepdim=True)
+    darkness = (1 - luminance * 2).clamp(0, 1)  # silver shows where the print is dark
+    strength = _per_image(draw.uniform(n, low=0.35, high=0.8) * on)
+    sheen = draw.uniform(n, 1, 1, 1, low=0.5, high=0.72) * torch.tensor(
+        [0.9, 0.95, 1.0], device=draw.device).view(1, 3, 1, 1)
+    faded = blobs(draw, n, height, width, 1,
+                  side * draw.uniform(n, 1, low=0.1, high=0.25) * (1 + severity.view(-1, 1)),
+                  rough=0.4)
+    fade = (faded * 3).clamp(0, 1) * _per_image(draw.uniform(n, low=0.25, high=0.5) * on
+                                                * (draw.uniform(n) < 0.5))
+    paper = torch.tensor([0.93, 0.9, 0.82], device=draw.device).view(1, 3, 1, 1)
+    return [(creep * darkness * strength, sheen), (fade, paper.expand(n, -1, -1, -1))]
+
+
 _KIND_FUNCTIONS = {"stains": stains, "craquelure": craquelure, "scratches": scratches,
-                   "holes": holes}
-_ORDER = ("stains", "craquelure", "scratches", "holes")  # bottom to top
+                   "holes": holes, "dust": dust, "creases": creases, "silvering": silvering}
+# bottom to top
+_ORDER = ("silvering", "stains", "craquelure", "creases", "scratches", "dust", "holes")
 
 
 def _composite(
-    image: Tensor, layers: list[tuple[Tensor, Tensor]]
-) -> tuple[Tensor, Tensor]:
+    image: Tensor, layers: list[tuple]
+) -> tuple[Tensor, Tensor, Tensor]:
     """Blend layers over ``image``; faint alpha and invisible changes are dropped, so the
-    mask is exactly the pixels that visibly changed."""
+    mask is exactly the pixels that visibly changed. Returns ``(damaged, mask, opaque)``:
+    ``opaque`` marks the damaged pixels that an opaque hiding layer covers (nothing of the
+    picture shows there)."""
     out = image
     mask = torch.zeros_like(image[:, :1], dtype=torch.bool)
-    for alpha, colour in layers:
+    opaque = torch.zeros_like(mask)
+    for alpha, colour, *hides in layers:
         alpha = alpha.clamp(0, 1)
         visible = alpha >= ALPHA_CUT
         out = torch.where(visible, out + alpha * (colour - out), out)
         mask |= visible
+        if hides and hides[0]:
+            opaque |= alpha >= OPAQUE_ALPHA
     out = out.clamp(0, 1)
     mask &= (out - image).abs().amax(dim=1, keepdim=True) >= VISIBLE_CHANGE
-    return torch.where(mask, out, image), mask
+    return torch.where(mask, out, image), mask, opaque & mask
 
 
 def _check_kinds(kinds: Sequence[str]) -> None:
@@ -469,7 +587,7 @@ def synthesize(
     for kind in _ORDER:
         if kind in kinds:
             layers += _KIND_FUNCTIONS[kind](draw, batch.float(), severity, on)
-    damaged, mask = _composite(batch.float(), layers)
+    damaged, mask, _ = _composite(batch.float(), layers)
     damaged = torch.where(mask, damaged.to(image.dtype), batch)
     mask = mask.float()
     return (damaged[0], mask[0]) if single else (damaged, mask)
@@ -486,15 +604,16 @@ def damaged_scan(picture: Tensor, level: str, seed: int,
 
 
 def random_damage(
-    images: Tensor, generator: torch.Generator, clean: float = 0.1
-) -> tuple[Tensor, Tensor]:
+    images: Tensor, generator: torch.Generator, clean: float = 0.2
+) -> tuple[Tensor, Tensor, Tensor]:
     """Detector training data: each image gets a random mix of kinds and severities (a
-    ``clean`` share none at all, so the detector learns to leave intact pictures alone)."""
+    ``clean`` share none at all, so the detector learns to leave intact pictures alone).
+    Returns ``(damaged, mask, opaque)``, the last two (N, 1, H, W) float 0/1."""
     draw = _Draw(generator, images.device)
     n = images.shape[0]
     severity = draw.uniform(n)
     damaged_at_all = draw.uniform(n) >= clean
-    pick = draw.uniform(n, len(_ORDER)) < 0.45
+    pick = draw.uniform(n, len(_ORDER)) < 0.3
     # make sure every damaged image gets at least one kind
     forced = (draw.uniform(n) * len(_ORDER)).long().clamp(max=len(_ORDER) - 1)
     pick[torch.arange(n, device=images.device), forced] = True
@@ -502,8 +621,8 @@ def random_damage(
     for position, kind in enumerate(_ORDER):
         on = pick[:, position] & damaged_at_all
         layers += _KIND_FUNCTIONS[kind](draw, images.float(), severity, on)
-    damaged, mask = _composite(images.float(), layers)
-    return damaged, mask.float()
+    damaged, mask, opaque = _composite(images.float(), layers)
+    return damaged, mask.float(), opaque.float()
 
 
 # Brushes of the free-form masks: strokes per image and the radius range, in px for the

@@ -7,9 +7,17 @@ Telling a scratch from a painted white line needs context, so the encoder halves
 resolution ``depth`` more times; the decoder reduces channels before upsampling (cheaper)
 and adds each level's features back. Batch norm, not instance norm: every tile of a scan
 must be judged alike.
+
+With ``opacity`` the detector has a second output: for each damaged pixel, whether the
+damage hides the picture entirely (a paint or plaster loss, a hole, dirt) rather than
+tinting or half covering it (a stain, foxing, silvering). The inpainter reads what shows
+under translucent damage and must not read an opaque loss.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -27,11 +35,13 @@ def _conv(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
 
 
 class DamageDetector(nn.Module):
-    """U-Net returning damage logits (N, 1, H, W) for pictures (N, 3, H, W) in [0, 1];
-    H and W must be multiples of ``multiple``."""
+    """U-Net returning damage logits (N, 1, H, W) for pictures (N, 3, H, W) in [0, 1], and
+    with ``opacity`` the opacity logits as a second channel; H and W must be multiples of
+    ``multiple``."""
 
-    def __init__(self, width: int = 12, depth: int = 4):
+    def __init__(self, width: int = 12, depth: int = 4, opacity: bool = False):
         super().__init__()
+        self.outputs = 2 if opacity else 1
         self.multiple = 2 ** (depth + 1)
         widths = [width * 2**i for i in range(depth + 1)]
         self.stem = nn.Sequential(nn.PixelUnshuffle(2), _conv(12, width), _conv(width, width))
@@ -40,7 +50,7 @@ class DamageDetector(nn.Module):
         )
         self.lift = nn.ModuleList(_conv(c * 2, c) for c in widths[:-1])
         self.refine = nn.ModuleList(_conv(c, c) for c in widths[:-1])
-        self.head = nn.Sequential(nn.Conv2d(width, 4, 1), nn.PixelShuffle(2))
+        self.head = nn.Sequential(nn.Conv2d(width, 4 * self.outputs, 1), nn.PixelShuffle(2))
 
     def forward(self, image: Tensor) -> Tensor:
         x = self.stem(image * 2 - 1)
@@ -54,27 +64,73 @@ class DamageDetector(nn.Module):
         return self.head(x)
 
 
-@torch.inference_mode()
-def detect(
+SURE = 0.9  # a detection at least this probable is one the detector is sure of
+
+
+class Maps(NamedTuple):
+    """What the detector found in a picture, each (H, W) bool: ``damage`` above the
+    threshold, ``sure`` above ``SURE``, and ``hides``: were this pixel damaged, the damage
+    would hide the picture (meaningful on damage only; all False for a detector without
+    opacity)."""
+
+    damage: Tensor
+    sure: Tensor
+    hides: Tensor
+
+
+def detect(detector: DamageDetector, image: Tensor, threshold: float = 0.5,
+           tile: int = 1024, margin: int = 48) -> Tensor:
+    """Damage mask (H, W) bool of a (3, H, W) picture (uint8, or float in [0, 1])."""
+    return detect_maps(detector, image, threshold, tile, margin).damage
+
+
+def _limit(probability: float) -> float:
+    return float(torch.logit(torch.tensor(probability, dtype=torch.float64)))
+
+
+def detect_maps(
     detector: DamageDetector,
     image: Tensor,
     threshold: float = 0.5,
     tile: int = 1024,
     margin: int = 48,
-) -> Tensor:
-    """Damage mask (H, W) bool of a (3, H, W) picture (uint8, or float in [0, 1]).
+) -> Maps:
+    """The detector's ``Maps`` of a (3, H, W) picture (uint8, or float in [0, 1]), made
+    tile by tile (see ``tiled_logits``)."""
+    _, height, width = image.shape
+    maps = Maps(*(torch.zeros(height, width, dtype=torch.bool) for _ in Maps._fields))
+    limit, sure = _limit(threshold), _limit(max(threshold, SURE))
+    for (rows, cols), core in tiled_logits(detector, image, tile, margin):
+        maps.damage[rows, cols] = core[0] > limit
+        maps.sure[rows, cols] = core[0] > sure
+        if core.shape[0] > 1:
+            maps.hides[rows, cols] = core[1] > 0
+    return maps
+
+
+def damage_probability(detector: DamageDetector, image: Tensor, tile: int = 1024,
+                       margin: int = 48) -> Tensor:
+    """The (H, W) float damage probability of a picture: for sweeping thresholds."""
+    probability = torch.zeros(image.shape[-2:])
+    for (rows, cols), core in tiled_logits(detector, image, tile, margin):
+        probability[rows, cols] = torch.sigmoid(core[0])
+    return probability
+
+
+@torch.inference_mode()
+def tiled_logits(detector: DamageDetector, image: Tensor, tile: int = 1024,
+                 margin: int = 48) -> Iterator[tuple[tuple[slice, slice], Tensor]]:
+    """``((rows, cols), logits)`` of each tile of a (3, H, W) picture, logits (C, h, w)
+    float on the CPU.
 
     The picture is cut into ``tile`` px cores, each run with ``margin`` px of context
     (reflected at the picture's border) so no core sees a tile edge; only one tile is in
     float at a time, so memory does not grow with the scan.
     """
-    parameter = next(detector.parameters())
-    device = parameter.device
+    device = next(detector.parameters()).device
     dtype = autocast_dtype(device)
     _, height, width = image.shape
-    mask = torch.zeros(height, width, dtype=torch.bool)
     multiple = detector.multiple
-    limit = float(torch.logit(torch.tensor(threshold, dtype=torch.float64)))
     for top in range(0, height, tile):
         for left in range(0, width, tile):
             bottom, right = min(height, top + tile), min(width, left + tile)
@@ -85,9 +141,8 @@ def detect(
             with torch.autocast(device.type, dtype=dtype or torch.float32,
                                 enabled=dtype is not None):
                 logits = detector(crop)
-            core = logits[0, 0, margin : margin + bottom - top, margin : margin + right - left]
-            mask[top:bottom, left:right] = (core.float() > limit).cpu()
-    return mask
+            core = logits[0, :, margin : margin + bottom - top, margin : margin + right - left]
+            yield (slice(top, bottom), slice(left, right)), core.float().cpu()
 
 
 def _to_float(pixels: Tensor) -> Tensor:

@@ -16,7 +16,7 @@ from artgan_restore.inpainter import Inpainter
 ARCHITECTURE = "restore"
 TASK = "restore"
 DEFAULT_CONFIG: dict[str, Any] = {
-    "detector": {"width": 12, "depth": 4},
+    "detector": {"width": 12, "depth": 4, "opacity": True},
     "inpainter": {"width": 24, "downs": 3, "blocks": 6, "global_ratio": 0.75},
     "size": 256,
 }

@@ -4,6 +4,10 @@ Pictures stay in their own dtype (uint8 from files) on the CPU; only a detector 
 batch of inpainter windows at a time is converted to float on the device. Results are
 written back pixel by pixel inside the mask, so every pixel outside it is bit-identical to
 the input.
+
+Automatic restoration must never ruin a clean picture, so a detection is judged before
+anything is repainted (``Finding.verdict``): one that marks more than ``MAX_SHARE`` of the
+picture, or that the detector is not sure of anywhere, is not repainted unless forced.
 """
 
 from __future__ import annotations
@@ -23,15 +27,72 @@ from artgan.imageio import ImageError, read_image
 from artgan.infer import autocast_dtype, pick_device
 from artgan.nn import ARCHITECTURES
 from artgan.store import load_model
-from artgan_restore.detector import detect, dilate
+from artgan_restore.detector import detect_maps, dilate
 from artgan_restore.model import ARCHITECTURE, TASK, build
 from artgan_restore.windows import Plan, Window, plan_windows
 
 DEFAULT_DILATE = 3  # px added around detected damage: detectors under-mark soft edges
+DEFAULT_THRESHOLD = 0.5  # for models whose card names no calibrated threshold
+# A detection marking more of the picture than this (before dilation) is not repainted
+# unasked: real damage that wide is rare, and a detector that wrong ruins a picture.
+MAX_SHARE = 0.15
+# A picture in which the detector is sure (probability >= detector.SURE) of fewer pixels
+# than this share (or MIN_SURE_PIXELS) looks undamaged: whatever it marked is a guess.
+MIN_SURE_SHARE = 2e-5
+MIN_SURE_PIXELS = 12
+MIN_SIDE = 16  # px: smaller pictures hold too little for the detector or the inpainter
 MARGIN = 1 / 8  # share of the window given to context on each side of its core
 # windows run as one batch, at most this many model-size windows of pixels: on a CPU a
 # batch of 16 costs 40 % less per window than one at a time (8, 32 and 64: no better)
 BATCH_WINDOWS = 16
+
+
+class RestoreRefusedError(ArtganError):
+    """Automatic restoration declined to repaint: ``finding`` says what was detected."""
+
+    def __init__(self, message: str, finding: Finding):
+        super().__init__(message)
+        self.finding = finding
+
+    @property
+    def undamaged(self) -> bool:
+        """The picture looked undamaged (rather than too much of it marked)."""
+        return not self.finding.too_much
+
+
+@dataclass
+class Finding:
+    """A detection and how much to trust it: ``mask`` (H, W) bool, grown by the dilation,
+    is what would be repainted; ``opaque`` the part of it that hides the picture;
+    ``marked`` the share of the picture the detector marked (before dilation) and ``sure``
+    the number of pixels it is sure of."""
+
+    mask: Tensor
+    opaque: Tensor
+    marked: float
+    sure: int
+
+    @property
+    def share(self) -> float:
+        """The share of the picture that would be repainted."""
+        return float(self.mask.float().mean())
+
+    @property
+    def too_much(self) -> bool:
+        return self.marked > MAX_SHARE
+
+    @property
+    def verdict(self) -> str | None:
+        """Why not to repaint this detection unasked, or None when it can be."""
+        if not bool(self.mask.any()):
+            return None
+        if self.too_much:
+            return (f"detection marked {self.marked:.1%} of the picture, more than the "
+                    f"{MAX_SHARE:.0%} artgan repaints unasked")
+        if self.sure < max(MIN_SURE_PIXELS, MIN_SURE_SHARE * self.mask.numel()):
+            return (f"the picture looks undamaged: detection marked {self.marked:.2%} of it "
+                    f"but is sure of none")
+        return None
 
 
 @dataclass
@@ -41,7 +102,7 @@ class Restorer:
     networks: nn.ModuleDict
     size: int
     device: torch.device
-    threshold: float = 0.5
+    threshold: float = DEFAULT_THRESHOLD
     dilate: int | None = None
     name: str = "restore"
     remove: bool = False  # the mask covers something to take out, not damage: see ``inpaint``
@@ -54,6 +115,8 @@ class Restorer:
             ARCHITECTURES.register(ARCHITECTURE, build)
         target = pick_device(device or "auto")
         loaded = load_model(model, TASK, target)
+        if options.get("threshold") is None:
+            options["threshold"] = model_threshold(loaded.info.card)
         return cls(loaded.network, int(loaded.config.get("size", 256)), target,
                    name=loaded.info.name, **options)
 
@@ -65,10 +128,28 @@ class Restorer:
         # channels-last convolutions are faster on CPUs (oneDNN) and on tensor-core GPUs
         self.networks.eval().to(memory_format=torch.channels_last)
 
+    def find(self, image: Tensor) -> Finding:
+        """Detect the damage in a (3, H, W) picture: the thresholded, dilated mask, its
+        opaque part and how sure the detector is."""
+        _check_size(image)
+        maps = detect_maps(self.networks["detector"], image, self.threshold)
+        grow = DEFAULT_DILATE if self.dilate is None else self.dilate
+        mask = dilate(maps.damage, grow)
+        return Finding(mask, dilate(maps.damage & maps.hides, grow) & mask,
+                       float(maps.damage.float().mean()), int(maps.sure.sum()))
+
     def detect(self, image: Tensor) -> Tensor:
         """The (H, W) bool damage mask of a (3, H, W) picture, thresholded and dilated."""
-        mask = detect(self.networks["detector"], image, self.threshold)
-        return dilate(mask, DEFAULT_DILATE if self.dilate is None else self.dilate)
+        return self.find(image).mask
+
+    def opaque(self, image: Tensor, mask: Tensor) -> Tensor:
+        """The pixels of a given ``mask`` that hide the picture, by the detector's opacity
+        output (none for a detector without one)."""
+        detector = self.networks["detector"] if "detector" in self.networks else None
+        if getattr(detector, "outputs", 1) < 2 or not bool(mask.any()):
+            return torch.zeros_like(mask)
+        _check_size(image)
+        return detect_maps(detector, image, self.threshold).hides & mask
 
     def prepare_mask(self, mask: Tensor, image: Tensor) -> Tensor:
         """Check a user mask against its picture and apply ``dilate`` (default none)."""
@@ -84,23 +165,29 @@ class Restorer:
         return plan_windows(mask, self.size, round(self.size * MARGIN))
 
     @torch.inference_mode()
-    def inpaint(self, image: Tensor, mask: Tensor) -> Tensor:
+    def inpaint(self, image: Tensor, mask: Tensor, opaque: Tensor | None = None) -> Tensor:
         """Repaint the pixels of ``mask`` in a (3, H, W) picture; a new picture, same dtype.
 
         The inpainter reads what still shows under the mask (stains and thin cracks leave
-        the painting visible). With ``remove`` the masked pixels are first covered with one
-        flat colour (the mean of the rest of the picture), as half of the training holes
-        were covered with a flat random colour, so nothing under the mask (an object, a
-        signature, a label) shows through into the result.
+        the painting visible), except where it is ``opaque`` (default: as the detector's
+        opacity output says): those pixels, like the whole mask with ``remove``, are first
+        covered with one flat colour (the mean of the rest of the picture), as half of the
+        training holes were covered with a flat random colour, so nothing under them (a
+        plaster loss, an object, a signature) shows through into the result.
         """
         if bool(mask.all()):
             raise ArtganError(
                 "the mask covers the whole picture: nothing is left to restore from"
             )
+        _check_size(image)
         plan = self.plan(mask)
         out = image.clone()
         if self.remove:
-            out[:, mask] = _from_float(_mean_outside(image, mask), image.dtype)
+            opaque = mask
+        elif opaque is None:
+            opaque = self.opaque(image, mask)
+        if bool(opaque.any()):
+            out[:, opaque] = _from_float(_mean_outside(image, mask), image.dtype)
         remaining = mask.clone()
         for group in plan.batches(BATCH_WINDOWS * self.size**2):
             self._fill(group, plan, out, remaining)
@@ -157,16 +244,44 @@ class Restorer:
             prediction = inpainter(image, mask)
         return prediction[..., :height, :width].float()
 
-    def restore(self, image: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def restore(self, image: Tensor, mask: Tensor | None = None,
+                force: bool = False) -> tuple[Tensor, Tensor]:
         """``(restored, mask used)`` for a (3, H, W) picture; the mask is detected when not
         given (except with ``remove``: what to take out only the user knows). An empty mask
-        returns the picture itself."""
+        returns the picture itself. A detection with a ``Finding.verdict`` against it
+        raises ``RestoreRefusedError`` unless ``force``."""
         if self.remove and mask is None:
             raise ArtganError("removing needs a mask of what to take out")
-        mask = self.detect(image) if mask is None else self.prepare_mask(mask, image)
+        opaque = None
+        if mask is None:
+            finding = self.find(image)
+            if finding.verdict and not force:
+                raise RestoreRefusedError(
+                    f"{finding.verdict}; nothing repainted. Look at the mask first "
+                    "(return_mask=True with force=True, or artgan restore --detect-only), "
+                    "or pass force=True to repaint anyway", finding)
+            mask, opaque = finding.mask, finding.opaque
+        else:
+            mask = self.prepare_mask(mask, image)
         if not bool(mask.any()):
             return image, mask
-        return self.inpaint(image, mask), mask
+        return self.inpaint(image, mask, opaque), mask
+
+
+def model_threshold(card: dict[str, Any]) -> float:
+    """The detector threshold a model's card names (calibrated on held-out clean pictures
+    for a false-alarm budget), else ``DEFAULT_THRESHOLD``."""
+    value = card.get("threshold") if isinstance(card, dict) else None
+    if isinstance(value, (int, float)) and 0.0 < value < 1.0:
+        return float(value)
+    return DEFAULT_THRESHOLD
+
+
+def _check_size(image: Tensor) -> None:
+    height, width = image.shape[-2:]
+    if min(height, width) < MIN_SIDE:
+        raise ArtganError(f"the picture is {width}x{height} px; restore needs at least "
+                          f"{MIN_SIDE} px on each side")
 
 
 def _mean_outside(image: Tensor, mask: Tensor, band: int = 512) -> Tensor:

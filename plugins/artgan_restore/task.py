@@ -9,6 +9,7 @@ mask or model stops with one line saying which and why.
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,35 +23,60 @@ from artgan.imageio import IMAGE_EXTENSIONS, find_images, read_image, write_imag
 from artgan.plugins import warn
 from artgan.task import Pipeline, Task
 from artgan_restore.model import TASK
-from artgan_restore.restorer import DEFAULT_DILATE, Restorer, as_mask, read_mask
+from artgan_restore.restorer import (
+    DEFAULT_DILATE,
+    MAX_SHARE,
+    Restorer,
+    RestoreRefusedError,
+    as_mask,
+    read_mask,
+)
 
 SHIPPED_MODEL = "paintings"
 LOSSY = (".jpg", ".jpeg", ".webp")
 
 
-class RestorePipeline(Pipeline):
-    """``pipeline(image, mask=None, return_mask=False)`` on PIL images, numpy arrays or tensors;
-    returns the same kind (and the mask used, as a bool array/tensor or an "L" image)."""
+class RestoreWarning(UserWarning):
+    """Automatic restoration left a picture alone because it looked undamaged."""
 
-    def __init__(self, restorer: Restorer):
+
+class RestorePipeline(Pipeline):
+    """``pipeline(image, mask=None, return_mask=False, force=False)`` on PIL images, numpy
+    arrays or tensors; returns the same kind (and the mask used, as a bool array/tensor or an
+    "L" image).
+
+    Without a mask, a detection that marks more than ``MAX_SHARE`` of a picture raises
+    ``RestoreRefusedError``, and a picture that looks undamaged comes back unchanged with a
+    ``RestoreWarning``; ``force=True`` repaints whatever was detected.
+    """
+
+    def __init__(self, restorer: Restorer, force: bool = False):
         self.restorer = restorer
         self.device = restorer.device
+        self.force = force
 
-    def __call__(self, image: Any, mask: Any = None, return_mask: bool = False) -> Any:
+    def __call__(self, image: Any, mask: Any = None, return_mask: bool = False,
+                 force: bool | None = None) -> Any:
         batch, back = to_batch(image)
         masks = None if mask is None else as_mask(mask)
-        restored, used = self._run(batch, masks)
+        restored, used = self._run(batch, masks, self.force if force is None else force)
         result = back(restored)
         return (result, _mask_like(used, image)) if return_mask else result
 
     def process(self, batch: torch.Tensor, mask: Any = None) -> torch.Tensor:
-        return self._run(batch.cpu(), None if mask is None else as_mask(mask))[0]
+        return self._run(batch.cpu(), None if mask is None else as_mask(mask), self.force)[0]
 
-    def _run(self, batch: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor,
-                                                                           torch.Tensor]:
+    def _run(self, batch: torch.Tensor, mask: torch.Tensor | None,
+             force: bool) -> tuple[torch.Tensor, torch.Tensor]:
         outputs, masks = [], []
         for picture in batch.float().cpu():
-            restored, used = self.restorer.restore(picture, mask)
+            try:
+                restored, used = self.restorer.restore(picture, mask, force=force)
+            except RestoreRefusedError as refused:
+                if not refused.undamaged:
+                    raise
+                warnings.warn(f"{refused}", RestoreWarning, stacklevel=4)
+                restored, used = picture, torch.zeros(picture.shape[-2:], dtype=torch.bool)
             outputs.append(restored)
             masks.append(used)
         return torch.stack(outputs), torch.stack(masks)
@@ -93,8 +119,12 @@ class RestoreTask(Task):
                          help="Only detect: write the damage mask (<name>.mask.png), no repair."),
             click.Option(["--threshold"], type=click.FloatRange(0, 1, min_open=True,
                                                                 max_open=True),
-                         default=0.5, show_default=True,
-                         help="Detector probability above which a pixel counts as damaged."),
+                         help="Detector probability above which a pixel counts as damaged "
+                              "(default: the model's, calibrated on clean pictures)."),
+            click.Option(["--force"], is_flag=True,
+                         help=f"Repaint what detection found even when it marks more than "
+                              f"{MAX_SHARE:.0%} of a picture or the picture looks "
+                              "undamaged (by default those are left alone)."),
             click.Option(["--dilate"], type=click.IntRange(min=0),
                          help=f"Grow the mask by this many pixels (default: {DEFAULT_DILATE} "
                               "for detected masks, 0 for given ones)."),
@@ -117,33 +147,38 @@ class RestoreTask(Task):
 
         return train(**options)
 
-    def load(self, model: str | None = None, **options: Any) -> RestorePipeline:
-        """A pipeline for ``model``; options: device, threshold, dilate, remove."""
-        return RestorePipeline(self.restorer(model, **options))
+    def load(self, model: str | None = None, force: bool = False,
+             **options: Any) -> RestorePipeline:
+        """A pipeline for ``model``; options: device, threshold, dilate, remove, force."""
+        return RestorePipeline(self.restorer(model, **options), force)
 
     def restorer(self, model: str | None = None, device: str | None = None,
-                 threshold: float = 0.5, dilate: int | None = None,
+                 threshold: float | None = None, dilate: int | None = None,
                  remove: bool = False) -> Restorer:
-        """The model loaded once per (model, device); the other options set per call."""
+        """The model loaded once per (model, device); the other options set per call
+        (``threshold`` None: the model's own)."""
         key = (str(model if model is not None else self.default_model), str(device))
         if key not in self._loaded:
             self._loaded[key] = Restorer.load(model if model is not None else self.default_model,
                                               device)
         loaded = self._loaded[key]
-        return Restorer(loaded.networks, loaded.size, loaded.device, threshold, dilate,
+        return Restorer(loaded.networks, loaded.size, loaded.device,
+                        loaded.threshold if threshold is None else threshold, dilate,
                         loaded.name, remove)
 
     def restore(self, image: Any, mask: Any = None, return_mask: bool = False,
                 model: str | None = None, **options: Any) -> Any:
         """Restore ``image`` (PIL, numpy or tensor): detect damage unless ``mask`` (white or
         True = repaint) is given. Returns the same kind, plus the mask if ``return_mask``.
-        ``remove=True`` (with a mask) paints over what the mask covers without reading it."""
+        ``remove=True`` (with a mask) paints over what the mask covers without reading it;
+        ``force=True`` repaints a detection the safety net would refuse (see
+        ``RestorePipeline``)."""
         return self.load(model, **options)(image, mask=mask, return_mask=return_mask)
 
     def run(self, inputs: list[str], out: str | None = None, mask: str | None = None,
-            save_mask: bool = False, detect_only: bool = False, threshold: float = 0.5,
+            save_mask: bool = False, detect_only: bool = False, threshold: float | None = None,
             dilate: int | None = None, model: str | None = None, device: str = "auto",
-            remove: bool = False, **_: Any) -> int:
+            remove: bool = False, force: bool = False, **_: Any) -> int:
         """Restore (or only detect damage in) image files; returns the exit code."""
         if remove and mask is None:
             raise ArtganError("--remove needs --mask: it says what to take out")
@@ -154,38 +189,52 @@ class RestoreTask(Task):
         masks = _MaskSource(mask, inputs) if mask is not None else None
         restorer = self.restorer(model, device, threshold, dilate, remove)
         protected = [source for source, _ in pairs]
-        counts = {"written": 0, "nothing": 0, "failed": 0}
+        counts = {"written": 0, "nothing": 0, "refused": 0, "failed": 0}
         for source, target in pairs:
             try:
                 counts[self._one(restorer, source, target, masks, save_mask, detect_only,
-                                 protected)] += 1
+                                 protected, force)] += 1
             except ArtganError as exc:
+                if str(source) not in str(exc):  # say which picture, once
+                    exc = ArtganError(f"{source}: {exc}")
                 if len(pairs) == 1:
-                    raise
+                    raise exc from None
                 warn(f"skipped: {exc}")
                 counts["failed"] += 1
         if len(pairs) > 1:
             print(f"{counts['written']} of {len(pairs)} images written, {counts['nothing']} "
-                  f"with nothing to restore, {counts['failed']} failed", file=sys.stderr)
-        return 1 if counts["failed"] else 0
+                  f"with nothing to restore, {counts['refused']} left alone (see above), "
+                  f"{counts['failed']} failed", file=sys.stderr)
+        return 1 if counts["failed"] or counts["refused"] else 0
 
     def _one(self, restorer: Restorer, source: Path, target: Path, masks: _MaskSource | None,
-             save_mask: bool, detect_only: bool, protected: list[Path]) -> str:
+             save_mask: bool, detect_only: bool, protected: list[Path], force: bool) -> str:
         picture = read_image(source)
         pixels = pil_to_uint8(picture.rgb)
         given = masks.mask_for(source) if masks is not None else None
-        used = restorer.detect(pixels) if given is None else restorer.prepare_mask(given, pixels)
+        opaque = None
+        if given is None:
+            finding = restorer.find(pixels)
+            used, opaque = finding.mask, finding.opaque
+        else:
+            used = restorer.prepare_mask(given, pixels)
         if detect_only:
             write_image(_mask_image(used), target, inputs=protected)
             share = float(used.float().mean())
-            print(f"{source}: damage on {share:.2%} of the picture; mask written to {target}",
-                  file=sys.stderr)
+            note = f" ({finding.verdict})" if given is None and finding.verdict else ""
+            print(f"{source}: damage on {share:.2%} of the picture{note}; mask written to "
+                  f"{target}", file=sys.stderr)
             return "written"
         if not bool(used.any()):
             why = "the mask is empty" if given is not None else "no damage found"
             print(f"{source}: nothing to restore ({why}); nothing written", file=sys.stderr)
             return "nothing"
-        restored = restorer.inpaint(pixels, used)
+        if given is None and finding.verdict and not force:
+            print(f"{source}: {finding.verdict}; nothing repainted. Look first with "
+                  "--detect-only (and pass an edited mask with --mask), or repaint anyway "
+                  "with --force", file=sys.stderr)
+            return "refused" if finding.too_much else "nothing"
+        restored = restorer.inpaint(pixels, used, opaque)
         write_image(uint8_to_pil(restored), target, alpha=picture.alpha, inputs=protected)
         if save_mask:
             mask_path = target.with_name(f"{source.stem}.mask.png")

@@ -12,8 +12,12 @@ which is simpler to run and resume than two jobs. Each step:
   matching (stabilises the adversarial term, as in pix2pixHD/LaMa). The discriminator
   judges only patches that overlap the hole: elsewhere real and composite inputs are
   identical and teach it nothing;
-* the detector learns to segment synthetic damage (``damage.random_damage``) with binary
-  cross-entropy plus Dice, the Dice term keeping sparse thin scratches from being ignored.
+* the detector learns to segment synthetic damage (``damage.random_damage``) drawn over
+  pictures first given the looks of real clean photographs that it must not mark
+  (``looks.clean_looks``: wires, lattices, text, glints, grain, JPEG blocks, old-photo
+  tones), with binary cross-entropy plus Dice, the Dice term keeping sparse thin scratches
+  from being ignored, and (with an opacity output) binary cross-entropy on whether each
+  damaged pixel hides the picture.
   A detector update costs about a tenth of an inpainter update and it needs many more
   pictures to stop mistaking brushwork for scratches, so it takes ``detector_steps``
   updates per step, each on a fresh damage draw over the batch turned a further quarter turn
@@ -50,6 +54,7 @@ from artgan_restore.damage import free_form_masks, random_damage
 from artgan_restore.detector import DamageDetector
 from artgan_restore.discriminator import PatchDiscriminator
 from artgan_restore.inpainter import Inpainter, composite
+from artgan_restore.looks import clean_looks
 from artgan_restore.model import ARCHITECTURE, DEFAULT_CONFIG, TASK
 from artgan_restore.validation import DetectorValidation, InpainterValidation
 
@@ -94,10 +99,7 @@ class RestoreModule(GanModule):
         pair = nn.ModuleDict({"detector": DamageDetector(**self.config["detector"]),
                               "inpainter": Inpainter(**self.config["inpainter"])})
         if self.init is not None:  # only a reshaped detector can miss some (config checks)
-            own = pair.state_dict()
-            fitting = {key: value for key, value in self.init.items()
-                       if key in own and own[key].shape == value.shape}
-            pair.load_state_dict(fitting, strict=False)
+            pair.load_state_dict(_fitting(self.init, pair.state_dict()), strict=False)
         return {
             "inpainter": pair["inpainter"],
             "discriminator": PatchDiscriminator(),
@@ -138,13 +140,21 @@ class RestoreModule(GanModule):
                         step: StepContext) -> dict[str, Tensor]:
         """``detector_steps`` detector updates; returns the last one's losses."""
         for turn in range(self.detector_steps):
-            damaged, truth = random_damage(torch.rot90(images, turn, dims=(2, 3)), generator)
+            looks = clean_looks(torch.rot90(images, turn, dims=(2, 3)), generator)
+            damaged, truth, opaque = random_damage(looks, generator)
             with step.autocast():
-                logits = step.networks["detector"](damaged).float()
+                outputs = step.networks["detector"](damaged).float()
+            logits = outputs[:, :1]
             bce = F.binary_cross_entropy_with_logits(logits, truth)
             seg_loss = bce + dice_loss(logits, truth)
+            losses = {"seg_bce": bce}
+            if outputs.shape[1] > 1:  # opacity: judged on the damaged pixels only
+                opacity = F.binary_cross_entropy_with_logits(outputs[:, 1:], opaque,
+                                                             weight=truth, reduction="sum")
+                losses["opacity"] = opacity / truth.sum().clamp_min(1)
+                seg_loss = seg_loss + losses["opacity"]
             step.backward(seg_loss, "detector")
-        return {"seg_bce": bce, "seg": seg_loss}
+        return {**losses, "seg": seg_loss}
 
     def _inpainter_step(self, images: Tensor, generator: torch.Generator,
                         step: StepContext) -> dict[str, Tensor]:
@@ -198,7 +208,7 @@ class RestoreModule(GanModule):
         images = ((batch[:8].float() + 1) / 2)
         generator = torch.Generator().manual_seed(self.seed)
         if self.only == "detector":
-            damaged, masks = random_damage(images, generator, clean=0.0)
+            damaged, masks, _ = random_damage(images, generator, clean=0.0)
         else:
             damaged, masks = damaged_inputs(images, generator)
         return {"damaged": damaged, "masks": masks}
@@ -209,7 +219,7 @@ class RestoreModule(GanModule):
         is found damage, red a false alarm and green a miss)."""
         damaged, masks = fixed["damaged"], fixed["masks"]
         if self.only == "detector":
-            found = torch.sigmoid(networks["detector"](damaged).float())
+            found = torch.sigmoid(networks["detector"](damaged)[:, :1].float())
             second = torch.cat([found, masks, torch.zeros_like(masks)], dim=1)
         else:
             second = composite(networks["inpainter"](damaged, masks).float(), damaged, masks)
@@ -219,6 +229,24 @@ class RestoreModule(GanModule):
         pair = nn.ModuleDict({"detector": networks["detector"],
                               "inpainter": networks["inpainter"]})
         return pair, ARCHITECTURE, self.config
+
+
+def _fitting(init: dict[str, Tensor], own: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The ``init`` weights that fit ``own``: same shape, or the leading part of a tensor
+    grown along its first axis (a detector head given an opacity output keeps its damage
+    output); the rest of such a tensor keeps its fresh values."""
+    fitting = {}
+    for key, value in init.items():
+        if key not in own:
+            continue
+        if own[key].shape == value.shape:
+            fitting[key] = value
+        elif (value.dim() and own[key].shape[1:] == value.shape[1:]
+              and own[key].shape[0] > value.shape[0]):
+            grown = own[key].clone()
+            grown[: value.shape[0]] = value
+            fitting[key] = grown
+    return fitting
 
 
 def damaged_inputs(images: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -233,7 +261,7 @@ def damaged_inputs(images: Tensor, generator: torch.Generator) -> tuple[Tensor, 
                         images[:half], holes)
     if half == n:
         return covered, holes
-    damaged, masks = random_damage(images[half:], generator, clean=0.0)
+    damaged, masks, _ = random_damage(images[half:], generator, clean=0.0)
     return torch.cat([covered, damaged]), torch.cat([holes, masks])
 
 
@@ -322,6 +350,10 @@ def restore_train_options() -> list[click.Parameter]:
         click.Option(["--detector-depth"], type=click.IntRange(min=1, max=6),
                      default=DEFAULT_CONFIG["detector"]["depth"], show_default=True,
                      help="Detector U-Net levels below half resolution."),
+        click.Option(["--detector-opacity/--no-detector-opacity"], default=None,
+                     help="Give the detector a second output saying which damage hides the "
+                          "picture entirely, so restore does not read it (default: on for "
+                          "a new model, as the --init model has it otherwise)."),
     ]
     shared = [o for o in train_options() if o.name not in _SHARED_SKIPPED]
     return own + shared
@@ -348,7 +380,8 @@ def training_data(folders: list[str], size: int, holdout: int,
 # --option -> where it sits in a restore config
 _SHAPE_OPTIONS = {"--size": ("size",), "--width": ("inpainter", "width"),
                   "--blocks": ("inpainter", "blocks"), "--detector-width": ("detector", "width"),
-                  "--detector-depth": ("detector", "depth")}
+                  "--detector-depth": ("detector", "depth"),
+                  "--detector-opacity": ("detector", "opacity")}
 
 
 def _init_config(given: dict[str, Any], start: dict[str, Any], init: str,
@@ -360,6 +393,7 @@ def _init_config(given: dict[str, Any], start: dict[str, Any], init: str,
     the model's inpainter (a bigger or shallower detector need not retrain the inpainter).
     """
     config = {**DEFAULT_CONFIG, **start}
+    config["detector"] = {"opacity": False, **config["detector"]}  # older models have none
 
     def value(tree: dict[str, Any], path: tuple[str, ...]) -> Any:
         return tree[path[0]] if len(path) == 1 else tree[path[0]][path[1]]
@@ -367,7 +401,7 @@ def _init_config(given: dict[str, Any], start: dict[str, Any], init: str,
     detector = dict(config["detector"])
     for option, path in _SHAPE_OPTIONS.items():
         wanted, kept = value(given, path), value(config, path)
-        if wanted in (value(DEFAULT_CONFIG, path), kept):
+        if wanted is None or wanted in (value(DEFAULT_CONFIG, path), kept):
             continue
         if not (only == "detector" and path[0] == "detector"):
             raise ArtganError(f"{option} {wanted}: --init {init} has {kept}; leave {option} out")
@@ -383,12 +417,14 @@ def train(*, data: tuple[str, ...], name: str = "restore", out: str | None = Non
           blocks: int = DEFAULT_CONFIG["inpainter"]["blocks"],
           detector_width: int = DEFAULT_CONFIG["detector"]["width"],
           detector_depth: int = DEFAULT_CONFIG["detector"]["depth"],
+          detector_opacity: bool | None = None,
           init: str | None = None, only: str | None = None, validate: int = 0,
           texture_weight: float = 1.0,
           **options: Any) -> Path:
     """Train and export a restore model; returns the model file's path."""
     config = {
-        "detector": {"width": detector_width, "depth": detector_depth},
+        "detector": {"width": detector_width, "depth": detector_depth,
+                     "opacity": detector_opacity},
         "inpainter": {**DEFAULT_CONFIG["inpainter"], "width": width, "blocks": blocks},
         "size": size,
     }
@@ -396,10 +432,12 @@ def train(*, data: tuple[str, ...], name: str = "restore", out: str | None = Non
     if init:
         start = load_model(init, TASK)
         config = _init_config(config, start.config, init, only)
-        fresh_detector = config["detector"] != start.config.get("detector",
-                                                                DEFAULT_CONFIG["detector"])
+        fresh_detector = config["detector"] != {"opacity": False, **start.config.get(
+            "detector", DEFAULT_CONFIG["detector"])}
     elif only:
         raise ArtganError(f"--only {only} needs --init MODEL: the other network to keep")
+    else:
+        config["detector"]["opacity"] = detector_opacity is not False
     size = config["size"]
     multiple = 2 ** max(config["inpainter"]["downs"], config["detector"]["depth"])
     if size % multiple:

@@ -1,0 +1,103 @@
+"""Choose a restore model's detector threshold for a false-alarm budget on clean pictures.
+
+    PYTHONPATH=.:plugins python benchmarks/calibrate_restore.py --model restore.safetensors \
+        [--data-root ../shared/data] [--holdout 25] [--validate 10] \
+        [--budget 0.003] [--worst 0.015] [--update-card]
+
+The pictures are the training run's validation split: the ``--validate`` pictures before the
+last ``--holdout`` of each folder (``photo``, ``monet``, ``vangogh``, ``ukiyoe``), never
+trained on and not the ones ``quality_restore.py`` scores. For each threshold on a grid it
+measures, on the undamaged pictures, the share that automatic restore would repaint
+(detection dilated as ``artgan restore`` dilates), mean and worst; and on the same pictures
+with thin and medium damage, the detector's pixel F1. The threshold chosen is the one with
+the best F1 among those whose mean share is within ``--budget`` and worst within
+``--worst``; ``--update-card`` stores it (and the sweep) in the model's card, where
+``artgan restore`` takes its default threshold from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from artgan_restore.damage import damaged_scan
+from artgan_restore.detector import damage_probability, dilate, pixel_f1
+from artgan_restore.restorer import DEFAULT_DILATE, Restorer
+
+from artgan.convert import pil_to_uint8
+from artgan.data import holdout_split
+from artgan.imageio import find_images, read_image
+from artgan.store import find_model, update_card
+
+ROOT = Path(__file__).resolve().parents[1]
+FOLDERS = ("photo", "monet", "vangogh", "ukiyoe")
+GRID = tuple(round(t, 2) for t in np.arange(0.3, 0.96, 0.05))
+
+
+def validation_pictures(folder: Path, holdout: int, validate: int) -> list[torch.Tensor]:
+    kept, _ = holdout_split([path for path, _ in find_images([str(folder)])], holdout)
+    _, chosen = holdout_split(kept, validate, "--validate")
+    return [pil_to_uint8(read_image(path).rgb) for path in chosen]
+
+
+def masks(restorer: Restorer, picture: torch.Tensor) -> list[torch.Tensor]:
+    """The detector's damage mask at each threshold of the grid."""
+    probability = damage_probability(restorer.networks["detector"], picture)
+    return [probability > threshold for threshold in GRID]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--holdout", type=int, default=25)
+    parser.add_argument("--validate", type=int, default=10)
+    parser.add_argument("--budget", type=float, default=0.003,
+                        help="largest mean share of a clean picture repainted")
+    parser.add_argument("--worst", type=float, default=0.015,
+                        help="largest share of any one clean picture repainted")
+    parser.add_argument("--update-card", action="store_true")
+    args = parser.parse_args()
+    restorer = Restorer.load(args.model, "cpu")
+    pictures = [picture for folder in FOLDERS for picture in
+                validation_pictures(Path(args.data_root) / folder, args.holdout, args.validate)]
+    clean = np.array([[float(dilate(mask, DEFAULT_DILATE).float().mean()) for mask in
+                       masks(restorer, picture)] for picture in pictures])
+    f1 = []
+    for index, picture in enumerate(pictures):
+        for level in ("thin", "medium"):
+            damaged, truth = damaged_scan(picture, level, index)
+            f1.append([pixel_f1(mask, truth)[2] for mask in masks(restorer, damaged)])
+    f1 = np.array(f1).mean(axis=0)
+    mean, worst = clean.mean(axis=0), clean.max(axis=0)
+    print(f"{len(pictures)} validation pictures of {', '.join(FOLDERS)}")
+    print(f"{'threshold':>9} {'clean mean':>10} {'clean worst':>11} {'F1':>6}")
+    for t, m, w, f in zip(GRID, mean, worst, f1, strict=True):
+        print(f"{t:9.2f} {m:10.3%} {w:11.3%} {f:6.3f}")
+    allowed = [i for i in range(len(GRID)) if mean[i] <= args.budget and worst[i] <= args.worst]
+    if not allowed:
+        print("no threshold meets the budget; the highest is kept", file=sys.stderr)
+        allowed = [len(GRID) - 1]
+    best = max(allowed, key=lambda i: f1[i])
+    threshold = GRID[best]
+    print(f"chosen: {threshold} (clean mean {mean[best]:.3%}, worst {worst[best]:.3%}, "
+          f"F1 {f1[best]:.3f})")
+    if args.update_card:
+        path = find_model(args.model, "restore").path
+        update_card(path, {"threshold": threshold, "calibration": {
+            "how": f"benchmarks/calibrate_restore.py: best thin+medium F1 with clean pictures "
+                   f"repainted <= {args.budget:.2%} on average and <= {args.worst:.2%} at "
+                   f"worst, on {len(pictures)} validation pictures ({args.validate} before "
+                   f"the last {args.holdout} of each of {', '.join(FOLDERS)})",
+            "sweep": {f"{t:.2f}": {"clean mean": round(float(m), 5),
+                                   "clean worst": round(float(w), 5), "F1": round(float(f), 3)}
+                      for t, m, w, f in zip(GRID, mean, worst, f1, strict=True)}}})
+        print(f"threshold stored in the card of {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

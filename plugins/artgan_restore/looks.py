@@ -1,0 +1,196 @@
+"""Clean pictures that look like damage: what the detector must learn to leave alone.
+
+A detector that has only seen paintings marks whatever it never met: the lattice of a launch
+tower, wires against the sky, a glint on water, film grain, JPEG blocks, a vignette or a
+saturated sunset. ``clean_looks`` changes clean training pictures in those ways *before*
+damage is drawn on them, so the change is part of the picture and never of the mask:
+
+* the look of old and processed photographs: grayscale, sepia, faded colour, saturated or
+  HDR-like colour, vignetting, film grain, JPEG blocking;
+* thin real structures: wires and cables, masts, lattices and fences, lines of text;
+* specular highlights and glints: small bright spots with a soft halo.
+
+Every change is drawn per image from the caller's generator, like the damage itself.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor
+
+from artgan_restore.damage import _coordinates, _Draw, _per_image, _scale, polyline_points, stamp
+
+_SEPIA = torch.tensor([1.07, 0.94, 0.74])
+
+
+def _luminance(images: Tensor) -> Tensor:
+    weights = torch.tensor([0.299, 0.587, 0.114], device=images.device).view(1, 3, 1, 1)
+    return (images * weights).sum(dim=1, keepdim=True)
+
+
+def _chance(draw: _Draw, n: int, p: float) -> Tensor:
+    return _per_image(draw.uniform(n) < p)
+
+
+def photo_looks(draw: _Draw, images: Tensor) -> Tensor:
+    """Old-photo and processing looks: grayscale, sepia, faded, saturated, vignetted."""
+    n, _, height, width = images.shape
+    grey = _luminance(images).expand(-1, 3, -1, -1)
+    sepia = (grey * _SEPIA.to(images.device).view(1, 3, 1, 1)).clamp(0, 1)
+    lift = _per_image(draw.uniform(n, low=0.05, high=0.25))
+    faded = lift + (1 - lift * 1.6) * (images + 0.25 * (grey - images))
+    faded = faded * torch.tensor([1.0, 0.97, 0.88], device=images.device).view(1, 3, 1, 1)
+    gain = _per_image(draw.uniform(n, low=1.3, high=2.2))
+    saturated = grey + gain * (images - grey)
+    blurred = F.avg_pool2d(F.pad(images, (4, 4, 4, 4), mode="replicate"), 9, stride=1)
+    saturated = saturated + _per_image(draw.uniform(n, low=0.0, high=1.5)) * (images - blurred)
+    choice = _per_image(draw.uniform(n))
+    out = torch.where(choice < 0.1, grey, torch.where(
+        choice < 0.18, sepia, torch.where(
+            choice < 0.26, faded.clamp(0, 1), torch.where(
+                choice < 0.38, saturated.clamp(0, 1), images))))
+    ys, xs = _coordinates(height, width, images.device)
+    radius = ((ys / height - 0.5).square() + (xs / width - 0.5).square()).sqrt() / math.sqrt(0.5)
+    strength = _per_image(draw.uniform(n, low=0.2, high=0.6))
+    vignette = 1 - strength * radius.pow(2.5)
+    return torch.where(_chance(draw, n, 0.2), out * vignette, out)
+
+
+def structures(draw: _Draw, images: Tensor, max_lines: int = 8) -> Tensor:
+    """Wires, masts and cables (straight or sagging lines of one width), lattices and fences
+    (regular grids in a region) and lines of text, in a dark or light colour of the scene."""
+    n, _, height, width = images.shape
+    scale = _scale(height, width)
+    device = images.device
+    # lines: straight or gently sagging, spanning much of the picture
+    m = n * max_lines
+    count = (draw.uniform(n, 1) * (max_lines + 1)).floor() * _chance(draw, n, 0.35).view(-1, 1)
+    keep = torch.arange(max_lines, device=device).view(1, -1) < count
+    start = torch.stack([draw.uniform(m) * height, draw.uniform(m) * width], dim=1)
+    vertical = draw.uniform(m) < 0.4  # masts and poles stand upright
+    angle = torch.where(vertical, math.pi / 2 + draw.normal(m) * 0.03,
+                        draw.uniform(m) * math.pi)
+    length = max(height, width) * draw.uniform(m, low=0.3, high=1.2)
+    direction = torch.stack([angle.sin(), angle.cos()], dim=1)
+    sag = draw.uniform(m, low=0.0, high=0.06) * length * (~vertical)
+    t = torch.linspace(0, 1, 33, device=device).view(1, -1, 1)
+    along = start.unsqueeze(1) + direction.unsqueeze(1) * (length.view(-1, 1, 1) * t)
+    along[..., 0] += (sag.view(-1, 1) * 4 * t[..., 0] * (1 - t[..., 0]))
+    points = polyline_points(along, 0.5)
+    steps = points.shape[1]
+    radius = scale * draw.uniform(m, low=0.4, high=1.6)
+    light = draw.uniform(m) < 0.3
+    index = (torch.arange(n, device=device).repeat_interleave(max_lines) + n * light.long())
+    canvas = torch.zeros(2 * n, height, width, device=device)
+    stamp(canvas, index.view(-1, 1).expand(-1, steps).flatten(), points[..., 0].flatten(),
+          points[..., 1].flatten(), radius.view(-1, 1).expand(-1, steps).flatten(),
+          (keep.flatten().float() * draw.uniform(m, low=0.6, high=1.0)).view(-1, 1)
+          .expand(-1, steps).flatten())
+    # lattices and fences: a grid (or one set of bars) of thin lines inside a box
+    ys, xs = _coordinates(height, width, device)
+    spacing = _per_image(draw.uniform(n, low=3.0, high=12.0) * scale)
+    turn = _per_image(draw.uniform(n) * math.pi)
+    u = xs * turn.cos() + ys * turn.sin()
+    v = -xs * turn.sin() + ys * turn.cos()
+    bar = _per_image(draw.uniform(n, low=0.5, high=1.5) * scale)
+
+    def bars(coordinate: Tensor) -> Tensor:
+        phase = torch.remainder(coordinate, spacing)
+        return (bar + 0.5 - torch.minimum(phase, spacing - phase)).clamp(0, 1)
+
+    grid = torch.maximum(bars(u), bars(v) * _chance(draw, n, 0.6))
+    box = draw.uniform(n, 4)
+    top, bottom = box[:, 0].minimum(box[:, 1]) * height, box[:, 0].maximum(box[:, 1]) * height
+    left, right = box[:, 2].minimum(box[:, 3]) * width, box[:, 2].maximum(box[:, 3]) * width
+    inside = ((ys >= _per_image(top)) & (ys < _per_image(bottom))
+              & (xs >= _per_image(left)) & (xs < _per_image(right)))
+    lattice = grid * inside * _chance(draw, n, 0.15)
+    # text: a row of small glyphs, each a few strokes in its own cell
+    glyphs, strokes = 16, 4
+    size = _per_image(draw.uniform(n, low=5.0, high=12.0) * scale).view(-1)
+    base_y = draw.uniform(n) * height
+    base_x = draw.uniform(n) * width * 0.6
+    cell = torch.arange(glyphs, device=device).view(1, -1, 1).float()
+    vertices = draw.uniform(n, glyphs, strokes, 2)
+    glyph_y = base_y.view(-1, 1, 1) + vertices[..., 0] * size.view(-1, 1, 1)
+    glyph_x = (base_x.view(-1, 1, 1) + (cell + vertices[..., 1] * 0.7) * size.view(-1, 1, 1)
+               * 0.75)
+    path = torch.stack([glyph_y, glyph_x], dim=-1).view(n * glyphs, strokes, 2)
+    letters = polyline_points(path, 0.5)
+    spaces = (draw.uniform(n, glyphs) > 0.15) & _chance(draw, n, 0.25).view(-1, 1)
+    text_light = _chance(draw, n, 0.4).view(-1)
+    text_index = (torch.arange(n, device=device) + n * text_light.long()).repeat_interleave(glyphs)
+    stroke = (size * 0.09).clamp_min(0.5).repeat_interleave(glyphs)
+    count = letters.shape[1]
+    stamp(canvas, text_index.view(-1, 1).expand(-1, count).flatten(), letters[..., 0].flatten(),
+          letters[..., 1].flatten(), stroke.view(-1, 1).expand(-1, count).flatten(),
+          spaces.flatten().float().view(-1, 1).expand(-1, count).flatten())
+    dark_alpha = torch.maximum(canvas[:n].unsqueeze(1), lattice * _chance(draw, n, 0.7))
+    light_alpha = canvas[n:].unsqueeze(1)
+    dark = images * _per_image(draw.uniform(n, low=0.05, high=0.45))
+    bright = (images + (1 - images) * _per_image(draw.uniform(n, low=0.5, high=0.95)))
+    out = images + dark_alpha * (dark - images)
+    return out + light_alpha * (bright - out)
+
+
+def glints(draw: _Draw, images: Tensor, max_spots: int = 12) -> Tensor:
+    """Specular highlights: small white spots with a soft halo, sometimes short streaks."""
+    n, _, height, width = images.shape
+    scale = _scale(height, width)
+    present = (torch.arange(max_spots, device=images.device).view(1, -1)
+               < draw.uniform(n, 1) * max_spots) & _chance(draw, n, 0.25).view(-1, 1)
+    ys = draw.uniform(n, max_spots) * height
+    xs = draw.uniform(n, max_spots) * width
+    radius = scale * draw.uniform(n, max_spots, low=1.0, high=4.0)
+    canvas = torch.zeros(n, height, width, device=images.device)
+    index = torch.arange(n, device=images.device).view(-1, 1).expand(-1, max_spots)
+    stamp(canvas, index.flatten(), ys.flatten(), xs.flatten(), radius.flatten(),
+          present.flatten().float(), soft=True)
+    alpha = canvas.unsqueeze(1)
+    return images + alpha * (1 - images)
+
+
+def grain_and_jpeg(draw: _Draw, images: Tensor) -> Tensor:
+    """Film grain (luminance noise, coarser than one pixel at times) and JPEG blocking."""
+    n, _, height, width = images.shape
+    sigma = _per_image(draw.uniform(n, low=0.01, high=0.05)) * _chance(draw, n, 0.3)
+    noise = draw.normal(n, 1, height, width)
+    coarse = F.avg_pool2d(F.pad(noise, (1, 1, 1, 1), mode="replicate"), 3, stride=1) * 2
+    noise = torch.where(_chance(draw, n, 0.5), coarse, noise)
+    out = (images + sigma * noise).clamp(0, 1)
+    compress = (draw.uniform(n) < 0.25).tolist()
+    quality = (10 + 60 * draw.uniform(n)).round().long().tolist()
+    if any(compress):
+        pixels = (out * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        rows = []
+        for image, pixel, chosen, q in zip(out, pixels, compress, quality, strict=True):
+            if chosen:
+                image = _jpeg(pixel, q).to(out.device)
+            rows.append(image)
+        out = torch.stack(rows)
+    return out
+
+
+def _jpeg(pixels: np.ndarray, quality: int) -> Tensor:
+    """An (H, W, 3) uint8 picture through JPEG at ``quality``, as (3, H, W) float."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG", quality=quality)
+    buffer.seek(0)
+    decoded = np.asarray(Image.open(buffer).convert("RGB"))
+    return torch.from_numpy(decoded.copy()).permute(2, 0, 1).float() / 255
+
+
+def clean_looks(images: Tensor, generator: torch.Generator) -> Tensor:
+    """``images`` (N, 3, H, W) in [0, 1], each changed in some of the ways real clean
+    pictures differ from clean paintings (see the module's docstring); no damage."""
+    draw = _Draw(generator, images.device)
+    out = photo_looks(draw, images.float())
+    out = structures(draw, out)
+    out = glints(draw, out)
+    return grain_and_jpeg(draw, out.clamp(0, 1))
