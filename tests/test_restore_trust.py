@@ -1,0 +1,231 @@
+"""Automatic restore never quietly repaints a picture it should leave alone.
+
+What artgan promises here: a detection marking more than ``MAX_SHARE`` of a picture is
+refused (one line, exit 1, nothing written) unless ``--force``; a picture the detector is
+sure of nowhere is left alone as undamaged; damage the detector calls opaque is not read by
+the inpainter; and the model's card sets the default threshold.
+"""
+
+import sys
+
+import numpy as np
+import pytest
+import torch
+from artgan_restore import damage
+from artgan_restore.detector import DamageDetector, detect_maps
+from artgan_restore.looks import clean_looks
+from artgan_restore.model import build
+from artgan_restore.restorer import (
+    MAX_SHARE,
+    Finding,
+    Restorer,
+    RestoreRefusedError,
+    model_threshold,
+)
+from artgan_restore.task import RestorePipeline, RestoreTask, RestoreWarning
+from artgan_restore.training import _fitting
+from PIL import Image
+from test_restore import TINY, save_tiny
+from torch import nn
+
+from artgan import cli, plugins
+from artgan.errors import ArtganError
+
+
+class RedDetector(nn.Module):
+    """A stand-in detector: pixels whose red channel is above 0.9 are damage, with logit
+    ``sureness``; the damage hides the picture where green is above 0.9 too."""
+
+    multiple = 4
+    outputs = 2
+
+    def __init__(self, sureness: float = 20.0):
+        super().__init__()
+        self.sureness = sureness
+        self.anchor = nn.Parameter(torch.zeros(1))  # gives the module a device
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        red, green = image[:, :1] > 0.9, image[:, 1:2] > 0.9
+        damage = torch.where(red, self.sureness, -20.0)
+        hides = torch.where(red & green, 20.0, -20.0)
+        return torch.cat([damage, hides], dim=1)
+
+
+def restorer_with(detector: nn.Module, **options) -> Restorer:
+    torch.manual_seed(0)
+    networks = build(**TINY)
+    with torch.no_grad():
+        networks["inpainter"].head.weight.normal_(std=0.1)
+    networks["detector"] = detector
+    return Restorer(networks, TINY["size"], torch.device("cpu"), dilate=0, **options)
+
+
+def picture_with_marks(share: float, seed: int = 0) -> torch.Tensor:
+    """A (3, 96, 96) uint8 picture with no red above 0.9 but in the top ``share`` of rows."""
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 200, (3, 96, 96)).astype(np.uint8)
+    rows = round(96 * share)
+    pixels[0, :rows] = 250
+    return torch.from_numpy(pixels)
+
+
+def test_sure_small_damage_is_repainted():
+    restorer = restorer_with(RedDetector())
+    image = picture_with_marks(0.05)
+    restored, mask = restorer.restore(image)
+    assert mask.float().mean() == pytest.approx(5 / 96, abs=1e-3)
+    assert torch.equal(restored[:, ~mask], image[:, ~mask])
+    assert not torch.equal(restored[:, mask], image[:, mask])
+
+
+def test_too_much_damage_is_refused_unless_forced():
+    restorer = restorer_with(RedDetector())
+    image = picture_with_marks(MAX_SHARE + 0.1)
+    with pytest.raises(RestoreRefusedError, match="more than the 15% artgan repaints unasked"):
+        restorer.restore(image)
+    restored, mask = restorer.restore(image, force=True)
+    assert mask.any() and not torch.equal(restored, image)
+
+
+def test_a_detection_the_detector_is_unsure_of_leaves_the_picture_alone():
+    restorer = restorer_with(RedDetector(sureness=1.0))  # p = 0.73: above 0.5, below sure
+    image = picture_with_marks(0.05)
+    finding = restorer.find(image)
+    assert finding.mask.any() and finding.sure == 0
+    assert "looks undamaged" in finding.verdict
+    pipeline = RestorePipeline(restorer)
+    with pytest.warns(RestoreWarning, match="looks undamaged"):
+        restored, mask = pipeline(image, return_mask=True)
+    assert torch.equal(restored, image) and not mask.any()
+    forced = pipeline(image, force=True)
+    assert not torch.equal(forced, image)
+
+
+def test_the_api_raises_for_too_much_damage():
+    pipeline = RestorePipeline(restorer_with(RedDetector()))
+    with pytest.raises(RestoreRefusedError):
+        pipeline(picture_with_marks(0.5))
+
+
+def test_finding_without_damage_has_no_verdict():
+    empty = torch.zeros(10, 10, dtype=torch.bool)
+    assert Finding(empty, empty, 0.0, 0).verdict is None
+
+
+def test_opaque_damage_is_not_read():
+    """Two pictures differing only under opaque damage are repaired alike."""
+    restorer = restorer_with(RedDetector())
+    first = picture_with_marks(0.1)
+    first[1, :10] = 250  # red and green: opaque
+    second = first.clone()
+    second[2, :10] = torch.randint(0, 256, (10, 96), dtype=torch.uint8)  # what lies under
+    mask = torch.zeros(96, 96, dtype=torch.bool)
+    mask[:10] = True
+    assert torch.equal(restorer.opaque(first, mask), mask)
+    assert torch.equal(restorer.inpaint(first, mask), restorer.inpaint(second, mask))
+    # translucent damage (red only) is read: what lies under changes the repair
+    first[1, :10], second[1, :10] = 100, 100
+    assert not restorer.opaque(first, mask).any()
+    assert not torch.equal(restorer.inpaint(first, mask), restorer.inpaint(second, mask))
+
+
+def test_pictures_too_small_are_refused_in_one_line():
+    restorer = restorer_with(RedDetector())
+    with pytest.raises(ArtganError, match="8x8 px; restore needs at least 16"):
+        restorer.restore(torch.zeros(3, 8, 8, dtype=torch.uint8))
+
+
+def test_the_card_sets_the_default_threshold(tmp_path):
+    assert model_threshold({"threshold": 0.8}) == 0.8
+    assert model_threshold({}) == 0.5 and model_threshold({"threshold": "x"}) == 0.5
+    path = save_tiny(tmp_path / "t.safetensors")
+    from artgan.store import update_card
+
+    update_card(path, {"threshold": 0.7})
+    assert Restorer.load(path, "cpu").threshold == 0.7
+    assert Restorer.load(path, "cpu", threshold=0.6).threshold == 0.6
+
+
+def test_detector_opacity_output_and_old_heads_growing_into_it():
+    detector = DamageDetector(width=4, depth=2, opacity=True)
+    assert detector(torch.rand(1, 3, 32, 32)).shape == (1, 2, 32, 32)
+    maps = detect_maps(detector, torch.rand(3, 40, 40))
+    assert maps.damage.shape == maps.hides.shape == maps.sure.shape == (40, 40)
+    old = DamageDetector(width=4, depth=2).state_dict()
+    grown = _fitting(old, detector.state_dict())
+    assert torch.equal(grown["head.0.weight"][:4], old["head.0.weight"])
+    assert grown["head.0.weight"].shape == detector.state_dict()["head.0.weight"].shape
+
+
+def test_opaque_damage_is_marked_by_the_synthesiser():
+    images = torch.rand(4, 3, 64, 64)
+    damaged, mask = damage.synthesize(images, kinds=["holes"], level="large", seed=0)
+    _, _, opaque = damage.random_damage(images, torch.Generator().manual_seed(1), clean=0.0)
+    assert mask.any() and (opaque <= 1).all()
+    layers = damage.stains(damage._Draw(torch.Generator().manual_seed(0), images.device),
+                           images, torch.full((4,), 0.5), torch.ones(4, dtype=torch.bool))
+    assert damage._composite(images, layers)[2].sum() == 0  # stains never hide the picture
+    layers = damage.holes(damage._Draw(torch.Generator().manual_seed(0), images.device),
+                          images, torch.full((4,), 0.5), torch.ones(4, dtype=torch.bool))
+    _, holes, opaque = damage._composite(images, layers)
+    assert torch.equal(holes, opaque)
+
+
+@pytest.mark.parametrize("kind", ["dust", "creases", "silvering"])
+def test_old_photo_damage_changes_only_its_mask(kind):
+    images = torch.rand(2, 3, 96, 96) * 0.5  # dark enough for silvering to show
+    damaged, mask = damage.synthesize(images, kinds=[kind], level="large", seed=2)
+    assert mask.any()
+    assert torch.equal(damaged * (1 - mask), images * (1 - mask))
+
+
+def test_clean_looks_are_seeded_and_stay_pictures():
+    images = torch.rand(4, 3, 64, 64)
+    first = clean_looks(images, torch.Generator().manual_seed(5))
+    again = clean_looks(images, torch.Generator().manual_seed(5))
+    assert torch.equal(first, again) and first.shape == images.shape
+    assert float(first.min()) >= 0 and float(first.max()) <= 1
+    assert not torch.equal(first, images)
+
+
+# --- the command line --------------------------------------------------------------------
+
+
+@pytest.fixture
+def artgan(monkeypatch, capsys):
+    task = RestoreTask()
+    monkeypatch.setattr(plugins, "task_names", lambda: ["restore"])
+    monkeypatch.setattr(plugins, "get_task", lambda name: task)
+
+    def run(*args: str) -> tuple[int, str]:
+        monkeypatch.setattr(sys, "argv", ["artgan", *args])
+        try:
+            cli.main()
+        except SystemExit as exit_:
+            return exit_.code or 0, capsys.readouterr().err
+        return 0, capsys.readouterr().err
+
+    return run
+
+
+def test_cli_refuses_a_detection_of_everything_and_writes_nothing(artgan, tmp_path):
+    model = str(save_tiny(tmp_path / "all.safetensors", detect="all"))
+    path = tmp_path / "scan.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 80, 3), np.uint8)).save(path)
+    code, err = artgan("restore", str(path), "--model", model, "--device", "cpu")
+    assert code == 1 and "more than the 15% artgan repaints unasked" in err
+    assert "--detect-only" in err and "--force" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["all.safetensors", "scan.png"]
+    code, err = artgan("restore", str(path), "--model", model, "--device", "cpu",
+                       "--threshold", "0.5", "--detect-only")
+    assert code == 0 and "more than the 15%" in err
+
+
+def test_cli_names_a_picture_too_small(artgan, tmp_path):
+    model = str(save_tiny(tmp_path / "none.safetensors", detect="none"))
+    path = tmp_path / "tiny.png"
+    Image.new("RGB", (8, 8)).save(path)
+    code, err = artgan("restore", str(path), "--model", model, "--device", "cpu")
+    assert code == 1
+    assert err.strip() == (f"error: {path}: the picture is 8x8 px; restore needs at least "
+                           "16 px on each side")
