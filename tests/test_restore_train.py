@@ -206,3 +206,21 @@ def test_a_shallower_detector_starts_from_the_upper_levels_of_the_init_model():
         torch.testing.assert_close(value, init[f"detector.{key}"], msg=key)
     for key, value in networks["inpainter"].state_dict().items():
         torch.testing.assert_close(value, init[f"inpainter.{key}"], msg=key)
+
+
+def test_detector_only_can_give_an_old_detector_an_opacity_output(folder, tmp_path,
+                                                                  monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    start, target = fine_tune(folder, tmp_path, "opaque", "--only", "detector",
+                              "--detector-opacity", "--steps", "1")
+    before = store.load_model(start, "restore")
+    after = store.load_model(target, "restore")
+    assert after.config["detector"]["opacity"] is True
+    assert after.network["detector"].outputs == 2
+    old_head = before.network["detector"].head[0].weight
+    # the damage output starts where the old one was (then takes one update)
+    assert after.network["detector"].head[0].weight.shape[0] == 2 * old_head.shape[0]
+    assert_kept(start, target)
+    with pytest.raises(ArtganError, match="changing it needs --only detector"):
+        fine_tune(folder, tmp_path, "bad", "--only", "inpainter", "--detector-opacity",
+                  "--steps", "1")

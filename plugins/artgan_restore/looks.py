@@ -108,6 +108,12 @@ def structures(draw: _Draw, images: Tensor, max_lines: int = 8) -> Tensor:
     box = draw.uniform(n, 4)
     top, bottom = box[:, 0].minimum(box[:, 1]) * height, box[:, 0].maximum(box[:, 1]) * height
     left, right = box[:, 2].minimum(box[:, 3]) * width, box[:, 2].maximum(box[:, 3]) * width
+    tower = draw.uniform(n) < 0.5  # a tall narrow lattice: a pylon or a launch tower
+    middle, half = (left + right) / 2, width * draw.uniform(n, low=0.03, high=0.12)
+    left = torch.where(tower, middle - half, left)
+    right = torch.where(tower, middle + half, right)
+    top = torch.where(tower, top * 0.3, top)
+    bottom = torch.where(tower, torch.full_like(bottom, float(height)), bottom)
     inside = ((ys >= _per_image(top)) & (ys < _per_image(bottom))
               & (xs >= _per_image(left)) & (xs < _per_image(right)))
     lattice = grid * inside * _chance(draw, n, 0.15)
@@ -131,29 +137,49 @@ def structures(draw: _Draw, images: Tensor, max_lines: int = 8) -> Tensor:
     stamp(canvas, text_index.view(-1, 1).expand(-1, count).flatten(), letters[..., 0].flatten(),
           letters[..., 1].flatten(), stroke.view(-1, 1).expand(-1, count).flatten(),
           spaces.flatten().float().view(-1, 1).expand(-1, count).flatten())
-    dark_alpha = torch.maximum(canvas[:n].unsqueeze(1), lattice * _chance(draw, n, 0.7))
-    light_alpha = canvas[n:].unsqueeze(1)
+    lit = _chance(draw, n, 0.4)  # a lattice lit against a dark sky, or dark against a light one
+    dark_alpha = torch.maximum(canvas[:n].unsqueeze(1), lattice * ~lit)
+    light_alpha = torch.maximum(canvas[n:].unsqueeze(1), lattice * lit)
     dark = images * _per_image(draw.uniform(n, low=0.05, high=0.45))
     bright = (images + (1 - images) * _per_image(draw.uniform(n, low=0.5, high=0.95)))
     out = images + dark_alpha * (dark - images)
     return out + light_alpha * (bright - out)
 
 
-def glints(draw: _Draw, images: Tensor, max_spots: int = 12) -> Tensor:
-    """Specular highlights: small white spots with a soft halo, sometimes short streaks."""
+def glints(draw: _Draw, images: Tensor, max_spots: int = 12, rays: int = 6) -> Tensor:
+    """Specular highlights and lamps: small white spots with a soft halo, some with a
+    starburst of thin rays (a lens's diffraction spikes), in a warm or neutral white."""
     n, _, height, width = images.shape
+    device = images.device
     scale = _scale(height, width)
-    present = (torch.arange(max_spots, device=images.device).view(1, -1)
-               < draw.uniform(n, 1) * max_spots) & _chance(draw, n, 0.25).view(-1, 1)
+    present = (torch.arange(max_spots, device=device).view(1, -1)
+               < draw.uniform(n, 1) * max_spots) & _chance(draw, n, 0.3).view(-1, 1)
     ys = draw.uniform(n, max_spots) * height
     xs = draw.uniform(n, max_spots) * width
     radius = scale * draw.uniform(n, max_spots, low=1.0, high=4.0)
-    canvas = torch.zeros(n, height, width, device=images.device)
-    index = torch.arange(n, device=images.device).view(-1, 1).expand(-1, max_spots)
+    canvas = torch.zeros(n, height, width, device=device)
+    index = torch.arange(n, device=device).view(-1, 1).expand(-1, max_spots)
     stamp(canvas, index.flatten(), ys.flatten(), xs.flatten(), radius.flatten(),
           present.flatten().float(), soft=True)
+    # starbursts: rays from the spot's centre, fading and thinning outwards
+    starred = present & (draw.uniform(n, max_spots) < 0.5)
+    steps = 24
+    length = (radius * draw.uniform(n, max_spots, low=3.0, high=8.0)).view(n, max_spots, 1, 1)
+    turn = draw.uniform(n, max_spots, 1) * math.pi
+    angle = turn + torch.arange(rays, device=device).view(1, 1, -1) * (2 * math.pi / rays)
+    t = torch.linspace(0, 1, steps, device=device).view(1, 1, 1, -1)
+    ray_y = ys.view(n, max_spots, 1, 1) + angle.sin().unsqueeze(-1) * length * t
+    ray_x = xs.view(n, max_spots, 1, 1) + angle.cos().unsqueeze(-1) * length * t
+    shape = (n, max_spots, rays, steps)
+    fade = (1 - t).expand(shape) * starred.view(n, max_spots, 1, 1)
+    stamp(canvas, index.view(n, max_spots, 1, 1).expand(shape).flatten(), ray_y.flatten(),
+          ray_x.flatten(), (scale * (0.3 + 0.6 * (1 - t))).expand(shape).flatten(),
+          (0.9 * fade).flatten())
+    warm = torch.where(_chance(draw, n, 0.5),
+                       torch.tensor([1.0, 0.85, 0.55], device=device).view(1, 3, 1, 1),
+                       torch.ones(1, 3, 1, 1, device=device))
     alpha = canvas.unsqueeze(1)
-    return images + alpha * (1 - images)
+    return images + alpha * (warm - images)
 
 
 def grain_and_jpeg(draw: _Draw, images: Tensor) -> Tensor:

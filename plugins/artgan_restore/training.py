@@ -380,8 +380,7 @@ def training_data(folders: list[str], size: int, holdout: int,
 # --option -> where it sits in a restore config
 _SHAPE_OPTIONS = {"--size": ("size",), "--width": ("inpainter", "width"),
                   "--blocks": ("inpainter", "blocks"), "--detector-width": ("detector", "width"),
-                  "--detector-depth": ("detector", "depth"),
-                  "--detector-opacity": ("detector", "opacity")}
+                  "--detector-depth": ("detector", "depth")}
 
 
 def _init_config(given: dict[str, Any], start: dict[str, Any], init: str,
@@ -401,11 +400,18 @@ def _init_config(given: dict[str, Any], start: dict[str, Any], init: str,
     detector = dict(config["detector"])
     for option, path in _SHAPE_OPTIONS.items():
         wanted, kept = value(given, path), value(config, path)
-        if wanted is None or wanted in (value(DEFAULT_CONFIG, path), kept):
+        if wanted in (value(DEFAULT_CONFIG, path), kept):
             continue
         if not (only == "detector" and path[0] == "detector"):
             raise ArtganError(f"{option} {wanted}: --init {init} has {kept}; leave {option} out")
         detector[path[1]] = wanted
+    opacity = given["detector"].get("opacity")  # None: as the model has it
+    if opacity is not None and opacity != detector["opacity"]:
+        if only != "detector":
+            raise ArtganError(f"--detector-opacity: --init {init} has a detector "
+                              f"{'with' if detector['opacity'] else 'without'} one; "
+                              "changing it needs --only detector")
+        detector["opacity"] = opacity
     return {**config, "detector": detector}
 
 
