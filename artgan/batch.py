@@ -1,13 +1,16 @@
 """Run an image -> image pipeline over files, folders and globs, the way every task's CLI does.
 
-Outputs mirror the inputs' relative paths under ``--out``; a file that cannot be read is
-skipped with one warning; the summary says how many failed and the exit code is 1 if any did.
+Outputs mirror the inputs' relative paths under ``--out`` and never leave it; two inputs
+whose results would land on one file are refused before anything runs, as is writing over
+an input; a file that cannot be read is skipped with one warning; the summary says how many
+failed and the exit code is 1 if any did.
 """
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import click
@@ -43,7 +46,36 @@ def output_paths(inputs: Sequence[str], out: str | None, suffix: str) -> list[tu
     for item in inputs:
         if Path(item).is_dir() and Path(item).resolve() == resolved:
             raise ArtganError(f"--out {out} is the input folder; choose another output folder")
-    return [(path, target / relative) for path, relative in found]
+    pairs = [(path, target / _inside(relative, path)) for path, relative in found]
+    for _, destination in pairs:
+        if not destination.resolve().is_relative_to(resolved):
+            raise ArtganError(f"--out {out}: {destination} would be written outside it")
+    check_distinct(pairs)
+    return pairs
+
+
+def _inside(relative: Path, path: Path) -> Path:
+    """``relative`` with its ``..`` resolved, or the bare file name if it would climb out
+    of the folder it is relative to (a glob like ``in/*/../../x.png``)."""
+    normal = Path(os.path.normpath(relative))
+    if normal.is_absolute() or normal.parts[:1] == ("..",) or str(normal) == ".":
+        return Path(path.name)
+    return normal
+
+
+def check_distinct(pairs: Iterable[tuple[Path, Path]]) -> None:
+    """Refuse outputs that two inputs would both write: the second would silently replace
+    the first, and the summary would count both as written."""
+    seen: dict[str, Path] = {}
+    for source, destination in pairs:
+        key = os.path.normcase(os.path.abspath(destination))
+        if key in seen:
+            raise ArtganError(
+                f"{seen[key]} and {source} would both be written to {destination}; give "
+                "their folder instead of the files (outputs then mirror its layout), or "
+                "run them separately"
+            )
+        seen[key] = source
 
 
 def side_by_side(before: Image.Image, after: Image.Image, gap: int = 8) -> Image.Image:

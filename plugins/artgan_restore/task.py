@@ -16,7 +16,7 @@ from typing import Any
 import click
 import torch
 
-from artgan.batch import output_paths
+from artgan.batch import check_distinct, output_paths
 from artgan.convert import pil_to_uint8, to_batch, uint8_to_pil
 from artgan.errors import ArtganError
 from artgan.imageio import IMAGE_EXTENSIONS, find_images, read_image, write_image
@@ -186,9 +186,20 @@ class RestoreTask(Task):
         if detect_only:
             pairs = [(source, _png(target) if out is None or len(pairs) > 1 else target)
                      for source, target in pairs]
+        check_distinct(pairs)
+        if save_mask and not detect_only:
+            check_distinct([*pairs, *((source, _mask_path(source, target))
+                                      for source, target in pairs)])
         masks = _MaskSource(mask, inputs) if mask is not None else None
         restorer = self.restorer(model, device, threshold, dilate, remove)
-        protected = [source for source, _ in pairs]
+        # never written over: the pictures and the user's own masks
+        protected = [source for source, _ in pairs] + (masks.files() if masks else [])
+        if save_mask and not detect_only:  # refuse before anything is written
+            kept = {path.resolve() for path in protected}
+            for source, target in pairs:
+                if _mask_path(source, target).resolve() in kept:
+                    raise ArtganError(f"--save-mask would write over {_mask_path(source, target)}"
+                                      ", an input; give --out another folder")
         counts = {"written": 0, "nothing": 0, "refused": 0, "failed": 0}
         for source, target in pairs:
             try:
@@ -237,8 +248,7 @@ class RestoreTask(Task):
         restored = restorer.inpaint(pixels, used, opaque)
         write_image(uint8_to_pil(restored), target, alpha=picture.alpha, inputs=protected)
         if save_mask:
-            mask_path = target.with_name(f"{source.stem}.mask.png")
-            write_image(_mask_image(used), mask_path, inputs=protected)
+            write_image(_mask_image(used), _mask_path(source, target), inputs=protected)
         print(f"{source}: repainted {float(used.float().mean()):.2%} of the picture -> {target}",
               file=sys.stderr)
         if target.suffix.lower() in LOSSY:
@@ -249,6 +259,11 @@ class RestoreTask(Task):
 
 def _png(path: Path) -> Path:
     return path.with_suffix(".png")
+
+
+def _mask_path(source: Path, target: Path) -> Path:
+    """Where ``--save-mask`` writes the mask used: ``<name>.mask.png`` beside the output."""
+    return target.with_name(f"{source.stem}.mask.png")
 
 
 def _mask_image(mask: torch.Tensor):
@@ -270,6 +285,12 @@ class _MaskSource:
             self.single = read_mask(self.path)
         else:
             raise ArtganError(f"--mask {mask}: no such file or folder")
+
+    def files(self) -> list[Path]:
+        """Every mask file this source may read (so that none is written over)."""
+        if self.single is not None:
+            return [self.path]
+        return [path for path, _ in find_images([str(self.path)])]
 
     def mask_for(self, source: Path) -> torch.Tensor:
         if self.single is not None:
