@@ -3,10 +3,16 @@
 Users bring their own folders of art, so anything goes: mixed sizes, greyscale, alpha,
 16-bit PNGs, the odd corrupt file. Small folders are decoded once and kept in memory,
 because GAN training loops over a few hundred pictures many thousands of times.
+
+Training reads an endless stream of items (``training_loader``) in which both the order and
+every item's random crop and flip are a function of the seed and the item's position in
+the stream alone, so a run resumed at step N reads exactly what an uninterrupted run reads
+from step N on, whatever the number of data workers.
 """
 
 from __future__ import annotations
 
+import contextvars
 import math
 import os
 import warnings
@@ -21,7 +27,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
+from torch.utils.data import BatchSampler, DataLoader, Dataset, DistributedSampler, Sampler, Subset
 
 from artgan.convert import pil_to_uint8
 from artgan.errors import ArtganError
@@ -41,25 +47,99 @@ def resize_shorter(image: Image.Image, side: int) -> Image.Image:
     return image.resize(new_size, Image.Resampling.BICUBIC, reducing_gap=2.0)
 
 
-class _WorkerRandom:
-    """A generator seeded from ``torch.initial_seed()`` plus a salt.
+# The seed of the item being read from a training stream (see ``SeededItems``): a fresh
+# one-element tuple per item, so two items are told apart even if their seeds were equal.
+_ITEM_SEED: contextvars.ContextVar[tuple[int] | None] = contextvars.ContextVar(
+    "artgan_item_seed", default=None)
 
-    DataLoader gives every worker its own torch seed, so each worker draws a different
-    but reproducible stream, and the global RNG that the training loop uses is left alone.
-    The salt keeps two datasets in one worker from drawing identical numbers.
+
+class _WorkerRandom:
+    """The generator a dataset draws its crops and flips from, plus a salt that keeps two
+    datasets from drawing identical numbers.
+
+    Read through ``SeededItems`` (training), it is seeded by the item's own seed, so what an
+    item draws depends on nothing else. Read directly, it is seeded from
+    ``torch.initial_seed()`` (each DataLoader worker has its own), leaving the global RNG
+    that the training loop uses alone.
     """
 
     def __init__(self, salt: str):
         self._salt = zlib.crc32(salt.encode())
-        self._seed: int | None = None
+        self._seed: int | tuple[int] | None = None
         self._generator = torch.Generator()
 
     def get(self) -> torch.Generator:
+        item = _ITEM_SEED.get()
+        if item is not None:
+            if item is not self._seed:
+                self._seed = item
+                self._generator.manual_seed((item[0] + self._salt) % 2**63)
+            return self._generator
         seed = torch.initial_seed()
         if seed != self._seed:
             self._seed = seed
             self._generator.manual_seed((seed + self._salt) % 2**64)
         return self._generator
+
+
+def _mix(*values: int) -> int:
+    """A well-spread 63-bit seed from integers (splitmix64's finaliser over their sum)."""
+    x = 0
+    for value in values:
+        x = (x + value * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) % 2**64
+        x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) % 2**64
+        x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) % 2**64
+        x ^= x >> 31
+    return x % 2**63
+
+
+class StreamSampler(Sampler):
+    """An endless stream of ``(index, item seed)``: epoch after epoch of a permutation
+    fixed by ``(seed, epoch)``, each position's item seed fixed by ``(seed, position)``.
+
+    ``start`` skips that many items (of this process) at no cost; with ``replicas``
+    processes, process ``rank`` takes every ``replicas``-th position of one shared stream.
+    """
+
+    def __init__(self, count: int, seed: int = 0, start: int = 0, shuffle: bool = True,
+                 rank: int = 0, replicas: int = 1):
+        self.count, self.seed, self.start, self.shuffle = count, seed, start, shuffle
+        self.rank, self.replicas = rank, replicas
+
+    def _order(self, epoch: int) -> list[int]:
+        if not self.shuffle:
+            return list(range(self.count))
+        generator = torch.Generator().manual_seed(_mix(self.seed, epoch, 1))
+        return torch.randperm(self.count, generator=generator).tolist()
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        position = self.start * self.replicas + self.rank
+        epoch, order = -1, []
+        while True:
+            current, offset = divmod(position, self.count)
+            if current != epoch:
+                epoch, order = current, self._order(current)
+            yield order[offset], _mix(self.seed, position, 2)
+            position += self.replicas
+
+
+class SeededItems(Dataset):
+    """``dataset`` read by ``(index, item seed)`` keys: every random draw the item makes
+    (crops, flips, pairings) comes from its own seed."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> Any:
+        index, seed = key
+        token = _ITEM_SEED.set((seed,))
+        try:
+            return self.dataset[index]
+        finally:
+            _ITEM_SEED.reset(token)
 
 
 def holdout_split(
@@ -264,6 +344,37 @@ def make_loader(
         num_workers=workers,
         generator=torch.Generator().manual_seed(seed),
         drop_last=drop_last,
+        pin_memory=torch.cuda.is_available(),
+        persistent_workers=workers > 0,
+    )
+
+
+def training_loader(
+    dataset: Dataset,
+    batch_size: int,
+    *,
+    start: int = 0,
+    seed: int = 0,
+    workers: int = 0,
+    distributed: bool = False,
+) -> DataLoader:
+    """Endless training batches of ``dataset`` from step ``start`` on (see the module's
+    docstring): a resumed run passes the step it resumes at and reads what it would have."""
+    rank = dist.get_rank() if distributed else 0
+    replicas = dist.get_world_size() if distributed else 1
+    if len(dataset) < batch_size * replicas:
+        where = f" on each of {replicas} processes" if replicas > 1 else ""
+        raise ArtganError(f"{_source(dataset)} has {len(dataset)} images, fewer than the batch "
+                          f"size {batch_size}{where}")
+    sampler = StreamSampler(len(dataset), seed, start * batch_size, rank=rank,
+                            replicas=replicas)
+    return DataLoader(
+        SeededItems(dataset),
+        batch_sampler=BatchSampler(sampler, batch_size, drop_last=False),
+        num_workers=workers,
+        # its own generator: the loader must not draw from the global RNG, whose state the
+        # checkpoint restores for the training step to continue exactly
+        generator=torch.Generator().manual_seed(seed),
         pin_memory=torch.cuda.is_available(),
         persistent_workers=workers > 0,
     )

@@ -195,6 +195,13 @@ class HistoryPool:
         self.generator = generator
         self.images: list[Tensor] = []
 
+    def state_dict(self) -> dict[str, Tensor]:
+        """The stored images, for a checkpoint."""
+        return {"images": torch.cat(self.images) if self.images else torch.empty(0)}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        self.images = [image.unsqueeze(0).clone() for image in state["images"]]
+
     def __call__(self, images: Tensor) -> Tensor:
         if self.size == 0:
             return images
@@ -207,7 +214,7 @@ class HistoryPool:
                 continue
             if torch.rand((), generator=self.generator).item() < 0.5:
                 index = int(torch.randint(self.size, (), generator=self.generator))
-                out.append(self.images[index].clone())
+                out.append(self.images[index].to(image.device).clone())
                 self.images[index] = image.clone()
             else:
                 out.append(image)

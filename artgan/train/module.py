@@ -70,6 +70,15 @@ class GanModule:
         """
         return None
 
+    def state_dict(self) -> dict[str, Any]:
+        """Training state that is not in the networks or optimizers (e.g. a history pool of
+        past fakes), tensors or nested dicts/lists of them, saved in every checkpoint so a
+        resumed run continues exactly. The default is none."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take back what ``state_dict`` returned, on resume."""
+
     def export(self, networks: dict[str, nn.Module]) -> tuple[nn.Module, str, dict[str, Any]]:
         """``(module to save, architecture name, config)`` for the model store.
 

@@ -58,8 +58,8 @@ class Trainer:
     distributed sampler the epoch; any other iterable is used once, and training stops when
     it ends), or a callable ``data(start) -> iterable`` called when ``fit`` starts, after
     the process group exists, with ``start`` the number of batches already consumed (0, or
-    the resumed step): use it to build a ``make_loader(..., distributed=True)`` loader, or
-    to continue the data exactly where a resumed run stopped. ``augment`` overrides
+    the resumed step): use it to build ``artgan.data.training_loader(..., start=start)``,
+    which continues the data exactly where a resumed run stopped. ``augment`` overrides
     ``config.augment``.
     """
 
@@ -300,6 +300,7 @@ class Trainer:
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "augment": self.augment.state_dict() if self.augment is not None else None,
             "rng": checkpoint.rng_state(),
+            "module": self.module.state_dict(),
             "fixed": self.fixed,
             "best": self.best,
         }
@@ -331,12 +332,13 @@ class Trainer:
                 self.ema.load_state_dict(state["ema"])
             if self.augment is not None and state["augment"] is not None:
                 self.augment.load_state_dict(state["augment"])
-        except (KeyError, RuntimeError, ValueError) as exc:
+            self.module.load_state_dict(state.get("module") or {})
+            checkpoint.set_rng_state(state["rng"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
             raise ArtganError(
                 f"the checkpoint in {self.checkpoint_dir} does not fit this task's networks "
-                f"or options: {str(exc).splitlines()[0]}"
+                f"or options: {_first_line(exc)}"
             ) from None
-        checkpoint.set_rng_state(state["rng"])
         self.step = int(state["step"])
         self.images = int(state["images"])
         self._elapsed_before = float(state["elapsed"])
@@ -442,6 +444,13 @@ def _schedule(name: str, progress: float, decay_start: float) -> float:
     if name == "cosine":
         return 0.5 * (1.0 + math.cos(math.pi * progress))
     return 1.0
+
+
+def _first_line(exc: BaseException) -> str:
+    """An exception's first line; a bare KeyError names the missing key."""
+    if isinstance(exc, KeyError):
+        return f"it has no {exc.args[0]!r}"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _seed(seed: int) -> None:

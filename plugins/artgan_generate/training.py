@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from artgan.data import ImageFolder, make_loader
+from artgan.data import ImageFolder, training_loader
 from artgan.errors import ArtganError
 from artgan.losses import LOSSES, reconstruction_loss
 from artgan.train import GanModule, StepContext, TrainConfig, Trainer
@@ -122,9 +122,8 @@ def train_generator(
         )
 
     def loader(start: int):
-        # A resumed run continues with a fresh, still seeded, order.
-        return make_loader(dataset, batch_size, workers=workers, seed=config.seed + start,
-                           distributed=torch.distributed.is_initialized())
+        return training_loader(dataset, batch_size, start=start, seed=config.seed,
+                               workers=workers, distributed=torch.distributed.is_initialized())
 
     trainer = Trainer(FastGANModule(size, width, lr=lr), loader, config)
     result = trainer.fit()

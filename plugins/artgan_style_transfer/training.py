@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from artgan import metrics
-from artgan.data import ImageFolder, UnpairedDataset, holdout_split, make_loader
+from artgan.data import ImageFolder, UnpairedDataset, holdout_split, training_loader
 from artgan.errors import ArtganError
 from artgan.losses import LOSSES, cycle_loss, identity_loss
 from artgan.nn.blocks import HistoryPool, PatchDiscriminator
@@ -97,6 +97,14 @@ class CycleGANModule(GanModule):
         self.pools = {"a": HistoryPool(pool_size), "b": HistoryPool(pool_size)}
         self.init = init
         self.validation = validation
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"pools": {domain: pool.state_dict() for domain, pool in self.pools.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for domain, pool in self.pools.items():
+            if "pools" in state:
+                pool.load_state_dict(state["pools"][domain])
 
     def networks(self) -> dict[str, nn.Module]:
         generators = cyclegan(**self.config)
@@ -235,8 +243,8 @@ def train_cyclegan(
     dataset = UnpairedDataset(set_a, folder_b)
 
     def loader(start: int):
-        return make_loader(dataset, batch_size, workers=workers, seed=config.seed + start,
-                           distributed=torch.distributed.is_initialized())
+        return training_loader(dataset, batch_size, start=start, seed=config.seed,
+                               workers=workers, distributed=torch.distributed.is_initialized())
 
     trainer = Trainer(module, loader, config)
     result = trainer.fit()
