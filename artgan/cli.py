@@ -140,7 +140,11 @@ def list_plugins(as_json: bool) -> None:
 @click.option("--task", "task_name", help="Only models of this task.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def models(task_name: str | None, as_json: bool) -> None:
-    """List the models artgan can find, from user, plugin and shipped sources."""
+    """List the models artgan can find, from user, plugin and shipped sources.
+
+    Names and cards come from downloaded files: the text listing shows their control
+    characters escaped (JSON escapes them itself), so a card cannot drive the terminal.
+    """
     if task_name is not None:
         plugins.get_task(task_name)
     found = store.list_models(task_name)
@@ -153,7 +157,8 @@ def models(task_name: str | None, as_json: bool) -> None:
         click.echo("no models found", err=True)
     for m in found:
         size = f"{m.size_bytes / 1e6:6.1f} MB"
-        click.echo(f"{m.task:15} {m.name:12} {size}  {m.source:8} {m.summary()}")
+        line = f"{m.task:15} {m.name:12} {size}  {m.source:8} {m.summary()}"
+        click.echo(store.printable(line))
 
 
 @cli.command("eval")

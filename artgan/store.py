@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -28,6 +30,12 @@ from artgan.nn import ARCHITECTURES
 
 FORMAT = "artgan.model/1"
 SUFFIX = ".safetensors"
+MAX_HEADER = 100_000_000  # bytes; safetensors' own limit
+CONFIG_INT_LIMIT = 4096
+"""The largest integer a config may hold: above any real width, size or block count, far
+below what would exhaust memory or time while the network is built."""
+CONFIG_DEPTH = 4  # nesting levels a config may have (restore's holds one per network)
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1: ESC, OSC, BEL, newlines...
 
 
 @dataclass
@@ -51,7 +59,7 @@ class ModelInfo:
     def summary(self) -> str:
         """One line from the card: data, steps and the headline metric."""
         card = self.card
-        parts = [card.get("summary") or card.get("data", "")]
+        parts = [str(card.get("summary") or card.get("data") or "")]
         if "steps" in card:
             parts.append(f"{card['steps']} steps")
         return "; ".join(p for p in parts if p)
@@ -140,42 +148,107 @@ def _atomic_save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[st
 
 
 def read_header(path: str | os.PathLike) -> dict[str, Any]:
-    """Parse and check a model file's metadata without reading its tensors."""
+    """Parse and check a model file's metadata without reading its tensors.
+
+    Model files come from anywhere: every way a header can be malformed is an ``ArtganError``
+    that starts with the path, so a bad file costs one line, never a traceback.
+    """
     path = Path(path)
     if not path.is_file():
         raise ArtganError(f"{path}: no such model file")
-    with open(path, "rb") as handle:
-        head = handle.read(8)
-        if len(head) < 8:
-            raise ArtganError(f"{path}: not a safetensors file (too short)")
-        (length,) = struct.unpack("<Q", head)
-        if length > 100_000_000 or length > path.stat().st_size - 8:
-            raise ArtganError(f"{path}: not a safetensors file (bad header length)")
-        try:
-            header = json.loads(handle.read(length))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise ArtganError(f"{path}: not a safetensors file (unreadable header)") from None
+    length, header = _read_json_header(path)
+    raw = header.get("__metadata__") or {}
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        raise ArtganError(f"{path}: a safetensors file, but not an artgan model (no metadata)")
+    metadata = _parse_metadata(path, raw)
+    size = path.stat().st_size
+    if size < 8 + length + _data_end(path, header):
+        raise ArtganError(f"{path}: truncated model file ({size} bytes)")
+    return metadata
+
+
+def _read_json_header(path: Path) -> tuple[int, dict[str, Any]]:
+    """The header's length and its JSON object."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+            if len(head) < 8:
+                raise ArtganError(f"{path}: not a safetensors file (too short)")
+            (length,) = struct.unpack("<Q", head)
+            if length > MAX_HEADER or length > path.stat().st_size - 8:
+                raise ArtganError(f"{path}: not a safetensors file (bad header length)")
+            text = handle.read(length)
+    except OSError as exc:
+        raise ArtganError(f"{path}: cannot read the model file ({exc.strerror or exc})") from None
+    try:
+        header = json.loads(text)
+    except (ValueError, RecursionError):  # bad UTF-8 or JSON, huge numbers, deep nesting
+        header = None
     if not isinstance(header, dict):
         raise ArtganError(f"{path}: not a safetensors file (unreadable header)")
-    raw = header.get("__metadata__") or {}
-    if raw.get("format") != FORMAT:
-        raise ArtganError(f"{path}: a safetensors file, but not an artgan model (no metadata)")
-    metadata: dict[str, Any] = dict(raw)
+    return length, header
+
+
+def _parse_metadata(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` with config and card decoded, holding everything loading and listing read."""
+    for key in ("task", "architecture"):
+        if not isinstance(raw.get(key), str):
+            raise ArtganError(f"{path}: corrupt model metadata (no {key})")
+    metadata = dict(raw)
     for key in ("config", "card"):
-        try:
-            metadata[key] = json.loads(raw.get(key, "{}"))
-        except json.JSONDecodeError:
-            raise ArtganError(f"{path}: corrupt {key} in the model metadata") from None
-    end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
-    if path.stat().st_size < 8 + length + end:
-        raise ArtganError(f"{path}: truncated model file ({path.stat().st_size} bytes)")
+        metadata[key] = _json_object(path, key, raw.get(key, "{}"))
+    _check_config(path, metadata["config"])
     return metadata
+
+
+def _json_object(path: Path, key: str, text: Any) -> dict[str, Any]:
+    """The JSON object that metadata ``key`` holds as a string."""
+    try:
+        value = json.loads(text) if isinstance(text, str) else None
+    except (ValueError, RecursionError):
+        value = None
+    if not isinstance(value, dict):
+        raise ArtganError(f"{path}: corrupt {key} in the model metadata")
+    return value
+
+
+def _check_config(path: Path, value: Any, key: str = "config", depth: int = 0) -> None:
+    """Refuse integers no real network has before anything is built: a header asking for
+    ``width=100000`` must not make artgan try to allocate hundreds of GB."""
+    if isinstance(value, dict | list):
+        if depth == CONFIG_DEPTH:
+            raise ArtganError(f"{path}: {printable(key)} in the model metadata nests too deeply")
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for name, item in items:
+            _check_config(path, item, f"{key}.{name}", depth + 1)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if not 0 <= value <= CONFIG_INT_LIMIT:
+            raise ArtganError(f"{path}: {printable(key)}={value} is out of bounds "
+                              f"(0..{CONFIG_INT_LIMIT})")
+
+
+def _data_end(path: Path, header: dict[str, Any]) -> int:
+    """Where the last tensor's bytes end, each tensor entry having usable offsets."""
+    end = 0
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        if not (isinstance(offsets, list) and len(offsets) == 2
+                and all(type(o) is int and o >= 0 for o in offsets)):
+            raise ArtganError(f"{path}: corrupt model file (tensor {name!r} has no data_offsets)")
+        end = max(end, offsets[1])
+    return end
 
 
 def load_model(
     model: str | os.PathLike | None, task: str, device: str | torch.device = "cpu"
 ) -> LoadedModel:
-    """Resolve ``model`` for ``task``, rebuild its architecture and load the weights."""
+    """Resolve ``model`` for ``task``, rebuild its architecture and load the weights.
+
+    The network is built on the meta device (no memory) first and checked against the
+    file's tensors, so a header cannot make artgan allocate more than the file holds.
+    """
     info = find_model(model, task)
     metadata = info.metadata
     if metadata["task"] != task:
@@ -184,34 +257,60 @@ def load_model(
         )
     factory = ARCHITECTURES.get(metadata["architecture"])
     try:
-        network = factory(**metadata["config"])
-    except TypeError as exc:
-        raise ArtganError(
-            f"{info.path}: config does not fit {metadata['architecture']!r}: {exc}"
-        ) from None
-    try:
         tensors = load_file(str(info.path), device="cpu")
     except (SafetensorError, OSError) as exc:
         raise ArtganError(f"{info.path}: corrupt model file ({exc})") from None
-    expected = network.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
-    if missing or unexpected:
-        raise ArtganError(
-            f"{info.path}: weights do not match {metadata['architecture']!r} "
-            f"({len(missing)} missing, {len(unexpected)} unexpected, "
-            f"e.g. {(missing + unexpected)[0]})"
-        )
+    with torch.device("meta"):
+        expected = _build(info, factory).state_dict()
+    _check_names(info, set(tensors), set(expected))
     for key, value in tensors.items():
-        if value.shape != expected[key].shape:
-            raise ArtganError(
-                f"{info.path}: tensor {key} has shape {tuple(value.shape)}, "
-                f"{metadata['architecture']!r} expects {tuple(expected[key].shape)}"
-            )
-        tensors[key] = value.to(expected[key].dtype)
+        tensors[key] = _checked_tensor(info, key, value, expected[key])
+    network = _build(info, factory)
     network.load_state_dict(tensors)
     network.eval().to(device)
     return LoadedModel(network, info)
+
+
+def _build(info: ModelInfo, factory: Callable[..., torch.nn.Module]) -> torch.nn.Module:
+    """The network the header's config describes, on the current default device."""
+    try:
+        return factory(**info.metadata["config"])
+    except (TypeError, ValueError, RuntimeError) as exc:  # RuntimeError: e.g. negative sizes
+        reason = str(exc).split("\n")[0]
+        raise ArtganError(
+            f"{info.path}: config does not fit {info.metadata['architecture']!r}: {reason}"
+        ) from None
+
+
+def _check_names(info: ModelInfo, found: set[str], expected: set[str]) -> None:
+    """Refuse weights made for another network (e.g. another task's, relabelled)."""
+    missing = sorted(expected - found)
+    unexpected = sorted(found - expected)
+    if missing or unexpected:
+        raise ArtganError(
+            f"{info.path}: weights do not match {info.metadata['architecture']!r} "
+            f"({len(missing)} missing, {len(unexpected)} unexpected, "
+            f"e.g. {(missing + unexpected)[0]!r})"
+        )
+
+
+def _checked_tensor(info: ModelInfo, key: str, value: torch.Tensor,
+                    expected: torch.Tensor) -> torch.Tensor:
+    """``value`` in the dtype the network expects, once its shape and values can be trusted:
+    NaN, infinite or integer weights would run and give flat pictures without a word."""
+    architecture = info.metadata["architecture"]
+    if value.shape != expected.shape:
+        raise ArtganError(
+            f"{info.path}: tensor {key!r} has shape {tuple(value.shape)}, "
+            f"{architecture!r} expects {tuple(expected.shape)}"
+        )
+    if value.is_floating_point() != expected.is_floating_point():
+        raise ArtganError(f"{info.path}: tensor {key!r} is {value.dtype}, "
+                          f"{architecture!r} expects {expected.dtype}")
+    value = value.to(expected.dtype)
+    if value.is_floating_point() and not torch.isfinite(value).all():
+        raise ArtganError(f"{info.path}: tensor {key!r} holds NaN or infinite values")
+    return value
 
 
 def find_model(model: str | os.PathLike | None, task: str) -> ModelInfo:
@@ -247,7 +346,7 @@ def list_models(task: str | None = None) -> list[ModelInfo]:
                 try:
                     metadata = read_header(path)
                 except ArtganError as exc:
-                    plugins.warn(f"ignoring model: {exc}")
+                    plugins.warn(f"ignoring model: {printable(str(exc))}")
                     continue
                 found[(entry_task, name)] = ModelInfo(name, entry_task, Path(path), source,
                                                       metadata)
@@ -259,3 +358,9 @@ def _scan(root: Path) -> list[tuple[str, str, Path]]:
     if not root.is_dir():
         return []
     return [(p.stem, p.parent.name, p) for p in sorted(root.glob(f"*/*{SUFFIX}"))]
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print on a terminal: control characters, whose escape sequences
+    could retitle or reprogram it, are shown as ``\\xNN`` instead."""
+    return CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)

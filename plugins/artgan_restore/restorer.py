@@ -115,6 +115,10 @@ class Restorer:
             ARCHITECTURES.register(ARCHITECTURE, build)
         target = pick_device(device or "auto")
         loaded = load_model(model, TASK, target)
+        if not isinstance(loaded.network, nn.ModuleDict) or set(loaded.network) != {
+                "detector", "inpainter"}:
+            raise ArtganError(f"{loaded.info.path}: not a restore model (it holds no detector "
+                              "and inpainter)")
         if options.get("threshold") is None:
             options["threshold"] = model_threshold(loaded.info.card)
         return cls(loaded.network, int(loaded.config.get("size", 256)), target,
