@@ -22,8 +22,9 @@ version = "0.0.1"
 [project.entry-points.artgan]
 explodes-on-import = "broken_import"
 explodes-in-hook = "broken_hook"
+exits-on-import = "exits_on_import"
 [tool.setuptools]
-py-modules = ["broken_import", "broken_hook"]
+py-modules = ["broken_import", "broken_hook", "exits_on_import"]
 """
 
 BROKEN_HOOK = """
@@ -79,6 +80,7 @@ def test_broken_plugins_warn_and_the_cli_keeps_working(tmp_path, cli):
     (package / "pyproject.toml").write_text(BROKEN_PYPROJECT)
     (package / "broken_import.py").write_text("raise ImportError('missing dependency xyz')\n")
     (package / "broken_hook.py").write_text(BROKEN_HOOK)
+    (package / "exits_on_import.py").write_text("import sys\nsys.exit(3)\n")
     site = tmp_path / "site"
     pip_install(package, site)
     env = {"PYTHONPATH": str(site), "ARTGAN_LOAD_PLUGINS": "artgan-broken"}
@@ -86,9 +88,11 @@ def test_broken_plugins_warn_and_the_cli_keeps_working(tmp_path, cli):
     assert result.returncode == 0
     assert "style-transfer" in result.stdout
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
-    assert len(warnings) == 2, result.stderr
-    assert "'explodes-on-import'" in warnings[0] and "missing dependency xyz" in warnings[0]
-    assert "'explodes-in-hook'" in warnings[1] and "register_tasks" in warnings[1]
+    assert len(warnings) == 3, result.stderr
+    by_plugin = {w.split("'")[1]: w for w in warnings}
+    assert "missing dependency xyz" in by_plugin["explodes-on-import"]
+    assert "register_tasks" in by_plugin["explodes-in-hook"]
+    assert "SystemExit: 3" in by_plugin["exits-on-import"]
     assert "Traceback" not in result.stderr
     listed = json.loads(cli("plugins", "--json", env=env).stdout)
     assert any(p["name"] == "style-transfer" for p in listed)
