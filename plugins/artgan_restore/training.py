@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import ConcatDataset
 
-from artgan.data import ImageFolder, holdout_split, make_loader
+from artgan.data import ImageFolder, holdout_split, training_loader
 from artgan.errors import ArtganError
 from artgan.losses import LOSSES, feature_matching_loss, reconstruction_loss
 from artgan.store import load_model, user_model_dir
@@ -59,6 +59,7 @@ from artgan_restore.model import ARCHITECTURE, DEFAULT_CONFIG, TASK
 from artgan_restore.validation import DetectorValidation, InpainterValidation
 
 WEIGHTS = {"hole": 1.0, "known": 0.1, "adversarial": 0.05, "features": 1.0}
+OPACITY_WEIGHT = 0.5  # the opacity output's loss against the damage mask's
 _SHARED_SKIPPED = {"augment", "ada_target"}  # the discriminator input carries the mask
 
 
@@ -152,7 +153,7 @@ class RestoreModule(GanModule):
                 opacity = F.binary_cross_entropy_with_logits(outputs[:, 1:], opaque,
                                                              weight=truth, reduction="sum")
                 losses["opacity"] = opacity / truth.sum().clamp_min(1)
-                seg_loss = seg_loss + losses["opacity"]
+                seg_loss = seg_loss + OPACITY_WEIGHT * losses["opacity"]
             step.backward(seg_loss, "detector")
         return {**losses, "seg": seg_loss}
 
@@ -469,8 +470,9 @@ def train(*, data: tuple[str, ...], name: str = "restore", out: str | None = Non
     def loader(start: int):
         import torch.distributed as dist
 
-        return make_loader(dataset, batch_size, workers=min(workers, os.cpu_count() or 1),
-                           seed=train_config.seed, distributed=dist.is_initialized())
+        return training_loader(dataset, batch_size, start=start, seed=train_config.seed,
+                               workers=min(workers, os.cpu_count() or 1),
+                               distributed=dist.is_initialized())
 
     trainer = Trainer(module, loader, train_config)
     result = trainer.fit()
