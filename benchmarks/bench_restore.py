@@ -42,8 +42,10 @@ picture = read_image(image_path)
 pixels = pil_to_uint8(picture.rgb)
 times["read"] = time.perf_counter() - start
 start = time.perf_counter()
+opaque = None
 if mask_path == "-":
-    mask = restorer.detect(pixels)
+    finding = restorer.find(pixels)
+    mask, opaque = finding.mask, finding.opaque
     times["detect"] = time.perf_counter() - start
 else:
     mask = read_mask(mask_path)
@@ -51,7 +53,7 @@ result = {"area": float(mask.float().mean())}
 if result["area"] < 0.5:
     start = time.perf_counter()
     result["windows"] = len(restorer.plan(mask).windows)
-    restored = restorer.inpaint(pixels, mask)
+    restored = restorer.inpaint(pixels, mask, opaque)  # with --mask: the detector's opacity
     times["inpaint"] = time.perf_counter() - start
     start = time.perf_counter()
     write_image(uint8_to_pil(restored), out_path)

@@ -229,3 +229,9 @@ def test_cli_names_a_picture_too_small(artgan, tmp_path):
     assert code == 1
     assert err.strip() == (f"error: {path}: the picture is 8x8 px; restore needs at least "
                            "16 px on each side")
+
+
+def test_an_unknown_option_is_one_clear_error(tmp_path):
+    model = save_tiny(tmp_path / "none.safetensors", detect="none")
+    with pytest.raises(ArtganError, match="unknown restore option.s.: bogus"):
+        RestoreTask().restore(np.zeros((32, 32, 3), np.uint8), model=str(model), bogus=1)

@@ -147,10 +147,13 @@ class RestoreTask(Task):
 
         return train(**options)
 
-    def load(self, model: str | None = None, force: bool = False,
+    def load(self, model: str | None = None, *, force: bool = False, device: str | None = None,
+             threshold: float | None = None, dilate: int | None = None, remove: bool = False,
              **options: Any) -> RestorePipeline:
         """A pipeline for ``model``; options: device, threshold, dilate, remove, force."""
-        return RestorePipeline(self.restorer(model, **options), force)
+        if options:
+            raise ArtganError(f"unknown restore option(s): {', '.join(sorted(options))}")
+        return RestorePipeline(self.restorer(model, device, threshold, dilate, remove), force)
 
     def restorer(self, model: str | None = None, device: str | None = None,
                  threshold: float | None = None, dilate: int | None = None,
