@@ -235,3 +235,24 @@ def test_an_unknown_option_is_one_clear_error(tmp_path):
     model = save_tiny(tmp_path / "none.safetensors", detect="none")
     with pytest.raises(ArtganError, match="unknown restore option.s.: bogus"):
         RestoreTask().restore(np.zeros((32, 32, 3), np.uint8), model=str(model), bogus=1)
+
+
+def test_an_output_file_is_written_even_with_nothing_to_restore(artgan, tmp_path):
+    model = str(save_tiny(tmp_path / "none.safetensors", detect="none"))
+    path = tmp_path / "scan.png"
+    pixels = np.random.default_rng(0).integers(0, 256, (40, 50, 3), np.uint8)
+    Image.fromarray(pixels).save(path)
+    code, err = artgan("restore", str(path), "--model", model, "--device", "cpu",
+                       "-o", str(tmp_path / "out.png"))
+    assert code == 0 and "an unchanged copy written to" in err
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out.png")), pixels)
+
+
+def test_detect_only_into_a_folder_names_masks_as_masks(artgan, tmp_path):
+    model = str(save_tiny(tmp_path / "none.safetensors", detect="none"))
+    path = tmp_path / "scan.jpg"
+    Image.fromarray(np.zeros((40, 50, 3), np.uint8)).save(path)
+    code, err = artgan("restore", str(path), "--model", model, "--device", "cpu",
+                       "--detect-only", "-o", str(tmp_path / "masks"))
+    assert code == 0, err
+    assert [p.name for p in (tmp_path / "masks").iterdir()] == ["scan.mask.png"]

@@ -186,8 +186,9 @@ class RestoreTask(Task):
         if remove and mask is None:
             raise ArtganError("--remove needs --mask: it says what to take out")
         pairs = output_paths(inputs, out, suffix="mask" if detect_only else "restored")
-        if detect_only:
-            pairs = [(source, _png(target) if out is None or len(pairs) > 1 else target)
+        into_file = out is not None and len(pairs) == 1 and pairs[0][1] == Path(out)
+        if detect_only and not into_file:  # <name>.mask.png, beside the input or in --out
+            pairs = [(source, target.with_name(f"{source.stem}.mask.png"))
                      for source, target in pairs]
         check_distinct(pairs)
         if save_mask and not detect_only:
@@ -207,7 +208,7 @@ class RestoreTask(Task):
         for source, target in pairs:
             try:
                 counts[self._one(restorer, source, target, masks, save_mask, detect_only,
-                                 protected, force)] += 1
+                                 protected, force, into_file)] += 1
             except ArtganError as exc:
                 if str(source) not in str(exc):  # say which picture, once
                     exc = ArtganError(f"{source}: {exc}")
@@ -222,7 +223,11 @@ class RestoreTask(Task):
         return 1 if counts["failed"] or counts["refused"] else 0
 
     def _one(self, restorer: Restorer, source: Path, target: Path, masks: _MaskSource | None,
-             save_mask: bool, detect_only: bool, protected: list[Path], force: bool) -> str:
+             save_mask: bool, detect_only: bool, protected: list[Path], force: bool,
+             into_file: bool) -> str:
+        """Restore one picture; returns which count it adds to. With ``into_file`` (``-o``
+        names one output file) a picture left as it is is still written there, unchanged,
+        so a script can rely on the file."""
         picture = read_image(source)
         pixels = pil_to_uint8(picture.rgb)
         given = masks.mask_for(source) if masks is not None else None
@@ -241,10 +246,13 @@ class RestoreTask(Task):
             return "written"
         if not bool(used.any()):
             why = "the mask is empty" if given is not None else "no damage found"
-            print(f"{source}: nothing to restore ({why}); nothing written", file=sys.stderr)
+            kept = _unchanged(picture, target, into_file, protected)
+            print(f"{source}: nothing to restore ({why}); {kept}", file=sys.stderr)
             return "nothing"
         if given is None and finding.verdict and not force:
-            print(f"{source}: {finding.verdict}; nothing repainted. Look first with "
+            kept = ("nothing written" if finding.too_much else
+                    _unchanged(picture, target, into_file, protected))
+            print(f"{source}: {finding.verdict}; nothing repainted ({kept}). Look first with "
                   "--detect-only (and pass an edited mask with --mask), or repaint anyway "
                   "with --force", file=sys.stderr)
             return "refused" if finding.too_much else "nothing"
@@ -260,8 +268,12 @@ class RestoreTask(Task):
         return "written"
 
 
-def _png(path: Path) -> Path:
-    return path.with_suffix(".png")
+def _unchanged(picture, target: Path, into_file: bool, protected: list[Path]) -> str:
+    """Write the picture unchanged to an ``-o`` file (none otherwise); says what was done."""
+    if not into_file:
+        return "nothing written"
+    write_image(picture.rgb, target, alpha=picture.alpha, inputs=protected)
+    return f"an unchanged copy written to {target}"
 
 
 def _mask_path(source: Path, target: Path) -> Path:

@@ -449,6 +449,8 @@ def train(*, data: tuple[str, ...], name: str = "restore", out: str | None = Non
     multiple = 2 ** max(config["inpainter"]["downs"], config["detector"]["depth"])
     if size % multiple:
         raise ArtganError(f"--size must be a multiple of {multiple}, got {size}")
+    if not options.get("run_dir"):  # one run folder per --name, as the other tasks have
+        options["run_dir"] = Path("runs") / TASK / name
     train_config = config_from_options(task=TASK, **options)
     if bool(validate) != bool(train_config.validate_every) or (validate and not only):
         raise ArtganError("--validate N, --validate-every STEPS and --only go together: "
