@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from artgan_restore.damage import damaged_scan
-from artgan_restore.detector import detect, pixel_f1
+from artgan_restore.detector import pixel_f1
 from artgan_restore.restorer import Restorer
 
 from artgan.convert import pil_to_uint8
@@ -103,7 +103,7 @@ def evaluate(restorer: Restorer, remover: Restorer, cv2, pictures: list[torch.Te
         verdicts.append(finding.verdict is not None or not finding.mask.any())
         for label, (level, kinds) in DETECTOR_CASES.items():
             damaged, mask = damaged_scan(original, level, seed + index, kinds)
-            found = detect(restorer.networks["detector"], damaged, restorer.threshold)
+            found = restorer.find(damaged).marks
             detection[label].append(pixel_f1(found, mask, TOLERANCE))
             if kinds is not None or not mask.any():
                 continue
@@ -199,7 +199,7 @@ def main() -> int:
     start = time.perf_counter()
     restorer = Restorer.load(args.model, args.device, threshold=args.threshold)
     remover = Restorer(restorer.networks, restorer.size, restorer.device, restorer.threshold,
-                       remove=True)
+                       remove=True, sure=restorer.sure)
     print(f"model {restorer.name}, {restorer.size} px windows, threshold {restorer.threshold}")
     quality: dict = {}
     for seed, (kind, folders) in enumerate(GROUPS.items()):

@@ -221,6 +221,22 @@ def test_detector_only_can_give_an_old_detector_an_opacity_output(folder, tmp_pa
     # the damage output starts where the old one was (then takes one update)
     assert after.network["detector"].head[0].weight.shape[0] == 2 * old_head.shape[0]
     assert_kept(start, target)
-    with pytest.raises(ArtganError, match="changing it needs --only detector"):
+    with pytest.raises(ArtganError, match="changing it needs --only detector or --only opacity"):
         fine_tune(folder, tmp_path, "bad", "--only", "inpainter", "--detector-opacity",
                   "--steps", "1")
+
+
+def test_opacity_only_keeps_the_damage_output_exactly(folder, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    start, target = fine_tune(folder, tmp_path, "opacity", "--only", "opacity", "--steps", "2")
+    before = store.load_model(start, "restore").network
+    after = store.load_model(target, "restore").network
+    assert after["detector"].outputs == 2
+    old, new = before.state_dict(), after.state_dict()
+    for key, value in old.items():  # as stored: the export is in fp16
+        stored = value.half().to(value.dtype) if value.is_floating_point() else value
+        if key.startswith("detector.head"):  # the damage rows of the head: unchanged
+            assert torch.equal(new[key][: value.shape[0]], stored), key
+        else:
+            assert torch.equal(new[key], stored), key
+    assert store.read_header(target)["card"]["trained"] == "opacity output only"

@@ -34,7 +34,8 @@ from artgan.errors import ArtganError
 
 class RedDetector(nn.Module):
     """A stand-in detector: pixels whose red channel is above 0.9 are damage, with logit
-    ``sureness``; the damage hides the picture where green is above 0.9 too."""
+    ``sureness`` (20, sure, where blue is above 0.9 too); the damage hides the picture
+    where green is above 0.9 too."""
 
     multiple = 4
     outputs = 2
@@ -45,8 +46,8 @@ class RedDetector(nn.Module):
         self.anchor = nn.Parameter(torch.zeros(1))  # gives the module a device
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        red, green = image[:, :1] > 0.9, image[:, 1:2] > 0.9
-        damage = torch.where(red, self.sureness, -20.0)
+        red, green, blue = image[:, :1] > 0.9, image[:, 1:2] > 0.9, image[:, 2:] > 0.9
+        damage = torch.where(red, torch.where(blue, 20.0, self.sureness), -20.0)
         hides = torch.where(red & green, 20.0, -20.0)
         return torch.cat([damage, hides], dim=1)
 
@@ -87,12 +88,21 @@ def test_too_much_damage_is_refused_unless_forced():
     assert mask.any() and not torch.equal(restored, image)
 
 
-def test_a_detection_the_detector_is_unsure_of_leaves_the_picture_alone():
+def test_a_detection_the_detector_is_nowhere_sure_of_is_dropped():
     restorer = restorer_with(RedDetector(sureness=1.0))  # p = 0.73: above 0.5, below sure
     image = picture_with_marks(0.05)
+    assert not restorer.find(image).mask.any()
+    image[2, 2, 40:44] = 250  # four sure pixels: the whole detection counts again
     finding = restorer.find(image)
-    assert finding.mask.any() and finding.sure == 0
-    assert "looks undamaged" in finding.verdict
+    assert finding.marked == pytest.approx(5 / 96, abs=1e-3) and finding.sure == 4
+
+
+def test_a_detection_the_detector_is_hardly_sure_of_leaves_the_picture_alone():
+    restorer = restorer_with(RedDetector(sureness=1.0))
+    image = picture_with_marks(0.05)
+    image[2, 2, 40:44] = 250  # sure of 4 pixels, fewer than MIN_SURE_PIXELS
+    finding = restorer.find(image)
+    assert finding.mask.any() and "looks undamaged" in finding.verdict
     pipeline = RestorePipeline(restorer)
     with pytest.warns(RestoreWarning, match="looks undamaged"):
         restored, mask = pipeline(image, return_mask=True)
@@ -256,3 +266,16 @@ def test_detect_only_into_a_folder_names_masks_as_masks(artgan, tmp_path):
                        "--detect-only", "-o", str(tmp_path / "masks"))
     assert code == 0, err
     assert [p.name for p in (tmp_path / "masks").iterdir()] == ["scan.mask.png"]
+
+
+def test_keep_connected_keeps_whole_detections_with_a_sure_part():
+    from artgan_restore.detector import keep_connected
+
+    mask = torch.zeros(64, 64, dtype=torch.bool)
+    mask[5, 2:60] = True  # a long scratch, sure only at one end
+    mask[40:44, 40:44] = True  # a blob nowhere sure
+    seeds = torch.zeros_like(mask)
+    seeds[5, 58] = True
+    kept = keep_connected(mask, seeds)
+    assert torch.equal(kept[5], mask[5]) and not kept[40:44].any()
+    assert not keep_connected(mask, torch.zeros_like(mask)).any()

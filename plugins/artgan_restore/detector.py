@@ -53,6 +53,10 @@ class DamageDetector(nn.Module):
         self.head = nn.Sequential(nn.Conv2d(width, 4 * self.outputs, 1), nn.PixelShuffle(2))
 
     def forward(self, image: Tensor) -> Tensor:
+        return self.head(self.features(image))
+
+    def features(self, image: Tensor) -> Tensor:
+        """The decoder's last features at half resolution, before the 1x1 head."""
         x = self.stem(image * 2 - 1)
         skips = []
         for down in self.down:
@@ -61,7 +65,7 @@ class DamageDetector(nn.Module):
         for level in reversed(range(len(self.down))):
             x = F.interpolate(self.lift[level](x), scale_factor=2.0, mode="nearest")
             x = self.refine[level](x + skips[level])
-        return self.head(x)
+        return x
 
 
 SURE = 0.9  # a detection at least this probable is one the detector is sure of
@@ -94,12 +98,13 @@ def detect_maps(
     threshold: float = 0.5,
     tile: int = 1024,
     margin: int = 48,
+    sure: float = SURE,
 ) -> Maps:
     """The detector's ``Maps`` of a (3, H, W) picture (uint8, or float in [0, 1]), made
-    tile by tile (see ``tiled_logits``)."""
+    tile by tile (see ``tiled_logits``); ``sure`` is the probability of the sure map."""
     _, height, width = image.shape
     maps = Maps(*(torch.zeros(height, width, dtype=torch.bool) for _ in Maps._fields))
-    limit, sure = _limit(threshold), _limit(max(threshold, SURE))
+    limit, sure = _limit(threshold), _limit(max(threshold, sure))
     for (rows, cols), core in tiled_logits(detector, image, tile, margin):
         maps.damage[rows, cols] = core[0] > limit
         maps.sure[rows, cols] = core[0] > sure
@@ -164,6 +169,30 @@ def _pad(crop: Tensor, before_y: int, before_x: int, bottom: int, right: int, y1
     pads = (left_pad, right_pad, top_pad, bottom_pad)
     mode = "reflect" if max(pads) < min(crop.shape[-2:]) else "replicate"
     return F.pad(crop, pads, mode=mode)
+
+
+def keep_connected(mask: Tensor, seeds: Tensor, cell: int = 8) -> Tensor:
+    """The parts of a (H, W) bool ``mask`` connected to one of its ``seeds`` (hysteresis
+    thresholding: a detection counts where the detector is sure of some of it, and then
+    reaches as far as its lower threshold does).
+
+    Connection is followed on a grid of ``cell`` px cells (a cell is in the mask if any of
+    its pixels is), so a large scan costs a few hundred small max-pools; two detections
+    less than a cell apart count as one.
+    """
+    height, width = mask.shape
+    if not bool(seeds.any()):
+        return torch.zeros_like(mask)
+    coarse = F.max_pool2d(mask[None, None].float(), cell, ceil_mode=True)[0, 0] > 0
+    grown = (F.max_pool2d((seeds & mask)[None, None].float(), cell, ceil_mode=True)[0, 0] > 0)
+    while True:
+        before = int(grown.sum())
+        for _ in range(16):
+            grown = (F.max_pool2d(grown[None, None].float(), 3, 1, 1)[0, 0] > 0) & coarse
+        if int(grown.sum()) == before:
+            break
+    keep = grown.repeat_interleave(cell, 0).repeat_interleave(cell, 1)[:height, :width]
+    return mask & keep
 
 
 def dilate(mask: Tensor, pixels: int) -> Tensor:

@@ -27,7 +27,7 @@ from artgan.imageio import ImageError, read_image
 from artgan.infer import autocast_dtype, pick_device
 from artgan.nn import ARCHITECTURES
 from artgan.store import load_model
-from artgan_restore.detector import detect_maps, dilate
+from artgan_restore.detector import SURE, detect_maps, dilate, keep_connected
 from artgan_restore.model import ARCHITECTURE, TASK, build
 from artgan_restore.windows import Plan, Window, plan_windows
 
@@ -71,7 +71,7 @@ class Finding:
     opaque: Tensor
     marked: float
     sure: int
-
+    marks: Tensor | None = None  # the detection before dilation
     @property
     def share(self) -> float:
         """The share of the picture that would be repainted."""
@@ -106,6 +106,7 @@ class Restorer:
     dilate: int | None = None
     name: str = "restore"
     remove: bool = False  # the mask covers something to take out, not damage: see ``inpaint``
+    sure: float = SURE  # a detection is kept only where part of it is this probable
 
     @classmethod
     def load(cls, model: str | os.PathLike | None, device: str | None = None,
@@ -121,6 +122,8 @@ class Restorer:
                               "and inpainter)")
         if options.get("threshold") is None:
             options["threshold"] = model_threshold(loaded.info.card)
+        if options.get("sure") is None:
+            options["sure"] = model_threshold(loaded.info.card, "sure", SURE)
         return cls(loaded.network, int(loaded.config.get("size", 256)), target,
                    name=loaded.info.name, **options)
 
@@ -133,14 +136,16 @@ class Restorer:
         self.networks.eval().to(memory_format=torch.channels_last)
 
     def find(self, image: Tensor) -> Finding:
-        """Detect the damage in a (3, H, W) picture: the thresholded, dilated mask, its
-        opaque part and how sure the detector is."""
+        """Detect the damage in a (3, H, W) picture: what the detector marks above the
+        threshold where it is sure of part of it (``marks``), dilated; its opaque part; and
+        how sure the detector is."""
         _check_size(image)
-        maps = detect_maps(self.networks["detector"], image, self.threshold)
+        maps = detect_maps(self.networks["detector"], image, self.threshold, sure=self.sure)
+        marks = keep_connected(maps.damage, maps.sure)
         grow = DEFAULT_DILATE if self.dilate is None else self.dilate
-        mask = dilate(maps.damage, grow)
-        return Finding(mask, dilate(maps.damage & maps.hides, grow) & mask,
-                       float(maps.damage.float().mean()), int(maps.sure.sum()))
+        mask = dilate(marks, grow)
+        return Finding(mask, dilate(marks & maps.hides, grow) & mask,
+                       float(marks.float().mean()), int(maps.sure.sum()), marks)
 
     def detect(self, image: Tensor) -> Tensor:
         """The (H, W) bool damage mask of a (3, H, W) picture, thresholded and dilated."""
@@ -272,13 +277,14 @@ class Restorer:
         return self.inpaint(image, mask, opaque), mask
 
 
-def model_threshold(card: dict[str, Any]) -> float:
-    """The detector threshold a model's card names (calibrated on held-out clean pictures
-    for a false-alarm budget), else ``DEFAULT_THRESHOLD``."""
-    value = card.get("threshold") if isinstance(card, dict) else None
+def model_threshold(card: dict[str, Any], key: str = "threshold",
+                    default: float = DEFAULT_THRESHOLD) -> float:
+    """A detector threshold a model's card names (``threshold``, ``sure``: calibrated on
+    held-out clean pictures for a false-alarm budget), else ``default``."""
+    value = card.get(key) if isinstance(card, dict) else None
     if isinstance(value, (int, float)) and 0.0 < value < 1.0:
         return float(value)
-    return DEFAULT_THRESHOLD
+    return default
 
 
 def _check_size(image: Tensor) -> None:

@@ -167,7 +167,7 @@ class RestoreTask(Task):
         loaded = self._loaded[key]
         return Restorer(loaded.networks, loaded.size, loaded.device,
                         loaded.threshold if threshold is None else threshold, dilate,
-                        loaded.name, remove)
+                        loaded.name, remove, loaded.sure)
 
     def restore(self, image: Any, mask: Any = None, return_mask: bool = False,
                 model: str | None = None, **options: Any) -> Any:

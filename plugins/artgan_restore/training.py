@@ -26,6 +26,9 @@ which is simpler to run and resume than two jobs. Each step:
 Masks and damage come from a generator seeded by the step index, so a resumed run draws
 exactly what an uninterrupted one would.
 
+``--init MODEL --only opacity`` trains only the detector's opacity output on the frozen
+features of the model's detector, so its damage output stays exactly as it was.
+
 ``--init MODEL --only detector`` (or ``inpainter``) goes on training one network of an
 existing model, the other exported as it was, scored every ``--validate-every`` steps on
 held-out paintings as ``quality_restore`` scores it (the detector by pixel F1, the
@@ -92,6 +95,8 @@ class RestoreModule(GanModule):
         self.only = only
         if only == "detector":  # average the network that trains; the inpainter stays as it is
             self.ema = ("detector",)
+        elif only == "opacity":
+            self.ema = ()
         self.validation = validation
         self.texture_weight = texture_weight
         self._generators: dict[torch.device, torch.Generator] = {}
@@ -131,11 +136,32 @@ class RestoreModule(GanModule):
         images = (batch.float() + 1) / 2
         generator = self._random(step, images.device)
         losses = {}
+        if self.only == "opacity":
+            return self._opacity_steps(images, generator, step)
         if self.only != "detector":
             losses.update(self._inpainter_step(images, generator, step))
         if self.only != "inpainter":
             losses.update(self._detector_steps(images, generator, step))
         return losses
+
+    def _opacity_steps(self, images: Tensor, generator: torch.Generator,
+                       step: StepContext) -> dict[str, Tensor]:
+        """``detector_steps`` updates of the opacity output alone: the detector's features
+        come from its frozen trunk in eval mode, and only the head's opacity rows get a
+        gradient (its damage rows get none, so Adam leaves them exactly as they were)."""
+        detector = step.networks["detector"]
+        for turn in range(self.detector_steps):
+            looks = clean_looks(torch.rot90(images, turn, dims=(2, 3)), generator)
+            damaged, truth, opaque = random_damage(looks, generator, clean=0.0)
+            detector.eval()
+            with torch.no_grad(), step.autocast():
+                features = detector.features(damaged)
+            detector.train()
+            logits = detector.head(features.float())[:, 1:]
+            loss = F.binary_cross_entropy_with_logits(
+                logits, opaque, weight=truth, reduction="sum") / truth.sum().clamp_min(1)
+            step.backward(loss, "detector")
+        return {"opacity": loss}
 
     def _detector_steps(self, images: Tensor, generator: torch.Generator,
                         step: StepContext) -> dict[str, Tensor]:
@@ -208,7 +234,7 @@ class RestoreModule(GanModule):
     def fixed_inputs(self, batch: Tensor) -> dict[str, Tensor]:
         images = ((batch[:8].float() + 1) / 2)
         generator = torch.Generator().manual_seed(self.seed)
-        if self.only == "detector":
+        if self.only in ("detector", "opacity"):
             damaged, masks, _ = random_damage(images, generator, clean=0.0)
         else:
             damaged, masks = damaged_inputs(images, generator)
@@ -219,7 +245,7 @@ class RestoreModule(GanModule):
         what it finds (red: the detector's probability, green: the true damage, so yellow
         is found damage, red a false alarm and green a miss)."""
         damaged, masks = fixed["damaged"], fixed["masks"]
-        if self.only == "detector":
+        if self.only in ("detector", "opacity"):
             found = torch.sigmoid(networks["detector"](damaged)[:, :1].float())
             second = torch.cat([found, masks, torch.zeros_like(masks)], dim=1)
         else:
@@ -316,10 +342,11 @@ def restore_train_options() -> list[click.Parameter]:
                           "match or be left out; with --only detector, another "
                           "--detector-width or --detector-depth trains a detector of that "
                           "shape, starting from the model's weights where they fit)."),
-        click.Option(["--only"], type=click.Choice(["detector", "inpainter"]),
+        click.Option(["--only"], type=click.Choice(["detector", "inpainter", "opacity"]),
                      help="Train only this network of the --init model; the other is "
                           "exported as it is (the inpainter's discriminator, not part of "
-                          "a model file, starts afresh)."),
+                          "a model file, starts afresh). 'opacity': only the detector's "
+                          "opacity output, on its frozen features."),
         click.Option(["--validate"], type=click.IntRange(min=0), default=0, show_default=True,
                      metavar="N",
                      help="Leave out the N images before the --holdout ones of each folder "
@@ -407,11 +434,13 @@ def _init_config(given: dict[str, Any], start: dict[str, Any], init: str,
             raise ArtganError(f"{option} {wanted}: --init {init} has {kept}; leave {option} out")
         detector[path[1]] = wanted
     opacity = given["detector"].get("opacity")  # None: as the model has it
+    if only == "opacity":
+        opacity = True
     if opacity is not None and opacity != detector["opacity"]:
-        if only != "detector":
+        if only not in ("detector", "opacity"):
             raise ArtganError(f"--detector-opacity: --init {init} has a detector "
                               f"{'with' if detector['opacity'] else 'without'} one; "
-                              "changing it needs --only detector")
+                              "changing it needs --only detector or --only opacity")
         detector["opacity"] = opacity
     return {**config, "detector": detector}
 
@@ -452,6 +481,8 @@ def train(*, data: tuple[str, ...], name: str = "restore", out: str | None = Non
     if not options.get("run_dir"):  # one run folder per --name, as the other tasks have
         options["run_dir"] = Path("runs") / TASK / name
     train_config = config_from_options(task=TASK, **options)
+    if validate and only == "opacity":
+        raise ArtganError("--only opacity does not validate: leave out --validate")
     if bool(validate) != bool(train_config.validate_every) or (validate and not only):
         raise ArtganError("--validate N, --validate-every STEPS and --only go together: "
                           "validation scores the one network that trains")
@@ -487,7 +518,8 @@ def train(*, data: tuple[str, ...], name: str = "restore", out: str | None = Non
         "batch_size": batch_size,
         "detector_steps": detector_steps,
         "init": init,
-        "trained": ("new detector only" if fresh_detector else
+        "trained": ("opacity output only" if only == "opacity" else
+                    "new detector only" if fresh_detector else
                     f"{only} only" if only else "detector and inpainter"),
         "validation": (f"{validation.description} of {len(validation_paths)} held-out "
                        f"images" if validation else None),
