@@ -166,7 +166,8 @@ def models(task_name: str | None, as_json: bool) -> None:
 @click.argument("fake_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--metric", "metrics", multiple=True, default=("swd",), show_default=True,
               help="swd, psnr, ssim, fid, kid (repeatable).")
-@click.option("--size", default=128, show_default=True, help="Images are resized to this size.")
+@click.option("--size", type=click.IntRange(min=1), default=128, show_default=True,
+              help="Images are resized to this size.")
 @click.option("--inception-weights", type=click.Path(dir_okay=False),
               help="Local .safetensors Inception v3 weights, needed for fid and kid.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextvars
 import math
 import os
-import warnings
 import zlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +28,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import BatchSampler, DataLoader, Dataset, DistributedSampler, Sampler, Subset
 
+from artgan import plugins
 from artgan.convert import pil_to_uint8
 from artgan.errors import ArtganError
 from artgan.imageio import IMAGE_EXTENSIONS, ImageError, find_images, read_image
@@ -264,7 +264,7 @@ class ImageFolder(Dataset):
 
     def _skip(self, path: Path, error: ImageError) -> None:
         self._unreadable.add(path)
-        warnings.warn(f"skipping {error}", stacklevel=2)
+        plugins.warn(f"skipping {error}")
 
     def _augment(self, image: Tensor) -> Tensor:
         _, height, width = image.shape

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
 
+from artgan import plugins
 from artgan.convert import pil_to_tensor
 from artgan.data import resize_shorter
 from artgan.errors import ArtganError, UnknownNameError
@@ -288,6 +288,8 @@ def _read_files(
     files: Iterable[tuple[Path, Any]], size: int | None, limit: int | None = None
 ) -> tuple[list[Tensor], list[Any]]:
     """Decode ``(path, name)`` pairs, skipping (with a warning) what cannot be read."""
+    if size is not None and size < 1:
+        raise ArtganError(f"the image size must be at least 1, got {size}")
     images, names = [], []
     for path, relative in files:
         if limit is not None and len(images) >= limit:
@@ -295,7 +297,7 @@ def _read_files(
         try:
             picture = read_image(path).rgb
         except ImageError as error:
-            warnings.warn(f"skipping {error}", stacklevel=3)
+            plugins.warn(f"skipping {error}")
             continue
         if size is not None:
             picture = _center_square(resize_shorter(picture, size), size)

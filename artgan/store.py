@@ -13,6 +13,7 @@ import json
 import os
 import re
 import struct
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -35,6 +36,9 @@ CONFIG_INT_LIMIT = 4096
 """The largest integer a config may hold: above any real width, size or block count, far
 below what would exhaust memory or time while the network is built."""
 CONFIG_DEPTH = 4  # nesting levels a config may have (restore's holds one per network)
+STALE_TEMPORARY_SECONDS = 15 * 60
+"""Age at which a model file's temporary is a killed save's leftover: minutes longer than
+any save takes to write a small GAN's weights."""
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1: ESC, OSC, BEL, newlines...
 
 
@@ -142,9 +146,30 @@ def update_card(path: str | os.PathLike, changes: dict[str, Any]) -> Path:
 
 
 def _atomic_save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> Path:
+    _remove_stale_temporaries(path)
     with atomic_path(path) as temporary:
         save_file(tensors, str(temporary), metadata=metadata)
     return path
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete the ``.NAME.*.tmp`` files that killed saves of ``path`` left behind.
+
+    ``atomic_path`` names temporaries at random, not by writer, so age tells a dead
+    writer's from a live one's: a live save writes its temporary until it renames it.
+    """
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.[^.]+\.tmp")
+    cutoff = time.time() - STALE_TEMPORARY_SECONDS
+    try:
+        leftovers = [p for p in path.parent.iterdir() if pattern.fullmatch(p.name)]
+    except OSError:  # no folder yet: atomic_path makes it
+        return
+    for leftover in leftovers:
+        try:
+            if leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
+        except OSError:  # removed by another writer meanwhile, or not ours to remove
+            pass
 
 
 def read_header(path: str | os.PathLike) -> dict[str, Any]:

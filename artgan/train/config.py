@@ -6,6 +6,7 @@ so that tasks never re-declare budgets, precision or checkpointing.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,10 @@ from artgan.errors import ArtganError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 LR_SCHEDULES = ("constant", "linear", "cosine")
+SEED_LIMIT = 2**63
+"""Seeds are ``0 <= seed < SEED_LIMIT``: torch refuses seeds over 64 bits (this leaves room
+for the per-rank and per-step offsets the trainer adds), and a negative seed would alias a
+positive one (torch reads -1 as 2**64 - 1)."""
 
 
 @dataclass
@@ -60,8 +65,10 @@ class TrainConfig:
             raise ArtganError("training needs a budget: set --steps and/or --minutes")
         if self.steps is not None and self.steps < 1:
             raise ArtganError(f"--steps must be at least 1, got {self.steps}")
-        if self.minutes is not None and self.minutes <= 0:
-            raise ArtganError(f"--minutes must be positive, got {self.minutes}")
+        if self.minutes is not None and not (math.isfinite(self.minutes) and self.minutes > 0):
+            raise ArtganError(f"--minutes must be a positive finite number, got {self.minutes}")
+        if not 0 <= self.seed < SEED_LIMIT:
+            raise ArtganError(f"--seed must be from 0 to {SEED_LIMIT - 1}, got {self.seed}")
         if self.precision not in PRECISIONS:
             raise ArtganError(f"unknown precision {self.precision!r}; use one of {PRECISIONS}")
         if self.lr_schedule not in LR_SCHEDULES:

@@ -7,15 +7,28 @@ checkpointing are spelled the same way for every task.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import click
 
-from artgan.train.config import LR_SCHEDULES, PRECISIONS, TrainConfig
+from artgan.train.config import LR_SCHEDULES, PRECISIONS, SEED_LIMIT, TrainConfig
 
 # CLI option name -> TrainConfig field, where they differ.
 _RENAMED = {"ema": "ema_decay"}
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A ``FloatRange`` that refuses ``nan`` and ``inf``: click parses both, and NaN passes
+    every bound check (a NaN or infinite budget later crashed the trainer)."""
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
 
 
 def train_options() -> list[click.Option]:
@@ -23,7 +36,7 @@ def train_options() -> list[click.Option]:
     return [
         click.Option(["--steps"], type=click.IntRange(min=1),
                      help="Training budget in steps (total, across resumes)."),
-        click.Option(["--minutes"], type=click.FloatRange(min=0, min_open=True),
+        click.Option(["--minutes"], type=FiniteFloatRange(min=0, min_open=True),
                      help="Training budget in wall-clock minutes; stops cleanly and exports."),
         click.Option(["--run-dir"], type=click.Path(file_okay=False, path_type=Path),
                      help="Folder for checkpoints, log.jsonl and samples (default: runs/TASK)."),
@@ -37,7 +50,7 @@ def train_options() -> list[click.Option]:
         click.Option(["--channels-last"], is_flag=True,
                      help="Use the channels-last memory format (often faster on GPUs)."),
         click.Option(["--compile"], is_flag=True, help="torch.compile the networks."),
-        click.Option(["--ema"], type=click.FloatRange(0, 1, min_open=True, max_open=True),
+        click.Option(["--ema"], type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
                      help="Keep an exponential moving average of the generator (e.g. 0.999)."),
         click.Option(["--lr-schedule"], type=click.Choice(LR_SCHEDULES), default="constant",
                      show_default=True,
@@ -49,10 +62,11 @@ def train_options() -> list[click.Option]:
         click.Option(["--validate-every"], type=click.IntRange(min=1), metavar="N",
                      help="Score the model on held-out data every N steps (tasks that "
                           "validate) and export the best-scoring weights, not the last."),
-        click.Option(["--seed"], type=int, default=0, show_default=True, help="Random seed."),
+        click.Option(["--seed"], type=click.IntRange(0, SEED_LIMIT - 1), default=0,
+                     show_default=True, help="Random seed."),
         click.Option(["--augment"], default=None,
                      help='Differentiable augmentation policy, e.g. "color,translation,cutout".'),
-        click.Option(["--ada-target"], type=click.FloatRange(0, 1),
+        click.Option(["--ada-target"], type=FiniteFloatRange(0, 1),
                      help="Adapt the augmentation probability to this D(real) sign target "
                           "(e.g. 0.6); implies --augment color,translation,cutout if unset."),
         click.Option(["--data-license"], metavar="TEXT",

@@ -9,6 +9,7 @@ by default (batch-norm uses its stored statistics), so an image depends only on 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 import torch
@@ -20,6 +21,7 @@ from artgan.errors import ArtganError
 from artgan.task import Pipeline
 
 CHUNK = 16  # images per forward pass: bounds memory at 256 px on small machines
+SEED_LIMIT = 2**63  # as training's (artgan.train.config, not imported: it loads the trainer)
 
 
 def latents(count: int, seed: int, dim: int, truncation: float = 1.0) -> Tensor:
@@ -30,6 +32,7 @@ def latents(count: int, seed: int, dim: int, truncation: float = 1.0) -> Tensor:
     """
     check_count(count)
     check_truncation(truncation)
+    check_seed(seed)
     generator = torch.Generator(device="cpu").manual_seed(seed)
     return torch.randn(count, dim, generator=generator) * truncation
 
@@ -37,6 +40,14 @@ def latents(count: int, seed: int, dim: int, truncation: float = 1.0) -> Tensor:
 def check_count(count: int, what: str = "-n") -> None:
     if count < 1:
         raise ArtganError(f"{what} must be at least 1, got {count}")
+
+
+def check_seed(seed: int) -> None:
+    """Seeds torch would refuse (over 64 bits) or alias (negative ones: -1 is 2**64 - 1)
+    are one clear error, not an overflow from inside torch."""
+    if not isinstance(seed, numbers.Integral) or not 0 <= seed < SEED_LIMIT:
+        raise ArtganError(f"--seed must be a whole number from 0 to {SEED_LIMIT - 1}, "
+                          f"got {seed!r}")
 
 
 def check_truncation(truncation: float) -> None:
