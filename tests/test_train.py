@@ -209,6 +209,17 @@ def test_resume_continues_exactly(tmp_path):
     torch.testing.assert_close(resumed.fixed, straight.fixed, rtol=0, atol=0)
 
 
+def test_resume_from_a_checkpoint_without_rng_is_one_clear_error(tmp_path, monkeypatch):
+    first = Trainer(TinyGan(), data_from, config(tmp_path, steps=2))
+    first.fit()
+    state = checkpoint.load(first.checkpoint_dir)
+    del state["rng"]
+    monkeypatch.setattr(checkpoint, "load", lambda directory: state)
+    with pytest.raises(ArtganError, match="does not fit this task's networks or options: "
+                                          "it has no 'rng'"):
+        Trainer(TinyGan(), data_from, config(tmp_path, steps=4, resume=True))
+
+
 def test_existing_run_needs_resume(tmp_path):
     Trainer(TinyGan(), data_from, config(tmp_path, steps=1)).fit()
     with pytest.raises(ArtganError, match="--resume"):
