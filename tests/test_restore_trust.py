@@ -82,7 +82,7 @@ def test_sure_small_damage_is_repainted():
 def test_too_much_damage_is_refused_unless_forced():
     restorer = restorer_with(RedDetector())
     image = picture_with_marks(MAX_SHARE + 0.1)
-    with pytest.raises(RestoreRefusedError, match="more than the 15% artgan repaints unasked"):
+    with pytest.raises(RestoreRefusedError, match="more than the 10% artgan repaints unasked"):
         restorer.restore(image)
     restored, mask = restorer.restore(image, force=True)
     assert mask.any() and not torch.equal(restored, image)
@@ -223,12 +223,12 @@ def test_cli_refuses_a_detection_of_everything_and_writes_nothing(artgan, tmp_pa
     path = tmp_path / "scan.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 80, 3), np.uint8)).save(path)
     code, err = artgan("restore", str(path), "--model", model, "--device", "cpu")
-    assert code == 1 and "more than the 15% artgan repaints unasked" in err
+    assert code == 1 and "more than the 10% artgan repaints unasked" in err
     assert "--detect-only" in err and "--force" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["all.safetensors", "scan.png"]
     code, err = artgan("restore", str(path), "--model", model, "--device", "cpu",
                        "--threshold", "0.5", "--detect-only")
-    assert code == 0 and "more than the 15%" in err
+    assert code == 0 and "more than the 10%" in err
 
 
 def test_cli_names_a_picture_too_small(artgan, tmp_path):

@@ -33,9 +33,9 @@ from artgan_restore.windows import Plan, Window, plan_windows
 
 DEFAULT_DILATE = 3  # px added around detected damage: detectors under-mark soft edges
 DEFAULT_THRESHOLD = 0.5  # for models whose card names no calibrated threshold
-# A detection marking more of the picture than this (before dilation) is not repainted
-# unasked: real damage that wide is rare, and a detector that wrong ruins a picture.
-MAX_SHARE = 0.15
+# A detection that would repaint more of the picture than this (dilation included) is not
+# repainted unasked: damage that wide is rare, and a detector that wrong ruins a picture.
+MAX_SHARE = 0.10
 # A picture in which the detector is sure (probability >= detector.SURE) of fewer pixels
 # than this share (or MIN_SURE_PIXELS) looks undamaged: whatever it marked is a guess.
 MIN_SURE_SHARE = 2e-5
@@ -79,7 +79,7 @@ class Finding:
 
     @property
     def too_much(self) -> bool:
-        return self.marked > MAX_SHARE
+        return self.share > MAX_SHARE
 
     @property
     def verdict(self) -> str | None:
@@ -87,7 +87,7 @@ class Finding:
         if not bool(self.mask.any()):
             return None
         if self.too_much:
-            return (f"detection marked {self.marked:.1%} of the picture, more than the "
+            return (f"detection marked {self.share:.1%} of the picture, more than the "
                     f"{MAX_SHARE:.0%} artgan repaints unasked")
         if self.sure < max(MIN_SURE_PIXELS, MIN_SURE_SHARE * self.mask.numel()):
             return (f"the picture looks undamaged: detection marked {self.marked:.2%} of it "

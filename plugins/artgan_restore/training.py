@@ -524,7 +524,7 @@ def train(*, data: tuple[str, ...], name: str = "restore", out: str | None = Non
         "validation": (f"{validation.description} of {len(validation_paths)} held-out "
                        f"images" if validation else None),
         "loss": loss,
-        "texture_weight": None if only == "detector" else texture_weight,
+        "texture_weight": None if only in ("detector", "opacity") else texture_weight,
         "losses": {key: round(value, 4) for key, value in result.losses.items()},
     }
     path = trainer.export(target, task=TASK, card=card)
