@@ -1,6 +1,6 @@
 """End-to-end restore of a large scan on the CPU: time and peak memory.
 
-    PYTHONPATH=.:plugins python benchmarks/bench_restore.py [--model paintings] \
+    PYTHONPATH=.:plugins python benchmarks/bench_restore.py [--model general] \
         [--width 4000 --height 3000] [--threads 2]
 
 A painting (the first of ../shared/data/monet, else a synthetic picture) is enlarged to

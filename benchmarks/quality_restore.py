@@ -1,6 +1,6 @@
 """Restoration quality on held-out photos and paintings, each kind on its own.
 
-    PYTHONPATH=.:plugins python benchmarks/quality_restore.py [--model paintings] \
+    PYTHONPATH=.:plugins python benchmarks/quality_restore.py [--model general] \
         [--data-root ../shared/data] [--holdout 25] [--update-card]
 
 Pictures: the last ``--holdout`` of each folder (sorted by path; train with the same

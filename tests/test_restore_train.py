@@ -45,7 +45,7 @@ def test_tiny_training_run_writes_a_loadable_model(folder, tmp_path, monkeypatch
     assert loaded.info.card["data_license"] == "public domain"
     assert loaded.info.card["load_size"] == 40 and loaded.info.card["detector_steps"] == 2
     assert set(loaded.network) == {"detector", "inpainter"} and loaded.config["size"] == 32
-    assert (tmp_path / "runs" / "restore" / "samples").is_dir()
+    assert (tmp_path / "runs" / "restore" / "restore" / "samples").is_dir()  # runs/TASK/NAME
     image = torch.rand(1, 3, 32, 32)
     mask = torch.zeros(1, 1, 32, 32)
     assert loaded.network["inpainter"](image, mask).shape == image.shape
@@ -85,9 +85,9 @@ def test_detector_only_fine_tuning_keeps_the_inpainter_and_picks_the_best_step(
     assert "2 held-out images" in card["validation"]
     before = store.load_model(start, "restore").network
     assert_kept(start, target)
-    log = (tmp_path / "runs" / "restore" / "log.jsonl").read_text()
+    log = (tmp_path / "runs" / "restore" / "restore" / "log.jsonl").read_text()
     assert log.count('"validation"') == 3
-    trained = checkpoint.load(tmp_path / "runs" / "restore" / "checkpoints")
+    trained = checkpoint.load(tmp_path / "runs" / "restore" / "restore" / "checkpoints")
     start_detector = before["detector"].state_dict()
     assert any(not torch.equal(value.float(), start_detector[key].float())
                for key, value in trained["networks"]["detector"].items()), "detector unchanged"
@@ -118,9 +118,9 @@ def test_inpainter_only_fine_tuning_keeps_the_detector_and_validates_by_psnr(
     assert card["trained"] == "inpainter only" and card["texture_weight"] == 0.5
     assert "PSNR" in card["validation"] and card["validation_score"] < 0  # minus dB
     assert card["selected_step"] in (0, 1, 2)
-    assert (tmp_path / "runs" / "restore" / "log.jsonl").read_text().count('"validation"') == 3
+    assert (tmp_path / "runs" / "restore" / "restore" / "log.jsonl").read_text().count('"validation"') == 3
     assert_kept(start, target, "detector")
-    trained = checkpoint.load(tmp_path / "runs" / "restore" / "checkpoints")
+    trained = checkpoint.load(tmp_path / "runs" / "restore" / "restore" / "checkpoints")
     start_inpainter = store.load_model(start, "restore").network["inpainter"].state_dict()
     assert any(not torch.equal(value.float(), start_inpainter[key].float())
                for key, value in trained["networks"]["inpainter"].items()), "inpainter unchanged"
@@ -130,10 +130,10 @@ def test_texture_weight_zero_trains_no_discriminator(folder, tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     fine_tune(folder, tmp_path, "tuned", "--only", "inpainter", "--texture-weight", "0",
               "--steps", "2")
-    trained = checkpoint.load(tmp_path / "runs" / "restore" / "checkpoints")
+    trained = checkpoint.load(tmp_path / "runs" / "restore" / "restore" / "checkpoints")
     assert trained["optimizers"]["discriminator"]["state"] == {}, "discriminator stepped"
     assert trained["optimizers"]["inpainter"]["state"], "inpainter never stepped"
-    log = (tmp_path / "runs" / "restore" / "log.jsonl").read_text()
+    log = (tmp_path / "runs" / "restore" / "restore" / "log.jsonl").read_text()
     assert '"l1_hole"' in log and '"g_adv"' not in log and '"d"' not in log
 
 

@@ -17,7 +17,7 @@ def test_every_task_default_that_we_promise_is_shipped():
     names = {(path.parent.name, path.stem) for path in SHIPPED}
     assert ("style-transfer", "monet") in names
     assert ("generate", "monet") in names
-    assert ("restore", "paintings") in names
+    assert ("restore", "general") in names
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: f"{p.parent.name}/{p.stem}")

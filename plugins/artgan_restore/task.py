@@ -32,7 +32,7 @@ from artgan_restore.restorer import (
     read_mask,
 )
 
-SHIPPED_MODEL = "paintings"
+SHIPPED_MODEL = "general"
 LOSSY = (".jpg", ".jpeg", ".webp")
 
 
