@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import os
 import struct
+import threading
 import warnings
 import zlib
 from collections.abc import Iterable, Sequence
@@ -41,8 +42,14 @@ _FORMATS = {
 # 12-megapixel scan.
 PNG_COMPRESS_LEVEL = 3
 
+# Held while Pillow's own pixel limit is switched off, so that concurrent reads cannot
+# restore each other's setting and leave it off.
+_PILLOW_LIMIT = threading.Lock()
+
 # What Pillow raises for a damaged file (an OSError with an errno is a real I/O error).
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, zlib.error)
+# TypeError: Pillow raises it for a TIFF tag of the wrong type (e.g. a strip offset as text)
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError,
+                  struct.error, zlib.error)
 
 
 class ImageError(ArtganError):
@@ -76,9 +83,10 @@ def max_pixels_limit() -> int:
 def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> Picture:
     """Decode the first frame of ``path`` fully, upright (EXIF) and as 8-bit RGB (+ alpha).
 
-    The size is checked before any pixel is decoded, so a small file claiming a huge
-    size cannot exhaust memory. Pillow's own bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``,
-    about 89 million pixels by default) is enforced too, so the lower of the two wins.
+    The size is checked against ``max_pixels`` (default: ``max_pixels_limit()``) before any
+    pixel is decoded, so a small file claiming a huge size cannot exhaust memory. That check
+    replaces Pillow's own (``PIL.Image.MAX_IMAGE_PIXELS``, about 89 million pixels by
+    default), which would otherwise refuse pictures that ``ARTGAN_MAX_PIXELS`` allows.
     """
     p = Path(path)
     limit = max_pixels_limit() if max_pixels is None else max_pixels
@@ -86,8 +94,9 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> Pictur
         raise ImageError(f"{p}: is a folder, not an image file")
     try:
         with warnings.catch_warnings():
+            # Pillow checks sizes again while decoding a few icon formats (ICO, ICNS, BLP).
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(p) as im:
+            with _open_unlimited(p) as im:
                 width, height = im.size
                 if width * height > limit:
                     raise ImageError(
@@ -117,11 +126,22 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> Pictur
     return Picture(rgb=rgb, alpha=alpha, path=p, mode=mode)
 
 
+def _open_unlimited(path: Path) -> Image.Image:
+    """``Image.open`` with Pillow's pixel limit off: the caller applies artgan's instead."""
+    with _PILLOW_LIMIT:
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            return Image.open(path)
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
 def split_alpha(image: Image.Image) -> tuple[Image.Image, Image.Image | None]:
     """Turn any Pillow mode into ``(RGB image, L alpha or None)``.
 
     High-bit-depth and float modes are rescaled to 8 bits rather than clipped (Pillow's
-    own conversion clips, which turns most 16-bit pictures white).
+    own conversion clips, which turns most 16-bit pictures white). An RGB image comes back
+    as it is, not copied: a copy of a large scan costs hundreds of MB.
     """
     mode = image.mode
     if mode.startswith("I;16") or mode in ("I", "F"):
@@ -129,6 +149,8 @@ def split_alpha(image: Image.Image) -> tuple[Image.Image, Image.Image | None]:
     if image.has_transparency_data:
         rgba = image.convert("RGBA")
         return rgba.convert("RGB"), rgba.getchannel("A")
+    if mode == "RGB":
+        return image, None
     try:
         return image.convert("RGB"), None
     except ValueError:

@@ -7,6 +7,12 @@ per-layer instance-norm statistics are measured once on a downscaled copy of the
 and then frozen for all tiles; frozen statistics are a per-channel affine map, which is folded
 into the preceding convolution. Networks run in channels-last layout under inference mode, in
 bfloat16 autocast where the hardware computes it natively (CUDA, CPUs with AMX or AVX512-BF16).
+
+Pictures may stay uint8 (0..255, read as [0, 1]; a quarter of float32's size) wherever they
+are: each tile, and each band of rows being shrunk, is converted to float on the network's
+device on its own, and tiles are blended in float one band of tile rows at a time, each
+band rounded to uint8 once finished (over the picture itself, if asked), so no float copy of
+a whole large picture is ever made.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from torch import Tensor, nn
 from artgan.errors import ArtganError
 
 Stats = list[tuple[Tensor, Tensor]]
+_BAND_ROWS = 256  # rows of a picture shrunk at a time
 
 
 def pick_device(name: str | torch.device = "auto") -> torch.device:
@@ -138,24 +145,68 @@ def inference_norms(network: nn.Module) -> Iterator[list[InferenceInstanceNorm]]
         yield [module for _, _, module in swaps]
 
 
-def _downscale(image: Tensor, size: int, multiple: int) -> Tensor:
+def _unit_float(pixels: Tensor, device: torch.device) -> Tensor:
+    """``pixels`` on ``device``, uint8 ones as float32 in [0, 1] (moved first: they are smaller)."""
+    pixels = pixels.to(device)
+    return pixels.float().div_(255.0) if pixels.dtype == torch.uint8 else pixels
+
+
+def output_dtype(image: Tensor) -> torch.dtype:
+    """Outputs come back in the input's kind: uint8 for uint8 pictures, else float32."""
+    return torch.uint8 if image.dtype == torch.uint8 else torch.float32
+
+
+def _rounded(values: Tensor, dtype: torch.dtype) -> Tensor:
+    """Network output ready to be stored as ``dtype``: for uint8, rounded from [0, 1] to
+    0..255 as ``tensor_to_pil`` rounds, in place (``values`` is used up), since temporary
+    copies of a band of a large picture would cost more than the band."""
+    if dtype == torch.uint8:
+        values.nan_to_num_(nan=0.0).clamp_(0, 1).mul_(255).round_()
+    return values
+
+
+def resize(image: Tensor, size: tuple[int, int], device: torch.device) -> Tensor:
+    """``image`` (N, C, H, W) resized to ``size`` (antialiased bilinear), as float on ``device``.
+
+    The width is resized a band of rows at a time (rows are independent), then the height:
+    the same two passes, to the bit, as one ``F.interpolate`` call, but a uint8 picture is
+    never converted to float whole.
+    """
+    height, width = size
+
+    def scaled(values: Tensor, to: tuple[int, int]) -> Tensor:
+        return F.interpolate(values, size=to, mode="bilinear", antialias=True,
+                             align_corners=False)
+
+    bands = [scaled(_unit_float(band, device), (band.shape[-2], width))
+             for band in image.split(_BAND_ROWS, dim=-2)]
+    return scaled(torch.cat(bands, dim=-2), (height, width))
+
+
+def _downscale(image: Tensor, size: int, multiple: int, device: torch.device) -> Tensor:
     """Shrink so the longer side is at most ``size`` (never enlarge); sides are rounded to
-    ``multiple``."""
+    ``multiple``. The result is float on ``device``."""
     h, w = image.shape[-2:]
     factor = min(1.0, size / max(h, w))
     th = max(multiple, round(h * factor / multiple) * multiple)
     tw = max(multiple, round(w * factor / multiple) * multiple)
     if (th, tw) == (h, w):
-        return image
-    return F.interpolate(image, size=(th, tw), mode="bilinear", antialias=True, align_corners=False)
+        return _unit_float(image, device)
+    return resize(image, (th, tw), device)
 
 
 def instance_norm_stats(
-    network: nn.Module, image: Tensor, size: int = 1024, multiple: int = 4
+    network: nn.Module,
+    image: Tensor,
+    size: int = 1024,
+    multiple: int = 4,
+    device: torch.device | None = None,
 ) -> Stats:
     """Per-layer instance-norm (mean, rstd) of one image (1, C, H, W), measured on a copy whose
-    longer side is at most ``size``; the list follows ``inference_norms``' order."""
-    small = _downscale(image, size, multiple).contiguous(memory_format=torch.channels_last)
+    longer side is at most ``size`` on ``device`` (default: the image's); the list follows
+    ``inference_norms``' order."""
+    small = _downscale(image, size, multiple, device or image.device)
+    small = small.contiguous(memory_format=torch.channels_last)
     with inference_norms(network) as norms:
         for norm in norms:
             norm.record = True
@@ -264,36 +315,81 @@ def run_tiled(
     overlap: int = 64,
     batch: int = 1,
     multiple: int = 4,
+    device: torch.device | None = None,
+    out_dtype: torch.dtype | None = None,
+    out: Tensor | None = None,
 ) -> Tensor:
     """Apply ``network`` to (1, C, H, W) ``image`` tile by tile and blend the tiles seamlessly.
 
     ``H`` and ``W`` must be multiples of ``multiple``; so must ``tile``. ``batch`` tiles go
-    through the network together. Tiles meet in raised-cosine cross-fades, so instance norms
-    must be frozen (``frozen_instance_norm``) for the result to match a whole-image run.
+    through the network together, on ``device`` (default: the image's). Tiles meet in
+    raised-cosine cross-fades, so instance norms must be frozen (``frozen_instance_norm``) for
+    the result to match a whole-image run. The result goes to ``out``, by default a new tensor
+    beside ``image`` as ``out_dtype`` (default: uint8 for a uint8 image, else float32). ``out``
+    may be ``image`` itself: a band of rows is written only once no tile still to come reads it.
     """
     if tile % multiple or tile < 2 * overlap + multiple:
         raise ArtganError(
             f"tile size {tile} must be a multiple of {multiple} and more than twice the overlap"
         )
+    dtype = out.dtype if out is not None else out_dtype or output_dtype(image)
+    for top, band in _blended_bands(network, image, tile, overlap, batch, multiple,
+                                    device or image.device):
+        if out is None:
+            shape = (1, band.shape[1], *image.shape[-2:])
+            out = torch.empty(shape, dtype=dtype, device=image.device,
+                              memory_format=torch.channels_last)
+        out[..., top:top + band.shape[-2], :] = _rounded(band, dtype)
+    assert out is not None
+    return out
+
+
+def _blended_bands(
+    network: nn.Module,
+    image: Tensor,
+    tile: int,
+    overlap: int,
+    batch: int,
+    multiple: int,
+    device: torch.device,
+) -> Iterator[tuple[int, Tensor]]:
+    """The blended output as (first row, float32 (1, C, rows, W) band on ``device``), top to
+    bottom. Only the rows that tiles still to come can touch are held, in one buffer: after
+    each batch of tiles, those above the next tile are finished and handed over (valid until
+    the next band is asked for; the caller may overwrite them). Every pixel sums its tiles'
+    weighted outputs in the same order as a whole-size canvas would, so the result is the same
+    to the bit."""
     _, _, height, width = image.shape
     th, tw = tile_size(height, tile, overlap, multiple), tile_size(width, tile, overlap, multiple)
     ys, xs = tile_starts(height, th, overlap, multiple), tile_starts(width, tw, overlap, multiple)
-    wy = _blend_weights(ys, th, height, image.device)
-    wx = _blend_weights(xs, tw, width, image.device)
+    wy = _blend_weights(ys, th, height, device)
+    wx = _blend_weights(xs, tw, width, device)
     jobs = [(i, j) for i in range(len(ys)) for j in range(len(xs))]
-    out: Tensor | None = None
+    top, pending = 0, None  # pending row r accumulates output row top + r
     for first in range(0, len(jobs), batch):
         group = jobs[first:first + batch]
-        tiles = torch.cat([image[..., ys[i]:ys[i] + th, xs[j]:xs[j] + tw] for i, j in group])
+        tiles = torch.cat([_unit_float(image[..., ys[i]:ys[i] + th, xs[j]:xs[j] + tw], device)
+                           for i, j in group])
         tiles = tiles.contiguous(memory_format=torch.channels_last)
         result = network(tiles).float().contiguous()  # blending is faster in one layout
-        if out is None:
-            out = image.new_zeros((1, result.shape[1], height, width), dtype=torch.float32)
+        rows = ys[group[-1][0]] + th - top
+        if pending is None or pending.shape[-2] < rows:
+            grown = result.new_zeros((1, result.shape[1], rows, width))
+            if pending is not None:
+                grown[..., :pending.shape[-2], :] = pending
+            pending = grown
         for k, (i, j) in enumerate(group):
             weight = wy[i].view(-1, 1) * wx[j].view(1, -1)
-            out[0, :, ys[i]:ys[i] + th, xs[j]:xs[j] + tw].addcmul_(result[k], weight)
-    assert out is not None
-    return out
+            y = ys[i] - top
+            pending[0, :, y:y + th, xs[j]:xs[j] + tw].addcmul_(result[k], weight)
+        done = ys[jobs[first + batch][0]] if first + batch < len(jobs) else height
+        if done > top:
+            finished = done - top
+            yield top, pending[..., :finished, :]
+            kept = pending.shape[-2] - finished
+            pending[..., :kept, :] = pending[..., finished:, :].clone()
+            pending[..., kept:, :].zero_()
+            top = done
 
 
 def translate(
@@ -306,30 +402,53 @@ def translate(
     stats_size: int | None = None,
     multiple: int = 4,
     dtype: torch.dtype | None = None,
+    device: torch.device | None = None,
+    out_dtype: torch.dtype | None = None,
+    in_place: bool = False,
 ) -> Tensor:
-    """Run an image -> image ``network`` (already ``prepare``d) on a float batch (N, C, H, W).
+    """Run an image -> image ``network`` (already ``prepare``d on ``device``, default: the
+    images') on a float or uint8 batch (N, C, H, W).
 
     Each image is reflect-padded to a multiple of ``multiple``. One that fits in a tile runs in
     one pass with its own instance-norm statistics; a larger one gets statistics from a copy
     shrunk to ``stats_size`` (default: the tile size) and is then run in tiles. ``dtype`` is
-    the autocast precision (``None``: float32). Returns float32 outputs of the input size.
+    the autocast precision (``None``: float32). Returns outputs of the input size beside the
+    inputs, as ``out_dtype`` (default: uint8 for uint8 images, else float32); with
+    ``in_place`` they are written over the images (of that dtype), which saves a copy of them.
     """
-    device = images.device
+    device = device or images.device
+    out_dtype = out_dtype or output_dtype(images)
+    if in_place and out_dtype != images.dtype:
+        raise ValueError(f"cannot write {out_dtype} outputs over {images.dtype} images")
     amp = torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
     outputs = []
     with torch.inference_mode(), amp:
         for image in images.split(1):
             height, width = image.shape[-2:]
-            pad_h, pad_w = -height % multiple, -width % multiple
-            if pad_h or pad_w:
-                mode = "reflect" if pad_h < height and pad_w < width else "replicate"
-                image = F.pad(image, (0, pad_w, 0, pad_h), mode=mode)
-            if max(image.shape[-2:]) <= tile:
+            padded = _padded(image, multiple)
+            if max(padded.shape[-2:]) <= tile:
+                whole = _unit_float(padded, device).contiguous(memory_format=torch.channels_last)
                 with inference_norms(network):
-                    result = network(image.contiguous(memory_format=torch.channels_last)).float()
+                    result = _rounded(network(whole).float(), out_dtype)
+                result = result.to(images.device, out_dtype)
             else:
-                stats = instance_norm_stats(network, image, stats_size or tile, multiple)
+                stats = instance_norm_stats(network, padded, stats_size or tile, multiple, device)
                 with frozen_instance_norm(network, stats):
-                    result = run_tiled(network, image, tile, overlap, batch, multiple)
-            outputs.append(result[..., :height, :width].contiguous())
-    return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+                    result = run_tiled(network, padded, tile, overlap, batch, multiple, device,
+                                       out_dtype, padded if in_place else None)
+            result = result[..., :height, :width]
+            outputs.append(image.copy_(result) if in_place else result)
+    if in_place or len(outputs) == 1:
+        return images if in_place else outputs[0]
+    return torch.cat(outputs)
+
+
+def _padded(image: Tensor, multiple: int) -> Tensor:
+    """``image`` reflect-padded (replicated if too small) at the bottom and right to sides
+    that are multiples of ``multiple``; itself if they already are."""
+    height, width = image.shape[-2:]
+    pad_h, pad_w = -height % multiple, -width % multiple
+    if not (pad_h or pad_w):
+        return image
+    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+    return F.pad(image, (0, pad_w, 0, pad_h), mode=mode)

@@ -98,7 +98,8 @@ def test_evaluate_size_must_be_positive(folders, size):
 
 @pytest.mark.parametrize("seed", [HUGE_SEED, "-1"])
 def test_generate_seed_out_of_range_is_one_error(generator, tmp_path, seed):
-    with pytest.raises(ArtganError, match="--seed must be a whole number from 0 to"):
+    # refused as the option is parsed, before the model loads: a one-line usage error
+    with pytest.raises(click.BadParameter, match="0<=x<=9223372036854775807"):
         task_command(TASK, "run").main(["--model", str(generator), "--seed", seed, "-n", "1",
                                         "--out", str(tmp_path / "out")], standalone_mode=False)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from artgan_generate import TASK
+from artgan_generate import task as generate_task
 from artgan_generate.model import (
     SIZES,
     FastGANDiscriminator,
@@ -18,7 +19,7 @@ from artgan_generate.model import (
     quarter_of,
     standing_stats,
 )
-from artgan_generate.sampling import latents, slerp, walk
+from artgan_generate.sampling import CHUNK, GeneratorPipeline, latents, slerp, walk
 from PIL import Image
 from safetensors import safe_open
 
@@ -161,6 +162,29 @@ def test_same_seed_writes_byte_identical_files(model, tmp_path):
     assert list(first) == ["seed7-0000.png", "seed7-0001.png", "seed7-0002.png"]
     assert first == _files(tmp_path / "b")
     assert list(first.values()) != list(_files(tmp_path / "c").values())
+
+
+def test_pictures_are_written_as_they_are_made(model, tmp_path, monkeypatch):
+    events = []
+    make, write = GeneratorPipeline.images, generate_task.write_image
+
+    def images(self, z):
+        events.append(("made", len(z)))
+        return make(self, z)
+
+    def write_image(image, path, **options):
+        events.append(("written", path.name))
+        return write(image, path, **options)
+
+    monkeypatch.setattr(GeneratorPipeline, "images", images)
+    monkeypatch.setattr(generate_task, "write_image", write_image)
+    count = 2 * CHUNK + 3
+    _run("--model", str(model), "-n", str(count), "--out", str(tmp_path))
+    chunk = [("written", f"seed0-{i:04d}.png") for i in range(CHUNK)]
+    assert events[:CHUNK + 2] == [("made", CHUNK), *chunk, ("made", CHUNK)]
+    assert [size for what, size in events if what == "made"] == [CHUNK, CHUNK, 3]
+    last = Image.open(tmp_path / f"seed0-{count - 1:04d}.png")
+    assert np.array_equal(np.asarray(last), np.asarray(TASK.sample(count, str(model))[-1]))
 
 
 def test_named_model_python_api_matches_the_files(model, tmp_path):

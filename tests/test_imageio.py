@@ -133,6 +133,20 @@ def test_max_pixels_from_environment(tmp_path, monkeypatch):
         read_image(path)
 
 
+@pytest.mark.filterwarnings("error::PIL.Image.DecompressionBombWarning")
+def test_max_pixels_above_pillows_limit_is_the_one_that_applies(tmp_path, monkeypatch):
+    path = tmp_path / "big.png"
+    noise().save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # Pillow alone refuses 256 px
+    with pytest.raises(Image.DecompressionBombError):
+        Image.open(path)
+    monkeypatch.setenv("ARTGAN_MAX_PIXELS", "1000")
+    assert read_image(path).rgb.size == (16, 16)
+    monkeypatch.setenv("ARTGAN_MAX_PIXELS", "255")
+    assert_refused(path, tmp_path, "over the limit of 255")
+    assert Image.MAX_IMAGE_PIXELS == 100  # Pillow's own limit is left as it was
+
+
 @pytest.mark.skipif(IS_ROOT, reason="root can read any file")
 def test_unreadable_file(tmp_path):
     path = tmp_path / "secret.png"

@@ -4,9 +4,11 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from artgan import infer
+from artgan.convert import pil_to_uint8, tensor_to_pil
 from artgan.errors import ArtganError
 from artgan.nn.blocks import ResnetGenerator
 
@@ -19,6 +21,40 @@ def _picture(size: int, seed: int = 0) -> torch.Tensor:
     noise = torch.randn(1, 3, size // 8, size // 8, generator=generator)
     noise = nn.functional.interpolate(noise, size=(size, size), mode="bicubic")
     return (0.6 * waves + 0.3 * noise).clamp(-1, 1)
+
+
+def _pixels(height: int, width: int) -> torch.Tensor:
+    """A (1, 3, height, width) uint8 picture, laid out as decoded pictures are (channels last)."""
+    values = _picture(max(height, width))[..., :height, :width]
+    pixels = ((values + 1) * 127.5).round().to(torch.uint8)
+    return pixels.contiguous(memory_format=torch.channels_last)
+
+
+def _canvas_run_tiled(net: nn.Module, image: torch.Tensor, tile: int, overlap: int,
+                      batch: int) -> torch.Tensor:
+    """The previous ``run_tiled``, which blended into one float canvas of the whole output."""
+    _, _, height, width = image.shape
+    th, tw = infer.tile_size(height, tile, overlap, 4), infer.tile_size(width, tile, overlap, 4)
+    ys, xs = infer.tile_starts(height, th, overlap, 4), infer.tile_starts(width, tw, overlap, 4)
+    wy = infer._blend_weights(ys, th, height, image.device)
+    wx = infer._blend_weights(xs, tw, width, image.device)
+    jobs = [(i, j) for i in range(len(ys)) for j in range(len(xs))]
+    out = None
+    for first in range(0, len(jobs), batch):
+        group = jobs[first:first + batch]
+        tiles = torch.cat([image[..., ys[i]:ys[i] + th, xs[j]:xs[j] + tw] for i, j in group])
+        result = net(tiles.contiguous(memory_format=torch.channels_last)).float().contiguous()
+        if out is None:
+            out = image.new_zeros((1, result.shape[1], height, width), dtype=torch.float32)
+        for k, (i, j) in enumerate(group):
+            weight = wy[i].view(-1, 1) * wx[j].view(1, -1)
+            out[0, :, ys[i]:ys[i] + th, xs[j]:xs[j] + tw].addcmul_(result[k], weight)
+    return out
+
+
+def _as_uint8(values: torch.Tensor) -> torch.Tensor:
+    """Floats in [0, 1] rounded to 0..255 as pictures are written (``tensor_to_pil``)."""
+    return pil_to_uint8(tensor_to_pil(values[0])).unsqueeze(0)
 
 
 def _generator(upsample: str = "nearest", seed: int = 0, width: int = 8) -> nn.Module:
@@ -43,6 +79,40 @@ def test_tiles_match_the_whole_image_without_seams():
     assert step[edges].mean() < 1.25 * step.mean()
     across = (tiled[..., 1:, :] - tiled[..., :-1, :]).abs().mean(dim=(0, 1, 3))
     assert across[edges].mean() < 1.25 * across.mean()
+
+
+@pytest.mark.parametrize("batch", [1, 2])  # 2: batches that span two rows of tiles
+def test_blending_in_bands_equals_one_whole_canvas_to_the_bit(batch):
+    net, pixels = _generator(width=4), _pixels(180, 152)
+    floats = pixels.float() / 255
+    with torch.inference_mode():
+        stats = infer.instance_norm_stats(net, pixels, size=96)
+        with infer.frozen_instance_norm(net, stats):
+            reference = _canvas_run_tiled(net, floats, tile=64, overlap=16, batch=batch)
+            banded = infer.run_tiled(net, floats, tile=64, overlap=16, batch=batch)
+            compact = infer.run_tiled(net, pixels, tile=64, overlap=16, batch=batch)
+    assert banded.dtype == torch.float32 and torch.equal(banded, reference)
+    assert compact.dtype == torch.uint8 and torch.equal(compact, _as_uint8(reference))
+
+
+def test_uint8_pictures_give_the_float_result_rounded_and_can_be_overwritten():
+    net = _generator(width=4)
+    # one pass; tiles of a padded copy; tiles of the picture itself
+    for height, width, tile in [(70, 50, 96), (150, 131, 64), (128, 152, 64)]:
+        pixels = _pixels(height, width)
+        compact = infer.translate(net, pixels, tile=tile, overlap=16)
+        floats = infer.translate(net, pixels.float() / 255, tile=tile, overlap=16)
+        assert compact.shape == pixels.shape and torch.equal(compact, _as_uint8(floats))
+        repainted = pixels.clone()
+        assert infer.translate(net, repainted, tile=tile, overlap=16, in_place=True) is repainted
+        assert torch.equal(repainted, compact)
+
+
+def test_resizing_in_bands_of_rows_equals_one_interpolation():
+    pixels = _pixels(700, 330)  # several bands of rows
+    whole = F.interpolate(pixels.float() / 255, size=(90, 41), mode="bilinear", antialias=True)
+    assert torch.equal(infer.resize(pixels, (90, 41), torch.device("cpu")), whole)
+    assert torch.equal(infer.resize(pixels.float() / 255, (90, 41), torch.device("cpu")), whole)
 
 
 def test_identity_network_comes_back_exactly():

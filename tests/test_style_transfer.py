@@ -16,6 +16,7 @@ from safetensors import safe_open
 
 from artgan import store
 from artgan.cli import task_command
+from artgan.convert import tensor_to_pil
 from artgan.data import holdout_split
 from artgan.errors import ArtganError, UnknownNameError
 from artgan.nn import ARCHITECTURES
@@ -67,6 +68,15 @@ def test_pipeline_tiles_and_shrinks(model):
         TASK.load(str(model), device="cpu", tile=64, overlap=40)
     with pytest.raises(ArtganError, match="too small"):
         pipeline(Image.new("RGB", (40, 9)))
+
+
+@pytest.mark.parametrize("max_size", [None, 100])
+def test_pictures_stay_uint8_with_the_result_of_floats(model, max_size):
+    pipeline = TASK.load(str(model), device="cpu", tile=64, overlap=16, max_size=max_size)
+    pixels = np.random.default_rng(0).integers(0, 256, (150, 210, 3), dtype=np.uint8)
+    floats = torch.from_numpy(pixels).permute(2, 0, 1).float() / 255
+    expected = tensor_to_pil(pipeline(floats))
+    assert np.array_equal(np.asarray(pipeline(Image.fromarray(pixels))), np.asarray(expected))
 
 
 def test_folder_with_a_corrupt_image_skips_it_and_exits_1(model, tmp_path, capsys):

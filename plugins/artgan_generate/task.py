@@ -2,7 +2,8 @@
 
 It takes no input images, so ``run_options``/``run`` replace the base class's INPUTS
 argument with a count and a seed. Sampling defaults to the CPU in fp32: with the seeded
-latents of ``sampling`` that makes the same seed write byte-identical files. The training
+latents of ``sampling`` that makes the same seed write byte-identical files. Pictures are
+written as each chunk of them is made, so ``-n 100000`` holds one chunk, not all. The training
 code is imported only when training: every command loads this plugin, and the trainer's
 imports would add to each one's start-up.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,14 @@ from artgan.task import Task
 
 from . import output
 from .model import SIZES
-from .sampling import GeneratorPipeline, check_count, check_truncation
+from .sampling import (
+    CHUNK,
+    SEED_LIMIT,
+    GeneratorPipeline,
+    check_count,
+    check_truncation,
+    latents,
+)
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _DEFAULTS = {"augment": "color,translation", "ema": 0.999}  # shared options, set for FastGAN
@@ -44,7 +52,8 @@ class GenerateTask(Task):
                          f"(default: {self.default_model})."),
             click.Option(["-n", "--count"], type=int,
                          help="How many pictures (default 16)."),
-            click.Option(["--seed", "-s"], type=int, default=0, show_default=True,
+            click.Option(["--seed", "-s"], type=click.IntRange(0, SEED_LIMIT - 1), default=0,
+                         show_default=True,
                          help="Random seed: the same seed gives the same pictures."),
             click.Option(["--out", "-o"], help="Output folder or .png file; with --interpolate "
                          f"a folder or .gif/.webp file (default: {output.DEFAULT_OUT}/)."),
@@ -108,6 +117,13 @@ class GenerateTask(Task):
         check_truncation(truncation)
         return self.load(model, device)(n, seed, truncation)
 
+    def stream(self, n: int = 4, model: str | None = None, seed: int = 0,
+               truncation: float = 1.0, device: str = "cpu") -> Iterator[Image.Image]:
+        """``sample``'s pictures, made one chunk at a time as they are taken."""
+        pipeline = self.load(model, device)
+        for chunk in latents(n, seed, pipeline.latent_dim, truncation).split(CHUNK):
+            yield from pipeline.images(chunk)
+
     def interpolate(self, model: str | None = None, seeds: Sequence[int] = (0, 1, 2),
                     frames: int = 48, truncation: float = 1.0, device: str = "cpu"
                     ) -> list[Image.Image]:
@@ -128,9 +144,9 @@ class GenerateTask(Task):
         check_count(count)
         paths = [output.grid_path(out, seed)] if grid else output.image_paths(out, count, seed)
         output.check_writable(paths)
-        images = self.load(model, device)(count, seed, truncation)
+        images = self.stream(count, model, seed, truncation, device)
         if grid:
-            images = [output.grid(images)]
+            images = iter([output.grid(list(images))])
         for image, path in zip(images, paths, strict=True):
             write_image(image, path)
         if grid:

@@ -2,9 +2,10 @@
 
 Pictures of any size run through ``artgan.infer``: in one pass when they fit in a tile, else
 in seamless tiles with instance-norm statistics measured once on the whole (shrunk) picture,
-so memory stays bounded and the style is the same across the picture. The training code is
-imported only when training: it pulls in torchvision, ~200 MB of memory that inference
-does not need.
+so memory stays bounded and the style is the same across the picture. PIL pictures stay uint8
+until each tile is painted and come back from the tiles as uint8: a float copy of a large
+picture is four times its size. The training code is imported only when training: it pulls
+in torchvision, ~200 MB of memory that inference does not need.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from typing import Any
 
 import click
 import torch
-import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 
 from artgan import infer, store
+from artgan.convert import pil_to_uint8, uint8_to_pil
 from artgan.errors import ArtganError
+from artgan.imageio import attach_alpha, split_alpha
 from artgan.nn.blocks import PADDINGS, UPSAMPLING
 from artgan.task import Pipeline, Task, compare_option
 
@@ -78,20 +81,33 @@ class StylePipeline(Pipeline):
         self.tile, self.overlap, self.batch, self.max_size = tile, overlap, batch, max_size
         self.dtype = infer.autocast_dtype(device)
 
+    def __call__(self, image: Any, **kwargs: Any) -> Any:
+        """PIL pictures take the uint8 path (alpha kept aside); anything else the float one."""
+        if not isinstance(image, Image.Image):
+            return super().__call__(image, **kwargs)
+        rgb, alpha = split_alpha(image)
+        with torch.inference_mode():
+            result = uint8_to_pil(self.process(pil_to_uint8(rgb).unsqueeze(0))[0])
+        return result if alpha is None else attach_alpha(result, alpha)
+
     def process(self, batch: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        """Float batches in [0, 1] come back as float32 in [0, 1]; uint8 ones (only ever
+        ``__call__``'s own copy of a picture) are repainted in place unless shrunk first."""
         height, width = batch.shape[-2:]
         if min(height, width) < 4 * self.multiple:
             raise ArtganError(f"picture too small ({width}x{height}): style transfer needs at "
                               f"least {4 * self.multiple} px on each side")
+        out_dtype = infer.output_dtype(batch)
         if self.max_size and max(height, width) > self.max_size:
             scale = self.max_size / max(height, width)
             size = (max(1, round(height * scale)), max(1, round(width * scale)))
-            batch = F.interpolate(batch, size=size, mode="bilinear", antialias=True)
+            batch = infer.resize(batch, size, self.device)
         out = infer.translate(
             self.network, batch, tile=self.tile, overlap=self.overlap, batch=self.batch,
-            multiple=self.multiple, dtype=self.dtype,
+            multiple=self.multiple, dtype=self.dtype, device=self.device, out_dtype=out_dtype,
+            in_place=batch.dtype == torch.uint8,
         )
-        return out.clamp_(0, 1)
+        return out if out_dtype == torch.uint8 else out.clamp_(0, 1)
 
 
 class StyleTransferTask(Task):
