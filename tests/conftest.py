@@ -40,3 +40,26 @@ def run_cli(*args: str, env: dict | None = None, cwd: str | Path | None = None):
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture
+def restore_cli(monkeypatch, capsys):
+    """Run ``artgan ARGS`` in-process with only the restore task; returns (exit code,
+    stderr). In-process: a new interpreter per command would cost seconds each."""
+    from artgan_restore.task import RestoreTask
+
+    from artgan import cli, plugins
+
+    task = RestoreTask()
+    monkeypatch.setattr(plugins, "task_names", lambda: ["restore"])
+    monkeypatch.setattr(plugins, "get_task", lambda name: task)
+
+    def run(*args: str) -> tuple[int, str]:
+        monkeypatch.setattr(sys, "argv", ["artgan", *args])
+        try:
+            cli.main()
+        except SystemExit as exit_:
+            return exit_.code or 0, capsys.readouterr().err
+        return 0, capsys.readouterr().err
+
+    return run

@@ -7,16 +7,13 @@
 * outputs stay under ``--out``, whatever ``..`` a glob holds.
 """
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from artgan_restore.task import RestoreTask
 from PIL import Image
 from test_restore import save_tiny
 
-from artgan import cli, plugins
 from artgan.batch import output_paths
 from artgan.errors import ArtganError
 
@@ -29,23 +26,10 @@ def save_picture(path: Path, seed: int = 0) -> Path:
 
 
 @pytest.fixture
-def restore(monkeypatch, capsys, tmp_path):
+def restore(restore_cli, tmp_path):
     """``artgan restore ARGS`` in-process with a tiny model that finds no damage."""
-    task = RestoreTask()
-    monkeypatch.setattr(plugins, "task_names", lambda: ["restore"])
-    monkeypatch.setattr(plugins, "get_task", lambda name: task)
     model = str(save_tiny(tmp_path / "models" / "none.safetensors", detect="none"))
-
-    def run(*args: str) -> tuple[int, str]:
-        monkeypatch.setattr(sys, "argv", ["artgan", "restore", *args, "--model", model,
-                                          "--device", "cpu"])
-        try:
-            cli.main()
-        except SystemExit as exit_:
-            return exit_.code or 0, capsys.readouterr().err
-        return 0, capsys.readouterr().err
-
-    return run
+    return lambda *args: restore_cli("restore", *args, "--model", model, "--device", "cpu")
 
 
 def test_save_mask_never_writes_over_the_users_mask(restore, tmp_path):

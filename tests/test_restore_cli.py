@@ -4,15 +4,11 @@ The task is put in front of the CLI directly (as the plugin manager would from t
 point), so these tests do not depend on what is installed.
 """
 
-import sys
 
 import numpy as np
 import pytest
-from artgan_restore.task import RestoreTask
 from PIL import Image
 from test_restore import save_tiny
-
-from artgan import cli, plugins
 
 
 @pytest.fixture
@@ -22,23 +18,6 @@ def models(tmp_path_factory):
             for kind in ("none", "all")}
 
 
-@pytest.fixture
-def artgan(monkeypatch, capsys):
-    """Run ``artgan ARGS`` in-process with the restore task; returns (exit code, stderr)."""
-    task = RestoreTask()
-    monkeypatch.setattr(plugins, "task_names", lambda: ["restore"])
-    monkeypatch.setattr(plugins, "get_task", lambda name: task)
-
-    def run(*args: str) -> tuple[int, str]:
-        monkeypatch.setattr(sys, "argv", ["artgan", *args])
-        code = 0
-        try:
-            cli.main()
-        except SystemExit as exit_:
-            code = exit_.code or 0
-        return code, capsys.readouterr().err
-
-    return run
 
 
 @pytest.fixture
@@ -54,12 +33,12 @@ def write_mask(path, mask: np.ndarray):
     return str(path)
 
 
-def test_restore_with_a_mask_repaints_only_the_mask(artgan, models, picture, tmp_path):
+def test_restore_with_a_mask_repaints_only_the_mask(restore_cli, models, picture, tmp_path):
     path, rgb = picture
     mask = np.zeros(rgb.shape[:2], dtype=bool)
     mask[30:40, 10:90] = True
     before = path.read_bytes()
-    code, err = artgan("restore", str(path), "--mask", write_mask(tmp_path / "m.png", mask),
+    code, err = restore_cli("restore", str(path), "--mask", write_mask(tmp_path / "m.png", mask),
                        "--model", models["none"], "--device", "cpu", "--save-mask")
     assert code == 0, err
     out = np.asarray(Image.open(tmp_path / "scan.restored.png"))
@@ -69,16 +48,16 @@ def test_restore_with_a_mask_repaints_only_the_mask(artgan, models, picture, tmp
     assert path.read_bytes() == before
 
 
-def test_nothing_to_restore_writes_nothing(artgan, models, picture, tmp_path):
+def test_nothing_to_restore_writes_nothing(restore_cli, models, picture, tmp_path):
     path, _ = picture
-    code, err = artgan("restore", str(path), "--model", models["none"], "--device", "cpu")
+    code, err = restore_cli("restore", str(path), "--model", models["none"], "--device", "cpu")
     assert code == 0 and "nothing to restore (no damage found)" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scan.png"]
 
 
-def test_detect_only_writes_the_mask(artgan, models, picture, tmp_path):
+def test_detect_only_writes_the_mask(restore_cli, models, picture, tmp_path):
     path, rgb = picture
-    code, err = artgan("restore", str(path), "--detect-only", "--model", models["none"],
+    code, err = restore_cli("restore", str(path), "--detect-only", "--model", models["none"],
                        "--device", "cpu")
     assert code == 0, err
     mask = np.asarray(Image.open(tmp_path / "scan.mask.png").convert("L"))
@@ -93,7 +72,7 @@ def test_detect_only_writes_the_mask(artgan, models, picture, tmp_path):
     ("huge", "image too large"),
     ("missing", "no such file or folder"),
 ])
-def test_bad_inputs_fail_with_one_line(artgan, models, picture, tmp_path, monkeypatch, case,
+def test_bad_inputs_fail_with_one_line(restore_cli, models, picture, tmp_path, monkeypatch, case,
                                        message):
     path, rgb = picture
     mask = write_mask(tmp_path / "m.png", np.zeros(rgb.shape[:2], dtype=bool))
@@ -110,7 +89,7 @@ def test_bad_inputs_fail_with_one_line(artgan, models, picture, tmp_path, monkey
         monkeypatch.setenv("ARTGAN_MAX_PIXELS", "1000")
     elif case == "missing":
         mask = str(tmp_path / "nowhere.png")
-    code, err = artgan("restore", str(path), "--mask", mask, "--model", models["all"],
+    code, err = restore_cli("restore", str(path), "--mask", mask, "--model", models["all"],
                        "--device", "cpu")
     assert code == 1
     lines = err.strip().splitlines()
@@ -118,24 +97,24 @@ def test_bad_inputs_fail_with_one_line(artgan, models, picture, tmp_path, monkey
     assert not (tmp_path / "scan.restored.png").exists()
 
 
-def test_never_writes_over_the_input(artgan, models, picture, tmp_path):
+def test_never_writes_over_the_input(restore_cli, models, picture, tmp_path):
     path, rgb = picture
     mask = np.zeros(rgb.shape[:2], dtype=bool)
     mask[5:9, 5:9] = True
-    code, err = artgan("restore", str(path), "--mask", write_mask(tmp_path / "m.png", mask),
+    code, err = restore_cli("restore", str(path), "--mask", write_mask(tmp_path / "m.png", mask),
                        "--out", str(path), "--model", models["none"], "--device", "cpu")
     assert code == 1 and "refusing to overwrite input file" in err
     assert np.array_equal(np.asarray(Image.open(path)), rgb)
 
 
-def test_remove_repaints_the_mask_and_needs_one(artgan, models, picture, tmp_path):
+def test_remove_repaints_the_mask_and_needs_one(restore_cli, models, picture, tmp_path):
     path, rgb = picture
     mask = np.zeros(rgb.shape[:2], dtype=bool)
     mask[20:50, 30:70] = True
-    code, err = artgan("restore", str(path), "--remove", "--model", models["none"],
+    code, err = restore_cli("restore", str(path), "--remove", "--model", models["none"],
                        "--device", "cpu")
     assert code == 1 and err.strip() == "error: --remove needs --mask: it says what to take out"
-    code, err = artgan("restore", str(path), "--remove", "--mask",
+    code, err = restore_cli("restore", str(path), "--remove", "--mask",
                        write_mask(tmp_path / "m.png", mask), "--model", models["none"],
                        "--device", "cpu")
     assert code == 0, err

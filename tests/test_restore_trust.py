@@ -6,7 +6,6 @@ sure of nowhere is left alone as undamaged; damage the detector calls opaque is 
 the inpainter; and the model's card sets the default threshold.
 """
 
-import sys
 
 import numpy as np
 import pytest
@@ -28,7 +27,6 @@ from PIL import Image
 from test_restore import TINY, save_tiny
 from torch import nn
 
-from artgan import cli, plugins
 from artgan.errors import ArtganError
 
 
@@ -201,41 +199,26 @@ def test_clean_looks_are_seeded_and_stay_pictures():
 # --- the command line --------------------------------------------------------------------
 
 
-@pytest.fixture
-def artgan(monkeypatch, capsys):
-    task = RestoreTask()
-    monkeypatch.setattr(plugins, "task_names", lambda: ["restore"])
-    monkeypatch.setattr(plugins, "get_task", lambda name: task)
-
-    def run(*args: str) -> tuple[int, str]:
-        monkeypatch.setattr(sys, "argv", ["artgan", *args])
-        try:
-            cli.main()
-        except SystemExit as exit_:
-            return exit_.code or 0, capsys.readouterr().err
-        return 0, capsys.readouterr().err
-
-    return run
 
 
-def test_cli_refuses_a_detection_of_everything_and_writes_nothing(artgan, tmp_path):
+def test_cli_refuses_a_detection_of_everything_and_writes_nothing(restore_cli, tmp_path):
     model = str(save_tiny(tmp_path / "all.safetensors", detect="all"))
     path = tmp_path / "scan.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 80, 3), np.uint8)).save(path)
-    code, err = artgan("restore", str(path), "--model", model, "--device", "cpu")
+    code, err = restore_cli("restore", str(path), "--model", model, "--device", "cpu")
     assert code == 1 and "more than the 10% artgan repaints unasked" in err
     assert "--detect-only" in err and "--force" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["all.safetensors", "scan.png"]
-    code, err = artgan("restore", str(path), "--model", model, "--device", "cpu",
+    code, err = restore_cli("restore", str(path), "--model", model, "--device", "cpu",
                        "--threshold", "0.5", "--detect-only")
     assert code == 0 and "more than the 10%" in err
 
 
-def test_cli_names_a_picture_too_small(artgan, tmp_path):
+def test_cli_names_a_picture_too_small(restore_cli, tmp_path):
     model = str(save_tiny(tmp_path / "none.safetensors", detect="none"))
     path = tmp_path / "tiny.png"
     Image.new("RGB", (8, 8)).save(path)
-    code, err = artgan("restore", str(path), "--model", model, "--device", "cpu")
+    code, err = restore_cli("restore", str(path), "--model", model, "--device", "cpu")
     assert code == 1
     assert err.strip() == (f"error: {path}: the picture is 8x8 px; restore needs at least "
                            "16 px on each side")
@@ -247,22 +230,22 @@ def test_an_unknown_option_is_one_clear_error(tmp_path):
         RestoreTask().restore(np.zeros((32, 32, 3), np.uint8), model=str(model), bogus=1)
 
 
-def test_an_output_file_is_written_even_with_nothing_to_restore(artgan, tmp_path):
+def test_an_output_file_is_written_even_with_nothing_to_restore(restore_cli, tmp_path):
     model = str(save_tiny(tmp_path / "none.safetensors", detect="none"))
     path = tmp_path / "scan.png"
     pixels = np.random.default_rng(0).integers(0, 256, (40, 50, 3), np.uint8)
     Image.fromarray(pixels).save(path)
-    code, err = artgan("restore", str(path), "--model", model, "--device", "cpu",
+    code, err = restore_cli("restore", str(path), "--model", model, "--device", "cpu",
                        "-o", str(tmp_path / "out.png"))
     assert code == 0 and "an unchanged copy written to" in err
     assert np.array_equal(np.asarray(Image.open(tmp_path / "out.png")), pixels)
 
 
-def test_detect_only_into_a_folder_names_masks_as_masks(artgan, tmp_path):
+def test_detect_only_into_a_folder_names_masks_as_masks(restore_cli, tmp_path):
     model = str(save_tiny(tmp_path / "none.safetensors", detect="none"))
     path = tmp_path / "scan.jpg"
     Image.fromarray(np.zeros((40, 50, 3), np.uint8)).save(path)
-    code, err = artgan("restore", str(path), "--model", model, "--device", "cpu",
+    code, err = restore_cli("restore", str(path), "--model", model, "--device", "cpu",
                        "--detect-only", "-o", str(tmp_path / "masks"))
     assert code == 0, err
     assert [p.name for p in (tmp_path / "masks").iterdir()] == ["scan.mask.png"]
