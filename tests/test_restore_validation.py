@@ -35,10 +35,13 @@ def test_inpainter_validation_caps_a_perfect_repair_and_needs_damage():
         InpainterValidation([], TINY["size"])
 
 
-def test_detector_validation_is_one_minus_f1():
+def test_detector_validation_is_one_minus_f1_plus_the_clean_share():
     networks = build(**TINY)
-    with torch.no_grad():  # a detector that marks everything: F1 well below 1
-        networks["detector"].head[0].weight.zero_()
+    with torch.no_grad():  # a detector that marks everything: F1 well below 1, and all of
+        networks["detector"].head[0].weight.zero_()  # each clean picture marked
         networks["detector"].head[0].bias.fill_(20.0)
     score = DetectorValidation(pictures())(networks)
-    assert 0.5 < score < 1
+    assert 0.5 + DetectorValidation.CLEAN_WEIGHT < score < 1 + DetectorValidation.CLEAN_WEIGHT
+    with torch.no_grad():  # one that marks nothing: F1 0 on damage, nothing on clean ones
+        networks["detector"].head[0].bias.fill_(-20.0)
+    assert DetectorValidation(pictures())(networks) == pytest.approx(1.0)
