@@ -37,6 +37,7 @@ ALPHA_CUT = 0.1  # damage fainter than this is dropped, so the mask is exactly w
 # just above a scan's noise); a 10 % blend towards a colour close to the paint's own
 # changes nothing anyone (or any detector) can see, so it is neither drawn nor marked.
 VISIBLE_CHANGE = 4 / 255
+CLEAN_SHARE = 0.2  # detector training pictures left undamaged, to learn to leave them alone
 OPAQUE_ALPHA = 0.9  # a hiding layer at least this opaque leaves nothing of the picture
 # half-sizes of the stamping windows
 _STAMP_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128)
@@ -602,7 +603,7 @@ def damaged_scan(picture: Tensor, level: str, seed: int,
 
 
 def random_damage(
-    images: Tensor, generator: torch.Generator, clean: float = 0.2
+    images: Tensor, generator: torch.Generator, clean: float = CLEAN_SHARE
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Detector training data: each image gets a random mix of kinds and severities (a
     ``clean`` share none at all, so the detector learns to leave intact pictures alone).

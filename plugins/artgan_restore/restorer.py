@@ -69,9 +69,13 @@ class Finding:
 
     mask: Tensor
     opaque: Tensor
-    marked: float
+    marks: Tensor  # the detection before dilation
     sure: int
-    marks: Tensor | None = None  # the detection before dilation
+
+    @property
+    def marked(self) -> float:
+        """The share of the picture the detector marked, before dilation."""
+        return float(self.marks.float().mean())
     @property
     def share(self) -> float:
         """The share of the picture that would be repainted."""
@@ -144,12 +148,8 @@ class Restorer:
         marks = keep_connected(maps.damage, maps.sure)
         grow = DEFAULT_DILATE if self.dilate is None else self.dilate
         mask = dilate(marks, grow)
-        return Finding(mask, dilate(marks & maps.hides, grow) & mask,
-                       float(marks.float().mean()), int(maps.sure.sum()), marks)
-
-    def detect(self, image: Tensor) -> Tensor:
-        """The (H, W) bool damage mask of a (3, H, W) picture, thresholded and dilated."""
-        return self.find(image).mask
+        return Finding(mask, dilate(marks & maps.hides, grow) & mask, marks,
+                       int(maps.sure.sum()))
 
     def opaque(self, image: Tensor, mask: Tensor) -> Tensor:
         """The pixels of a given ``mask`` that hide the picture, by the detector's opacity

@@ -190,7 +190,7 @@ class RestoreTask(Task):
         if detect_only and not into_file:  # <name>.mask.png, beside the input or in --out
             pairs = [(source, target.with_name(f"{source.stem}.mask.png"))
                      for source, target in pairs]
-        check_distinct(pairs)
+            check_distinct(pairs)  # photo.png and photo.jpg now share a mask name
         if save_mask and not detect_only:
             check_distinct([*pairs, *((source, _mask_path(source, target))
                                       for source, target in pairs)])

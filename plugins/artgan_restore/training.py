@@ -53,7 +53,7 @@ from artgan.losses import LOSSES, feature_matching_loss, reconstruction_loss
 from artgan.store import load_model, user_model_dir
 from artgan.train import GanModule, StepContext, Trainer
 from artgan.train.options import config_from_options, train_options
-from artgan_restore.damage import free_form_masks, random_damage
+from artgan_restore.damage import CLEAN_SHARE, free_form_masks, random_damage
 from artgan_restore.detector import DamageDetector
 from artgan_restore.discriminator import PatchDiscriminator
 from artgan_restore.inpainter import Inpainter, composite
@@ -151,8 +151,7 @@ class RestoreModule(GanModule):
         gradient (its damage rows get none, so Adam leaves them exactly as they were)."""
         detector = step.networks["detector"]
         for turn in range(self.detector_steps):
-            looks = clean_looks(torch.rot90(images, turn, dims=(2, 3)), generator)
-            damaged, truth, opaque = random_damage(looks, generator, clean=0.0)
+            damaged, truth, opaque = detector_inputs(images, generator, turn, clean=0.0)
             detector.eval()
             with torch.no_grad(), step.autocast():
                 features = detector.features(damaged)
@@ -167,8 +166,7 @@ class RestoreModule(GanModule):
                         step: StepContext) -> dict[str, Tensor]:
         """``detector_steps`` detector updates; returns the last one's losses."""
         for turn in range(self.detector_steps):
-            looks = clean_looks(torch.rot90(images, turn, dims=(2, 3)), generator)
-            damaged, truth, opaque = random_damage(looks, generator)
+            damaged, truth, opaque = detector_inputs(images, generator, turn)
             with step.autocast():
                 outputs = step.networks["detector"](damaged).float()
             logits = outputs[:, :1]
@@ -274,6 +272,15 @@ def _fitting(init: dict[str, Tensor], own: dict[str, Tensor]) -> dict[str, Tenso
             grown[: value.shape[0]] = value
             fitting[key] = grown
     return fitting
+
+
+def detector_inputs(images: Tensor, generator: torch.Generator, turn: int,
+                    clean: float = CLEAN_SHARE) -> tuple[Tensor, Tensor, Tensor]:
+    """Detector training inputs ``(damaged, mask, opaque)`` for clean ``images`` in [0, 1]:
+    turned ``turn`` quarter turns (damage has no preferred direction), given clean looks
+    the detector must leave alone, then damaged (a ``clean`` share not at all)."""
+    looks = clean_looks(torch.rot90(images, turn, dims=(2, 3)), generator)
+    return random_damage(looks, generator, clean=clean)
 
 
 def damaged_inputs(images: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
