@@ -15,10 +15,12 @@ from __future__ import annotations
 import contextvars
 import math
 import os
+import sys
 import zlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from time import monotonic
 from typing import Any
 
 import torch
@@ -35,6 +37,8 @@ from artgan.imageio import IMAGE_EXTENSIONS, ImageError, find_images, read_image
 
 CACHE_LIMIT = 2000  # folders with fewer images are kept decoded in memory by default
 CROP_MARGIN = 1.15  # images are kept this much larger than the crop, room for random crops
+CACHE_QUIET_SECONDS = 2.0  # caching that is done by then says nothing
+CACHE_PROGRESS_SECONDS = 10.0  # between "caching N pictures ... P%" lines after that
 
 
 def resize_shorter(image: Image.Image, side: int) -> Image.Image:
@@ -166,7 +170,8 @@ class ImageFolder(Dataset):
     With ``load_size`` the image is first scaled so its shorter side is ``load_size`` and
     crops of exactly ``size`` are cut at that scale (CycleGAN's load/crop): a fully
     convolutional network then learns textures at the scale it will later be run at.
-    ``cache=None`` keeps decoded images in memory when there are fewer than CACHE_LIMIT.
+    ``cache=None`` keeps decoded images in memory when there are fewer than CACHE_LIMIT;
+    decoding them says how far it is on stderr when it takes a while (``_CacheProgress``).
     Unreadable files are skipped with one warning each.
     """
 
@@ -234,8 +239,13 @@ class ImageFolder(Dataset):
             except ImageError as error:
                 return error
 
+        progress = _CacheProgress(len(self.paths), self.root)
+        results = []
         with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-            results = list(pool.map(attempt, self.paths))
+            for result in pool.map(attempt, self.paths):
+                results.append(result)
+                progress.update(len(results))
+        progress.done()
         images, paths = [], []
         for path, result in zip(self.paths, results, strict=True):
             if isinstance(result, ImageError):
@@ -294,6 +304,40 @@ class ImageFolder(Dataset):
                 align_corners=False,
             )
         return (crop[0] / 127.5 - 1).clamp(-1, 1)
+
+
+class _CacheProgress:
+    """Lines on stderr while a folder is decoded into memory, paced by the clock (a big
+    folder can keep a run silent for a long while before its first step): none when it is
+    done within ``CACHE_QUIET_SECONDS``, else one every ``CACHE_PROGRESS_SECONDS`` and one
+    when done. Only the first process of a multi-process run speaks."""
+
+    def __init__(self, total: int, root: Path):
+        self.total, self.root = total, root
+        self.started = monotonic()
+        self.shown: float | None = None  # when the last line was written
+        self.quiet = os.environ.get("RANK", "0") != "0"
+
+    def update(self, done: int) -> None:
+        if self.quiet or done >= self.total:
+            return
+        now = monotonic()
+        if now - self.started < CACHE_QUIET_SECONDS:
+            return
+        if self.shown is not None and now - self.shown < CACHE_PROGRESS_SECONDS:
+            return
+        self.shown = now
+        self._write(f"caching {self.total} pictures of {self.root} in memory ... "
+                    f"{100 * done // self.total}%")
+
+    def done(self) -> None:
+        if self.shown is not None:
+            self._write(f"cached {self.total} pictures of {self.root} "
+                        f"({monotonic() - self.started:.0f} s)")
+
+    @staticmethod
+    def _write(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
 
 
 class UnpairedDataset(Dataset):

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import click
 import pytest
@@ -176,8 +175,9 @@ def test_validation_exports_the_best_step_and_survives_resume(tmp_path):
     assert resumed.best["step"] == 4 and resumed.best["score"] == 1.0
     resumed.fit()
     assert resumed.best["step"] == 8 and resumed.best["score"] == 0.5
-    spent = ScoredGan([])  # budget already spent: no step taken, nothing to score again
-    Trainer(spent, data_from, more).fit()
+    spent = ScoredGan([])  # budget already spent: refused before anything is scored again
+    with pytest.raises(ArtganError, match=r"--steps budget \(9\) was already reached"):
+        Trainer(spent, data_from, more).fit()
     assert spent.modes == []
     no_validation = Trainer(TinyGan(), data_from, config(tmp_path, steps=10, resume=True))
     assert no_validation.best is None  # a run that stops validating exports its last step
@@ -262,30 +262,57 @@ def test_damaged_latest_falls_back_to_previous(tmp_path, capsys):
 
 
 SAVER = """
-import sys, torch
+import os, sys, time, torch
 from artgan.train import checkpoint
-step = 0
-while True:
-    step += 1
-    checkpoint.save(sys.argv[1], {"step": step, "w": torch.full((2_000_000,), float(step))})
-    if step == 1:
-        print("ready", flush=True)
+
+point = sys.argv[2]
+real_replace, real_save = os.replace, checkpoint.save_file
+replaced = []
+
+
+def stop_here():
+    print("stopped", flush=True)
+    time.sleep(600)  # the test kills the process here
+
+
+def replace(source, target):
+    replaced.append(target)
+    if point == f"replace-{len(replaced)}":
+        stop_here()
+    real_replace(source, target)
+
+
+def save_file(tensors, path, metadata):
+    real_save(tensors, path, metadata=metadata)
+    if point == "writing":
+        with open(path, "r+b") as half:  # as if the kill came mid-write
+            half.truncate(os.path.getsize(path) // 2)
+        stop_here()
+
+
+checkpoint.save(sys.argv[1], {"step": 1, "w": torch.full((100_000,), 1.0)})
+os.replace, checkpoint.save_file = replace, save_file
+checkpoint.save(sys.argv[1], {"step": 2, "w": torch.full((100_000,), 2.0)})
+print("finished", flush=True)
 """
 
 
-def test_sigkill_while_saving_leaves_a_readable_checkpoint(tmp_path):
+@pytest.mark.parametrize("point", ["writing", "replace-1", "replace-2"],
+                         ids=["writing-the-temporary", "after-latest-became-previous",
+                              "before-the-new-latest"])
+def test_sigkill_while_saving_leaves_a_readable_checkpoint(tmp_path, point):
+    """Killed at each step of a save (found by a hook in the saving process, not by
+    timing), the folder still loads, with the state of a complete save."""
     folder = tmp_path / "ckpt"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    process = subprocess.Popen(
-        [sys.executable, "-c", SAVER, str(folder)], stdout=subprocess.PIPE, env=env
-    )
-    assert process.stdout.readline().strip() == b"ready"
-    time.sleep(0.3)
+    process = subprocess.Popen([sys.executable, "-c", SAVER, str(folder), point],
+                               stdout=subprocess.PIPE, env=env)
+    assert process.stdout.readline().strip() == b"stopped"
     process.send_signal(signal.SIGKILL)
     process.wait()
     state = checkpoint.load(folder)
-    assert state["step"] > 1
-    assert torch.equal(state["w"], torch.full((2_000_000,), float(state["step"])))
+    assert state["step"] == 1
+    assert torch.equal(state["w"], torch.full((100_000,), 1.0))
 
 
 def test_non_finite_steps_are_skipped_then_stop(tmp_path, capsys):

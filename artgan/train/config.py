@@ -23,7 +23,8 @@ positive one (torch reads -1 as 2**64 - 1)."""
 
 @dataclass
 class TrainConfig:
-    """How to run a training loop; ``steps`` and/or ``minutes`` bound it (total, across resumes).
+    """How to run a training loop; ``steps`` and/or ``minutes`` bound it (total, across resumes:
+    resuming a run whose budget is spent is refused, so give a larger one to train on).
 
     ``precision="auto"`` means bf16 autocast on CUDA and on CPUs with native bf16
     (AMX / AVX512-BF16), else fp32; ``fp16`` is CUDA-only and uses a gradient scaler.
@@ -33,7 +34,8 @@ class TrainConfig:
     ``augment`` is an ``Augment.from_option`` text (e.g. ``"color,translation,cutout"``,
     ``"none"``); ``validate_every`` scores the model on the task's held-out data at
     the start and that often after, and exports the best-scoring weights;
-    ``ada_target`` turns on adaptive probability. ``data_license`` is not a training
+    ``ada_target`` turns on adaptive probability. ``log_every`` paces ``log.jsonl`` and
+    TensorBoard; the console progress line goes by the clock. ``data_license`` is not a training
     setting but a fact about the data that only the user knows; it goes into the exported
     model's card.
     """

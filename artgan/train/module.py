@@ -79,6 +79,16 @@ class GanModule:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Take back what ``state_dict`` returned, on resume."""
 
+    def shape_options(self) -> dict[str, Any]:
+        """The options that fix the networks' shapes, by their CLI spelling and with the
+        values this run uses, e.g. ``{"--width": 32}`` (numbers, strings or booleans).
+
+        Saved in every checkpoint: resuming with other values then fails with one line
+        naming them ("trained with --width 16, not 8") instead of torch's state-dict error.
+        The default names none (a misfit is then reported by the first tensor that differs).
+        """
+        return {}
+
     def export(self, networks: dict[str, nn.Module]) -> tuple[nn.Module, str, dict[str, Any]]:
         """``(module to save, architecture name, config)`` for the model store.
 

@@ -1,7 +1,12 @@
 """What a run reports while it trains: a progress line, a JSONL log, sample grids, TensorBoard.
 
 Losses stay on the device between log points (summed as tensors) so logging does not
-force a host sync every step.
+force a host sync every step. The console line is paced by the clock, not by steps: how
+long a step takes depends on the hardware and the model by orders of magnitude, so a line
+every so many steps is a flood on one machine and a long silence on another. It shows at
+the first step of a run, then every ``PROGRESS_SECONDS`` (on a terminal, where it rewrites
+itself, every ``REFRESH_SECONDS``). ``log.jsonl`` and TensorBoard get a record every
+``log_every`` steps.
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ import torch
 
 from artgan.atomic import atomic_path
 from artgan.convert import image_grid, tensor_to_pil
+
+PROGRESS_SECONDS = 15.0  # between console progress lines in a log file or pipe
+REFRESH_SECONDS = 1.0  # between rewrites of the progress line on a terminal
 
 
 class Monitor:
@@ -38,7 +46,10 @@ class Monitor:
         self._tty = self.stream.isatty()
         self._sums: dict[str, torch.Tensor | float] = {}
         self._count = 0
-        self._window = (0, time.monotonic())
+        now = time.monotonic()
+        self._window = (0, now)  # (step, time) the log.jsonl speed is measured from
+        self._shown = (0, now)  # the same, for the console line: its last one, or the start
+        self._lines = 0  # console progress lines since ``begin``
         self.last: dict[str, float] = {}
         self._tensorboard = _tensorboard(run_dir) if enabled else None
         if enabled:
@@ -76,11 +87,43 @@ class Monitor:
         if self._tensorboard is not None:
             for name, value in {**extra, **losses}.items():
                 self._tensorboard.add_scalar(name, value, step)
+        return record
+
+    def begin(self, step: int, text: str) -> None:
+        """Say that training starts (``text``); the next ``progress`` call shows a line."""
+        self._shown = (step, time.monotonic())
+        self._lines = 0
+        self.note(text)
+
+    def progress(self, step: int, elapsed: float, *, final: bool = False) -> None:
+        """The console progress line, when one is due: at the first step after ``begin``,
+        then every ``PROGRESS_SECONDS`` (``REFRESH_SECONDS`` on a terminal). ``final``
+        shows the line now (unless this step's is out already) and keeps it on a terminal.
+
+        It averages the losses recorded since the last log point (or shows the last log
+        point's), and only reads them from the device when a line is due.
+        """
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        first, since = self._shown
+        if final:
+            if self._lines and step == first:
+                return
+        elif self._lines and now - since < (REFRESH_SECONDS if self._tty else PROGRESS_SECONDS):
+            return
+        rate = (step - first) / max(now - since, 1e-9)
+        self._shown = (step, now)
+        self._lines += 1
+        if self._count:
+            losses = {k: float(v) / self._count for k, v in self._sums.items()}
+        else:
+            losses = self.last
         shown = "  ".join(f"{k}={v:.4g}" for k, v in losses.items())
         total = f"/{self.total_steps}" if self.total_steps else ""
+        speed = f"{rate:.2f} it/s" if rate >= 1 or rate == 0 else f"{1 / rate:.2f} s/it"
         eta = self._eta(step, elapsed, rate)
-        self._line(f"step {step}{total}  {rate:.2f} it/s  ETA {eta}  {shown}", final=False)
-        return record
+        self._line(f"step {step}{total}  {speed}  ETA {eta}  {shown}".rstrip(), final=final)
 
     def validated(self, step: int, score: float, *, best: bool) -> None:
         """Log a validation score (lower is better) to log.jsonl, TensorBoard and the console."""
@@ -98,7 +141,9 @@ class Monitor:
 
     def resumed(self, step: int) -> None:
         """Say so, and measure it/s from ``step``: the steps before it ran in an earlier run."""
-        self._window = (step, time.monotonic())
+        now = time.monotonic()
+        self._window = (step, now)
+        self._shown = (step, now)
         self.note(f"resumed from step {step}")
 
     def note(self, text: str) -> None:

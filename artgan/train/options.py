@@ -37,7 +37,9 @@ def train_options() -> list[click.Option]:
         click.Option(["--steps"], type=click.IntRange(min=1),
                      help="Training budget in steps (total, across resumes)."),
         click.Option(["--minutes"], type=FiniteFloatRange(min=0, min_open=True),
-                     help="Training budget in wall-clock minutes; stops cleanly and exports."),
+                     help="Training budget in wall-clock minutes (total, across resumes: "
+                          "--resume trains until the whole run has taken this long, so give "
+                          "a larger value to train on); stops cleanly and exports."),
         click.Option(["--run-dir"], type=click.Path(file_okay=False, path_type=Path),
                      help="Folder for checkpoints, log.jsonl and samples (default: runs/TASK)."),
         click.Option(["--resume"], is_flag=True,

@@ -116,6 +116,7 @@ class Trainer:
         self.best: dict[str, Any] | None = None
         self._elapsed_before = 0.0
         self._started = time.monotonic()
+        self._resumed = False
         if config.resume:
             state = checkpoint.load(self.checkpoint_dir)
             if state is None:
@@ -127,10 +128,18 @@ class Trainer:
             _seed(config.seed + 1_000_003 * self.world.rank + self.step)
 
     def fit(self) -> TrainResult:
-        """Train until the budget (or the data) is spent; checkpoint at the end."""
+        """Train until the budget (or the data) is spent; checkpoint at the end.
+
+        Budgets count the whole run, across resumes: a resumed run whose budget the earlier
+        runs already spent raises ArtganError before it does anything (rather than taking
+        no step and exporting the same model again).
+        """
         config = self.config
+        if self._resumed:
+            self._refuse_spent_budget()
         self._started = time.monotonic()
         first_step, first_images = self.step, self.images
+        self.monitor.begin(self.step, self._start_text())
         batches = self._batches(self.step)
         if config.validate_every and self.step == 0:
             self.validate()  # the starting point is a candidate too (it matters when fine-tuning)
@@ -167,6 +176,7 @@ class Trainer:
                 self.monitor.record(losses)
                 if self.step % config.log_every == 0:
                     self._log()
+                self.monitor.progress(self.step, self.elapsed())
                 if self.step % config.sample_every == 0:
                     self._sample()
                 if config.validate_every and self.step % config.validate_every == 0:
@@ -177,6 +187,8 @@ class Trainer:
             stop_reason = "interrupted"
         if self.monitor.pending:
             self._log()
+        if self.step > first_step:
+            self.monitor.progress(self.step, self.elapsed(), final=True)
         if self.step % config.sample_every:
             self._sample()
         if config.validate_every and self.step % config.validate_every and self.step > first_step:
@@ -205,8 +217,9 @@ class Trainer:
 
         After validation, the best-scoring weights are saved rather than the last ones.
         The card gets the training facts (steps, time, hardware, precision, processes,
-        seed, EMA, data licence, the selected step) unless ``card`` sets them. Only the
-        main process writes.
+        seed, EMA, data licence, and ``exported_step``: the step whose weights these are,
+        the best-validated one or the last) unless ``card`` sets them, and the console
+        says which step was exported. Only the main process writes.
         """
         network, architecture, arch_config = self.module.export(self.selected_networks())
         facts = {
@@ -219,8 +232,10 @@ class Trainer:
             "ema_decay": self.config.ema_decay if self.ema is not None else None,
             "data_license": self.config.data_license,
         }
+        exported = self.step if self.best is None else int(self.best["step"])
+        facts["exported_step"] = exported
         if self.best is not None:
-            facts["selected_step"] = self.best["step"]
+            facts["selected_step"] = exported
             facts["validation_score"] = round(self.best["score"], 4)
         path = Path(path)
         if self.world.main:
@@ -228,6 +243,11 @@ class Trainer:
                 network, path, task=task, architecture=architecture, config=arch_config,
                 card={**facts, **(card or {})}, half=half,
             )
+            if self.best is None:
+                self.monitor.note(f"exported step {exported} of {self.step} (the last step)")
+            else:
+                self.monitor.note(f"exported step {exported} of {self.step} (best validation "
+                                  f"score {self.best['score']:.4g})")
         distributed.barrier()
         return path
 
@@ -301,6 +321,7 @@ class Trainer:
             "augment": self.augment.state_dict() if self.augment is not None else None,
             "rng": checkpoint.rng_state(),
             "module": self.module.state_dict(),
+            "shape": self.module.shape_options(),
             "fixed": self.fixed,
             "best": self.best,
         }
@@ -320,6 +341,7 @@ class Trainer:
         return networks
 
     def _restore(self, state: dict[str, Any]) -> None:
+        self._check_shape(state)
         try:
             for name, network in self.networks.items():
                 network.load_state_dict(state["networks"][name])
@@ -345,7 +367,65 @@ class Trainer:
         self.fixed = self._to_device(state["fixed"])
         # A best step only counts for a run that goes on validating (on the same data).
         self.best = state.get("best") if self.config.validate_every else None
+        self._resumed = True
         self.monitor.resumed(self.step)
+
+    def _check_shape(self, state: dict[str, Any]) -> None:
+        """One line naming the options that differ from the checkpoint's, rather than torch's
+        many-line state-dict error: the options the module names in ``shape_options``, else
+        (older checkpoints, modules that name none) the first tensor that does not fit."""
+        saved, own = state.get("shape") or {}, self.module.shape_options()
+        changed = [(name, saved[name], value) for name, value in own.items()
+                   if name in saved and saved[name] != value]
+        if changed:
+            if len(changed) == 1:
+                name, old, new = changed[0]
+                now = _spelled(name, new) if isinstance(new, bool) else str(new)
+                differences = f"{_spelled(name, old)}, not {now}"
+            else:
+                differences = ", ".join(f"{_spelled(name, old)} (not {_spelled(name, new)})"
+                                        for name, old, new in changed)
+            raise ArtganError(
+                f"the checkpoint in {self.checkpoint_dir} was trained with {differences}; "
+                "resume with the same shape options or start a new --name (or --run-dir)"
+            )
+        misfit = _misfit(state.get("networks"), self.networks)
+        if misfit:
+            raise ArtganError(
+                f"the checkpoint in {self.checkpoint_dir} does not fit this task's networks "
+                f"or options: {misfit}; resume with the options the run was started with or "
+                "start a new --name (or --run-dir)"
+            )
+
+    def _refuse_spent_budget(self) -> None:
+        """Raise ArtganError when the earlier runs already spent the budget."""
+        reason = self._should_stop()
+        across = "it counts the whole run, across resumes; nothing was trained or exported"
+        if reason == "steps":
+            raise ArtganError(
+                f"the --steps budget ({self.config.steps}) was already reached by the earlier "
+                f"run (step {self.step}); give a larger --steps to train on ({across})"
+            )
+        if reason == "time":
+            raise ArtganError(
+                f"the --minutes budget ({self.config.minutes:g}) was already spent by the "
+                f"earlier run ({self._elapsed_before / 60:.3g} minutes, step {self.step}); "
+                f"give a larger --minutes to train on ({across})"
+            )
+
+    def _start_text(self) -> str:
+        """The first line of ``fit``: where it trains and until when."""
+        until = []
+        if self.config.steps is not None:
+            until.append(f"step {self.config.steps}")
+        if self.config.minutes is not None:
+            minutes = self.config.minutes
+            spent = self._elapsed_before / 60
+            until.append(f"{minutes:g} minute{'' if minutes == 1 else 's'} of training"
+                         + (f" ({spent:.3g} spent before)" if spent else ""))
+        processes = f" x {self.world.size} processes" if self.world.size > 1 else ""
+        return (f"training on {hardware_name(self.device)}{processes} in {self.precision} "
+                f"from step {self.step} until {' or '.join(until)}")
 
     def _batches(self, start: int) -> Iterator[Any]:
         source = self._data
@@ -444,6 +524,39 @@ def _schedule(name: str, progress: float, decay_start: float) -> float:
     if name == "cosine":
         return 0.5 * (1.0 + math.cos(math.pi * progress))
     return 1.0
+
+
+def _spelled(option: str, value: Any) -> str:
+    """``--width 16``; a flag as it is given: ``--ema`` or ``--no-ema``."""
+    if isinstance(value, bool):
+        return option if value else "--no-" + option.removeprefix("--")
+    return f"{option} {value}"
+
+
+def _misfit(saved: Any, networks: dict[str, nn.Module]) -> str:
+    """What in the checkpoint's network weights ``saved`` does not fit ``networks``, in a
+    few words ("its generator's 0.weight is 192x8, this run's 96x8"), or ""."""
+    if not isinstance(saved, dict):
+        return ""  # the general check in ``_restore`` names what is missing
+
+    def size(tensor: Any) -> str:
+        shape = getattr(tensor, "shape", None)
+        return "x".join(map(str, shape)) if shape is not None and len(shape) else "a scalar"
+
+    for name, network in networks.items():
+        weights = saved.get(name)
+        if not isinstance(weights, dict):
+            return f"it has no {name!r} network"
+        own = network.state_dict()
+        for key, value in own.items():
+            if key not in weights:
+                return f"its {name} has no {key!r}"
+            if tuple(getattr(weights[key], "shape", ())) != tuple(value.shape):
+                return f"its {name}'s {key} is {size(weights[key])}, this run's {size(value)}"
+        extra = sorted(set(weights) - set(own))
+        if extra:
+            return f"its {name} has {extra[0]!r}, which this run's has not"
+    return ""
 
 
 def _first_line(exc: BaseException) -> str:

@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from artgan import ArtganError
 from artgan.data import ImageFolder, training_loader
-from artgan.errors import ArtganError
 from artgan.losses import LOSSES, reconstruction_loss
 from artgan.train import GanModule, StepContext, TrainConfig, Trainer
 
@@ -57,6 +57,9 @@ class FastGANModule(GanModule):
             "discriminator": FastGANDiscriminator(self.config["size"], self.config["width"]),
         }
 
+    def shape_options(self) -> dict[str, Any]:
+        return {"--size": self.config["size"], "--width": self.config["width"]}
+
     def optimizers(self, networks: dict[str, nn.Module]) -> dict[str, torch.optim.Optimizer]:
         # beta1 = 0.5 as in DCGAN and FastGAN: momentum lags a moving adversarial target.
         return {
@@ -79,7 +82,7 @@ class FastGANModule(GanModule):
         step.update_augment(real_logits)
         step.backward(adversarial + self.reconstruction_weight * rebuilt, "discriminator")
 
-        # D's weights need no gradients in G's phase: skipping them saves a third of D's backward.
+        # D's weights need no gradients in G's phase: freezing them skips computing those.
         discriminator.requires_grad_(False)
         try:
             with step.autocast():

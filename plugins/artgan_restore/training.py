@@ -18,8 +18,8 @@ which is simpler to run and resume than two jobs. Each step:
   tones), with binary cross-entropy plus Dice, the Dice term keeping sparse thin scratches
   from being ignored, and (with an opacity output) binary cross-entropy on whether each
   damaged pixel hides the picture.
-  A detector update costs about a tenth of an inpainter update and it needs many more
-  pictures to stop mistaking brushwork for scratches, so it takes ``detector_steps``
+  The detector needs many more pictures than the inpainter to stop mistaking brushwork
+  for scratches, and it is the smaller network, so it can take ``detector_steps``
   updates per step, each on a fresh damage draw over the batch turned a further quarter turn
   (damage has no preferred direction).
 
@@ -47,8 +47,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import ConcatDataset
 
+from artgan import ArtganError
 from artgan.data import ImageFolder, holdout_split, training_loader
-from artgan.errors import ArtganError
 from artgan.losses import LOSSES, feature_matching_loss, reconstruction_loss
 from artgan.store import load_model, user_model_dir
 from artgan.train import GanModule, StepContext, Trainer
@@ -114,6 +114,14 @@ class RestoreModule(GanModule):
 
     def validate(self, networks: dict[str, nn.Module]) -> float | None:
         return None if self.validation is None else self.validation(networks)
+
+    def shape_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {}
+        for option, path in _SHAPE_OPTIONS.items():
+            value = self.config[path[0]] if len(path) == 1 else self.config[path[0]][path[1]]
+            options[option] = value
+        options["--detector-opacity"] = bool(self.config["detector"].get("opacity"))
+        return options
 
     def optimizers(self, networks: dict[str, nn.Module]) -> dict[str, torch.optim.Optimizer]:
         return {
@@ -185,7 +193,7 @@ class RestoreModule(GanModule):
                         step: StepContext) -> dict[str, Tensor]:
         """The discriminator's update, then the inpainter's; returns their losses. With
         ``texture_weight`` 0 the discriminator cannot affect the inpainter, so it sits out
-        (it would cost half of the step for nothing)."""
+        (training it would be work for nothing)."""
         damaged, masks = damaged_inputs(images, generator)
         with step.autocast():
             prediction = step.networks["inpainter"](damaged, masks).float()
@@ -364,7 +372,8 @@ def restore_train_options() -> list[click.Parameter]:
                      help="Detector learning rate."),
         click.Option(["--detector-steps"], type=click.IntRange(min=1), default=1,
                      show_default=True,
-                     help="Detector updates per step (each a tenth of a step's cost)."),
+                     help="Detector updates per step, each on fresh damage: the detector "
+                          "needs more pictures than the inpainter to learn."),
         click.Option(["--loss"], type=click.Choice(["hinge", "nonsaturating"]),
                      default="hinge", show_default=True, help="Adversarial loss."),
         click.Option(["--texture-weight"], type=click.FloatRange(min=0), default=1.0,

@@ -16,9 +16,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from artgan import metrics
+from artgan import ArtganError, metrics
 from artgan.data import ImageFolder, UnpairedDataset, holdout_split, training_loader
-from artgan.errors import ArtganError
 from artgan.losses import LOSSES, cycle_loss, identity_loss
 from artgan.nn.blocks import HistoryPool, PatchDiscriminator
 from artgan.train import GanModule, StepContext, TrainConfig, Trainer
@@ -105,6 +104,12 @@ class CycleGANModule(GanModule):
         for domain, pool in self.pools.items():
             if "pools" in state:
                 pool.load_state_dict(state["pools"][domain])
+
+    def shape_options(self) -> dict[str, Any]:
+        return {"--width": self.config.get("width"), "--blocks": self.config.get("n_blocks"),
+                "--upsample": self.config.get("upsample"),
+                "--d-width": self.discriminator["width"],
+                "--d-layers": self.discriminator["n_layers"]}
 
     def networks(self) -> dict[str, nn.Module]:
         generators = cyclegan(**self.config)
