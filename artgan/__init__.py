@@ -1,10 +1,13 @@
 """artgan: make and repair art with generative adversarial networks.
 
 The Python API mirrors the CLI: ``artgan.tasks()``, ``artgan.models()``, and
-``artgan.load(task, model)`` returning a pipeline callable on PIL images, numpy arrays
-or torch tensors (it returns the same kind it was given). Shortcuts for the built-in
-tasks: ``artgan.stylize``, ``artgan.restore``, ``artgan.generate`` and
-``artgan.interpolate``; each delegates to its task plugin, like the CLI does.
+``artgan.load(task, model, **options)`` returning the task's ``Pipeline`` (image to
+image: called on a PIL image, numpy array or tensor, it returns the same kind) or
+``Sampler`` (pictures from seeds); see ``artgan.task``. ``stylize``, ``restore``,
+``generate`` and ``interpolate`` are shortcuts through ``load`` for the built-in tasks.
+
+A plugin needs ``hookimpl``, ``Task``, ``Pipeline``/``Sampler`` and ``ArtganError`` from
+here, and the submodules that ``docs/plugins.md`` lists as artgan's plugin API.
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ from typing import Any
 
 __version__ = "0.1.0"
 
+from artgan.errors import ArtganError, UnknownNameError  # noqa: E402
 from artgan.hookspecs import hookimpl  # noqa: E402
-from artgan.task import Pipeline, Task  # noqa: E402
+from artgan.task import Pipeline, Sampler, Task  # noqa: E402
 
 
 def tasks() -> list[str]:
@@ -33,11 +37,15 @@ def models(task: str | None = None) -> list:
     return store.list_models(task)
 
 
-def load(task: str, model: str | None = None, **options: Any) -> Pipeline:
-    """Load ``model`` (a name or .safetensors path; None = the task's default) for ``task``."""
+def load(task: str, model: str | None = None, **options: Any) -> Pipeline | Sampler:
+    """Load ``model`` (a name or .safetensors path; None = the task's default) for ``task``;
+    ``options`` are the keywords the task's ``load`` declares (others are refused)."""
     from artgan import plugins
+    from artgan.task import check_load_options
 
-    return plugins.get_task(task).load(model, **options)
+    found = plugins.get_task(task)
+    check_load_options(found, options)
+    return found.load(model, **options)
 
 
 def stylize(image: Any, style: str = "monet", **options: Any) -> Any:
@@ -49,33 +57,26 @@ def restore(image: Any, mask: Any = None, *, return_mask: bool = False,
             model: str | None = None, **options: Any) -> Any:
     """Find the damage in ``image`` (or use ``mask``: white = repaint) and paint it back.
 
-    Returns the same kind of image it was given, and the mask used if ``return_mask``.
+    Returns the same kind of image it was given, and the mask used if ``return_mask``;
+    ``options``: those of the restore task's ``load`` (``device``, ``threshold``, ...).
     """
-    from artgan import plugins
-
-    return plugins.get_task("restore").restore(
-        image, mask=mask, return_mask=return_mask, model=model, **options
-    )
+    return load("restore", model, **options)(image, mask=mask, return_mask=return_mask)
 
 
-def generate(n: int = 4, model: str | None = None, seed: int = 0, **options: Any) -> list:
+def generate(n: int = 4, model: str | None = None, seed: int = 0, truncation: float = 1.0,
+             **options: Any) -> list:
     """``n`` new PIL images from a generate model; the same seed gives the same images."""
-    from artgan import plugins
-
-    return plugins.get_task("generate").sample(n, model=model, seed=seed, **options)
+    return load("generate", model, **options)(n, seed, truncation=truncation)
 
 
 def interpolate(model: str | None = None, seeds: tuple[int, ...] = (0, 1, 2),
-                frames: int = 48, **options: Any) -> list:
+                frames: int = 48, truncation: float = 1.0, **options: Any) -> list:
     """A looping latent walk through one point per seed, as ``frames`` PIL images."""
-    from artgan import plugins
-
-    return plugins.get_task("generate").interpolate(
-        model=model, seeds=seeds, frames=frames, **options
-    )
+    return load("generate", model, **options).interpolate(seeds, frames,
+                                                          truncation=truncation)
 
 
 __all__ = [
-    "Pipeline", "Task", "__version__", "generate", "hookimpl", "interpolate", "load", "models",
-    "restore", "stylize", "tasks",
+    "ArtganError", "Pipeline", "Sampler", "Task", "UnknownNameError", "__version__",
+    "generate", "hookimpl", "interpolate", "load", "models", "restore", "stylize", "tasks",
 ]

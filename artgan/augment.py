@@ -20,7 +20,7 @@ from kornia.geometry.transform import translate
 from torch import Tensor
 
 from artgan.errors import ArtganError
-from artgan.registry import Registry
+from artgan.plugins import RegistryView
 
 AugmentFn = Callable[[Tensor, Tensor, "torch.Generator | None"], Tensor]
 """An op: ``op(x, mask, generator)`` transforms the samples of ``x`` where ``mask`` (N bools)
@@ -124,10 +124,9 @@ class Cutout(RandomOp):
         return x * (~hole).unsqueeze(1).to(x.dtype)
 
 
-AUGMENTATIONS: Registry[AugmentFn] = Registry("augmentation")
-AUGMENTATIONS.register("color", Color())
-AUGMENTATIONS.register("translation", Translation())
-AUGMENTATIONS.register("cutout", Cutout())
+AUGMENTATIONS = RegistryView("augmentation")
+"""Every augmentation op by name: these three (from ``artgan.builtins``) and plugins'."""
+BUILTIN_AUGMENTATIONS = {"color": Color(), "translation": Translation(), "cutout": Cutout()}
 
 
 def parse_policy(policy: Sequence[str] | str | None) -> list[str]:

@@ -2,8 +2,11 @@
 
 Task commands are built from the tasks themselves: ``artgan run TASK`` takes the options
 that ``Task.run_options()`` declares and ``artgan train TASK`` those of ``train_options()``,
-so a plugin's task gets a complete CLI without touching this file. User errors print one
-line and exit non-zero; ``--debug`` shows the traceback instead.
+so a plugin's task gets a complete CLI without touching this file. Plugins add top-level
+commands through ``register_commands`` (the built-in ``restore`` and ``generate``
+shortcuts are ``task_command(TASK, "run")`` added that way); the fixed commands here are
+never replaced. User errors print one line and exit non-zero; ``--debug`` shows the
+traceback instead.
 """
 
 from __future__ import annotations
@@ -17,8 +20,6 @@ import click
 
 from artgan import __version__, plugins, store
 from artgan.errors import ArtganError, UnknownNameError
-
-SHORTCUTS = ("generate", "restore")
 
 
 class TaskCommands(click.Group):
@@ -48,7 +49,9 @@ class TaskCommands(click.Group):
 
 
 def task_command(task, mode: str, name: str | None = None) -> click.Command:
-    """Build the click command for running or training ``task``."""
+    """The click command that runs (``mode`` "run") or trains ("train") ``task``, named
+    ``name`` (default: the task's): what a plugin adds in ``register_commands`` to give its
+    task a top-level shortcut."""
     if mode == "train":
         params = task.train_options()
         if not params:
@@ -68,31 +71,14 @@ def task_command(task, mode: str, name: str | None = None) -> click.Command:
 
 
 class ArtganCLI(click.Group):
-    """The top-level group: fixed commands, the task shortcuts and plugin commands."""
+    """The top-level group: artgan's fixed commands, then those plugins register."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        _add_plugin_commands(self)
-        shortcuts = [n for n in SHORTCUTS if n in plugins.task_names()]
-        return sorted(set(super().list_commands(ctx)) | set(shortcuts))
+        return plugins.commands(self.commands).names()
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        command = super().get_command(ctx, name)
-        if command is None and name in SHORTCUTS and name in plugins.task_names():
-            return task_command(plugins.get_task(name), "run")
-        if command is None:
-            _add_plugin_commands(self)
-            command = super().get_command(ctx, name)
-        return command
-
-
-_plugin_commands_added = False
-
-
-def _add_plugin_commands(group: click.Group) -> None:
-    global _plugin_commands_added
-    if not _plugin_commands_added:
-        _plugin_commands_added = True
-        plugins.call_hook("register_commands", group)
+        found = plugins.commands(self.commands)
+        return found.get(name) if name in found else None
 
 
 @click.group(cls=ArtganCLI, context_settings={"help_option_names": ["-h", "--help"]})

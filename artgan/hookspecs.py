@@ -2,7 +2,13 @@
 
 A plugin is a module or object registered under the ``artgan`` entry-point group whose
 functions are marked with ``@artgan.hookimpl``. Each hook receives a ``register`` callable
-(or the CLI group) and adds to artgan's shared registries; none returns anything.
+(or a CLI group) and adds to artgan's registries; none returns anything. artgan's own
+plugins (``artgan.builtins`` and the built-in tasks) use exactly these hooks.
+
+Hooks run once per process, on the first use of anything registered, and again after
+``artgan.plugins.reset()``. A name belongs to whoever registers it first: built-ins,
+then third-party plugins by name; a later claim on a taken name is refused with a warning
+unless the user allows it (``ARTGAN_ALLOW_OVERRIDE``).
 """
 
 import click
@@ -21,8 +27,9 @@ def register_tasks(register):
 def register_models(register):
     """Add named weights a plugin ships: ``register(name, task, path)``.
 
-    ``path`` is a ``.safetensors`` file written by ``artgan.store.save_model``; user models
-    with the same name win over it, and it wins over artgan's shipped models.
+    ``path`` is a ``.safetensors`` file written by ``artgan.store.save_model``; a user model
+    with the same name (in ``$ARTGAN_HOME/models``) wins over it. The built-in plugins
+    register artgan's shipped models here (``artgan.store.shipped_models``).
     """
 
 
@@ -44,4 +51,7 @@ def register_augmentations(register):
 
 @hookspec
 def register_commands(cli: click.Group):
-    """Add top-level commands to the ``artgan`` CLI with ``cli.add_command``."""
+    """Add top-level commands to the ``artgan`` CLI: ``cli.add_command(command)`` or the
+    ``@cli.command()`` decorator. ``artgan.cli.task_command(task, "run")`` makes a task's
+    shortcut (``artgan restore`` for ``artgan run restore``). Names artgan or an earlier
+    plugin holds are refused with a warning."""

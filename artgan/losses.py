@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from artgan.registry import Registry
+from artgan.plugins import RegistryView
 
 
 class AdversarialLoss:
@@ -77,11 +77,10 @@ class WassersteinLoss(AdversarialLoss):
         return -fake_logits.float().mean()
 
 
-LOSSES: Registry[AdversarialLoss] = Registry("loss")
-LOSSES.register("nonsaturating", NonSaturatingLoss())
-LOSSES.register("lsgan", LeastSquaresLoss())
-LOSSES.register("hinge", HingeLoss())
-LOSSES.register("wgan", WassersteinLoss())
+LOSSES = RegistryView("loss")
+"""Every adversarial loss by name: these four (from ``artgan.builtins``) and plugins'."""
+BUILTIN_LOSSES = {"nonsaturating": NonSaturatingLoss(), "lsgan": LeastSquaresLoss(),
+                  "hinge": HingeLoss(), "wgan": WassersteinLoss()}
 
 
 def _per_sample_grad(outputs: Tensor, inputs: Tensor) -> Tensor:

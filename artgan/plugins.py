@@ -1,35 +1,44 @@
-"""The plugin manager: finds plugins through entry points and fills the shared registries.
+"""The plugin manager: finds plugins through entry points and fills every registry.
 
-Built-in tasks are plugins too, registered under the same ``artgan`` entry-point group by
-artgan's own distribution. ``ARTGAN_LOAD_PLUGINS`` (comma list of plugin or distribution
-names; empty means none) restricts which *third-party* plugins load. A plugin that fails to
-import or raises inside a hook, even ``SystemExit``, costs one warning line naming it; the
-rest keeps working (only Ctrl-C stops artgan).
+Everything plugins provide (tasks, models, architectures, losses, augmentations, CLI
+commands) lives in one state, loaded on first use and forgotten by ``reset()``, in the
+manner of simonw/llm. artgan's own losses and augmentations come from ``artgan.builtins``
+through the same hooks, and the built-in tasks are plugins under the same ``artgan``
+entry-point group as any other, registered by artgan's own distribution.
 
-Every name (task, architecture, loss, augmentation, model) belongs to the first plugin that
-registers it, and built-in plugins always register first, then third-party ones by name,
-whatever order the entry points come in. A later plugin registering a taken name gets a
-warning and keeps its other names; it replaces the name only if the user names it in
+``ARTGAN_LOAD_PLUGINS`` (comma list of plugin or distribution names; empty means none)
+restricts which *third-party* plugins load. A plugin that fails to import or raises inside
+a hook, even ``SystemExit``, costs one warning line naming it; the rest keeps working (only
+Ctrl-C stops artgan).
+
+Every name (task, architecture, loss, augmentation, model, CLI command) belongs to the first
+plugin that registers it, and built-in plugins always register first, then third-party ones
+by name, whatever order the entry points come in. A later plugin registering a taken name
+gets a warning and keeps its other names; it replaces the name only if the user names it in
 ``ARTGAN_ALLOW_OVERRIDE`` (comma list of plugin or distribution names, like
-``ARTGAN_LOAD_PLUGINS``), until the next ``reset()``.
+``ARTGAN_LOAD_PLUGINS``).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
+import click
 import pluggy
 
 from artgan import hookspecs
 from artgan.registry import Registry
 
 BUILTIN_DISTRIBUTION = "artgan"
+CORE = "artgan"  # the plugin name of ``artgan.builtins``
+KINDS = ("task", "model", "architecture", "loss", "augmentation")
 
 
 @dataclass
@@ -44,6 +53,16 @@ class PluginRecord:
     tasks: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class RegisteredModel:
+    """A model file a plugin registered; ``builtin`` ones are the models artgan ships."""
+
+    name: str
+    task: str
+    path: Path
+    builtin: bool
+
+
 class _State:
     """Everything loaded from plugins, built once per process on first use."""
 
@@ -51,10 +70,9 @@ class _State:
         self.manager = pluggy.PluginManager("artgan")
         self.manager.add_hookspecs(hookspecs)
         self.records: dict[str, PluginRecord] = {}  # in precedence order, built-ins first
-        self.tasks: Registry = Registry("task")
-        self.models: Registry[tuple[str, str, Path]] = Registry("model")  # "task/name" keys
+        self.registries = {kind: Registry(kind) for kind in KINDS}  # models: "task/name" keys
+        self.commands: Registry[click.Command] | None = None  # on the CLI's first use
         self.owners: dict[tuple[str, str], str] = {}  # (kind, name) -> plugin holding it
-        self.replaced: list[tuple[Registry, str, object]] = []  # what overrides replaced
 
 
 _state: _State | None = None
@@ -96,36 +114,42 @@ def _isolated(failure: str, call: Callable[..., object], *args: object) -> None:
 
 
 def _load() -> _State:
+    from artgan import __version__, builtins
+
     state = _State()
+    _register(state, builtins, CORE, BUILTIN_DISTRIBUTION, __version__)
     for entry in sorted(metadata.entry_points(group="artgan"), key=_precedence):
         dist = _distribution(entry)
         if dist == BUILTIN_DISTRIBUTION or _listed("ARTGAN_LOAD_PLUGINS", {entry.name, dist or ""},
                                                    unset=True):
             _isolated(f"plugin {entry.name!r} from {dist} could not be loaded",
-                      _register, state, entry)
-    _call(state, "register_architectures", lambda plugin: partial(
-        _claim, state, _architectures(), plugin))
-    _call(state, "register_losses", lambda plugin: partial(_claim, state, _losses(), plugin))
-    _call(state, "register_augmentations", lambda plugin: partial(
-        _claim, state, _augmentations(), plugin))
+                      _load_entry, state, entry)
+    registries = state.registries
+    for hook, kind in [("register_architectures", "architecture"), ("register_losses", "loss"),
+                       ("register_augmentations", "augmentation")]:
+        _call(state, hook, lambda plugin, kind=kind: partial(
+            _claim, state, registries[kind], plugin))
     _call(state, "register_tasks", lambda plugin: lambda task: _claim(
-        state, state.tasks, plugin, task.name, task))
+        state, registries["task"], plugin, task.name, task))
     _call(state, "register_models", lambda plugin: lambda name, task, path: _claim(
-        state, state.models, plugin, f"{task}/{name}", (name, task, Path(path))))
+        state, registries["model"], plugin, f"{task}/{name}",
+        RegisteredModel(name, task, Path(path), state.records[plugin].builtin)))
     for (kind, name), plugin in state.owners.items():
-        if kind == state.tasks.kind:
+        if kind == "task":
             state.records[plugin].tasks.append(name)
     return state
 
 
-def _register(state: _State, entry: metadata.EntryPoint) -> None:
-    plugin = entry.load()
-    state.manager.register(plugin, name=entry.name)
-    dist = _distribution(entry)
+def _load_entry(state: _State, entry: metadata.EntryPoint) -> None:
     version = entry.dist.version if entry.dist else None
+    _register(state, entry.load(), entry.name, _distribution(entry), version)
+
+
+def _register(state: _State, plugin: object, name: str, dist: str | None,
+              version: str | None) -> None:
+    state.manager.register(plugin, name=name)
     hooks = sorted(i.name for i in state.manager.get_hookcallers(plugin) or [])
-    state.records[entry.name] = PluginRecord(entry.name, dist, version,
-                                             dist == BUILTIN_DISTRIBUTION, hooks)
+    state.records[name] = PluginRecord(name, dist, version, dist == BUILTIN_DISTRIBUTION, hooks)
 
 
 def _claim(state: _State, registry: Registry, plugin: str, name: str, item: object) -> None:
@@ -140,27 +164,8 @@ def _claim(state: _State, registry: Registry, plugin: str, name: str, item: obje
             warn(f"plugin {plugin!r} cannot register {registry.kind} {name!r}, which "
                  f"{holder} holds; ARTGAN_ALLOW_OVERRIDE={plugin} would let it replace it")
             return
-        state.replaced.append((registry, name, registry.get(name)))
     registry.register(name, item, replace=True)
     state.owners[(registry.kind, name)] = plugin
-
-
-def _architectures() -> Registry:
-    from artgan.nn import ARCHITECTURES
-
-    return ARCHITECTURES
-
-
-def _losses() -> Registry:
-    from artgan.losses import LOSSES
-
-    return LOSSES
-
-
-def _augmentations() -> Registry:
-    from artgan.augment import AUGMENTATIONS
-
-    return AUGMENTATIONS
 
 
 def _call(state: _State, hook: str, argument_for: Callable[[str], object]) -> None:
@@ -176,9 +181,33 @@ def _call(state: _State, hook: str, argument_for: Callable[[str], object]) -> No
                   argument_for(impl.plugin_name))
 
 
-def call_hook(hook: str, argument: object) -> None:
-    """Call one hook on every plugin with the same argument (e.g. the CLI group)."""
-    _call(state(), hook, lambda plugin: argument)
+class _CommandSink(click.Group):
+    """The group a plugin's ``register_commands`` adds to: each command it adds is claimed
+    like any other name, so a plugin cannot replace ``run`` or another plugin's command."""
+
+    def __init__(self, state: _State, plugin: str):
+        super().__init__("artgan")
+        self.state, self.plugin = state, plugin
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        name = name or cmd.name
+        if name is None:
+            raise ValueError("a command needs a name")
+        assert self.state.commands is not None
+        _claim(self.state, self.state.commands, self.plugin, name, cmd)
+
+
+def commands(own: dict[str, click.Command]) -> Registry[click.Command]:
+    """The CLI's commands: ``own`` (artgan's fixed ones, which nobody can take), then what
+    every plugin's ``register_commands`` adds, gathered on the CLI's first call."""
+    loaded = state()
+    if loaded.commands is None:
+        loaded.commands = Registry("command")
+        for name, command in own.items():
+            loaded.commands.register(name, command)
+            loaded.owners[("command", name)] = CORE
+        _call(loaded, "register_commands", lambda plugin: _CommandSink(loaded, plugin))
+    return loaded.commands
 
 
 def state() -> _State:
@@ -189,31 +218,61 @@ def state() -> _State:
 
 
 def reset() -> None:
-    """Forget loaded plugins (tests and long-lived notebooks after ``pip install``), and
-    put back what their overrides replaced in the shared registries."""
+    """Forget everything plugins registered (tests, and long-lived notebooks after ``pip
+    install``): the next use loads them afresh."""
     global _state
-    if _state is not None:
-        for registry, name, item in reversed(_state.replaced):
-            registry.register(name, item, replace=True)
     _state = None
+
+
+def registry(kind: str) -> Registry:
+    """The registry of one kind (``KINDS``), loading plugins on first use."""
+    return state().registries[kind]
+
+
+class RegistryView:
+    """A module-level name for one registry of the current plugin state, such as
+    ``artgan.losses.LOSSES``: it looks the state up on each use, so it never outlives a
+    ``reset()`` and works in a fresh interpreter without any set-up."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+
+    def get(self, name: str) -> Any:
+        return registry(self.kind).get(name)
+
+    def register(self, name: str, item: Any = None, *, replace: bool = False) -> Any:
+        """Add ``item`` for this process (until ``reset()``); plugins use the hooks."""
+        return registry(self.kind).register(name, item, replace=replace)
+
+    def unregister(self, name: str) -> None:
+        registry(self.kind).unregister(name)
+
+    def names(self) -> list[str]:
+        return registry(self.kind).names()
+
+    def __contains__(self, name: object) -> bool:
+        return name in registry(self.kind)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(registry(self.kind))
 
 
 def get_task(name: str):
     """The task registered as ``name``; unknown names raise with a suggestion."""
-    return state().tasks.get(name)
+    return registry("task").get(name)
 
 
 def task_names() -> list[str]:
-    return state().tasks.names()
+    return registry("task").names()
 
 
 def plugin_records() -> list[PluginRecord]:
     return sorted(state().records.values(), key=lambda r: (not r.builtin, r.name))
 
 
-def registered_models() -> list[tuple[str, str, Path]]:
-    return [state().models.get(key) for key in state().models]
-
-
-def hook_manager() -> pluggy.PluginManager:
-    return state().manager
+def registered_models() -> list[RegisteredModel]:
+    models = registry("model")
+    return [models.get(key) for key in models]

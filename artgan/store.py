@@ -4,7 +4,9 @@ A model file holds the weights of one network (``nn.Module``; several networks a
 in one ``ModuleDict``) and, in the safetensors header, everything needed to rebuild and
 trust it: the task, the architecture name and config, the artgan version and a model card.
 Names resolve in this order: an explicit ``.safetensors`` path, the user model folder
-(``$ARTGAN_HOME/models/<task>/``), models registered by plugins, then the shipped ``models/``.
+(``$ARTGAN_HOME/models/<task>/``), then models registered by plugins through
+``register_models``: the built-in plugins register the weights artgan ships in ``models/``
+(``shipped_models``) that way, and being registered first they keep their names.
 """
 
 from __future__ import annotations
@@ -61,10 +63,14 @@ class ModelInfo:
         return self.path.stat().st_size
 
     def summary(self) -> str:
-        """One line from the card: data, steps and the headline metric."""
+        """One line from the card: what it is, and the training step its weights are from
+        (a validation-picked step, when one was, of the steps trained)."""
         card = self.card
         parts = [str(card.get("summary") or card.get("data") or "")]
-        if "steps" in card:
+        exported = card.get("exported_step", card.get("selected_step"))
+        if exported is not None and "steps" in card:
+            parts.append(f"weights of step {exported} of {card['steps']}")
+        elif "steps" in card:
             parts.append(f"{card['steps']} steps")
         return "; ".join(p for p in parts if p)
 
@@ -99,6 +105,12 @@ def shipped_model_dir() -> Path:
         return Path(str(resources.files("artgan_models")))
     except ModuleNotFoundError:
         return Path(__file__).resolve().parents[1] / "models"
+
+
+def shipped_models(task: str) -> list[Path]:
+    """The model files artgan ships for ``task`` (``models/<task>/*.safetensors``), for a
+    built-in plugin's ``register_models``."""
+    return sorted((shipped_model_dir() / task).glob(f"*{SUFFIX}"))
 
 
 def save_model(
@@ -362,19 +374,18 @@ def list_models(task: str | None = None) -> list[ModelInfo]:
     from artgan import plugins
 
     found: dict[tuple[str, str], ModelInfo] = {}
-    sources = [("user", _scan(user_model_dir()))]
-    sources.append(("plugin", plugins.registered_models()))
-    sources.append(("shipped", _scan(shipped_model_dir())))
-    for source, entries in sources:
-        for name, entry_task, path in entries:
-            if (task is None or entry_task == task) and (entry_task, name) not in found:
-                try:
-                    metadata = read_header(path)
-                except ArtganError as exc:
-                    plugins.warn(f"ignoring model: {printable(str(exc))}")
-                    continue
-                found[(entry_task, name)] = ModelInfo(name, entry_task, Path(path), source,
-                                                      metadata)
+    entries = [(name, entry_task, path, "user") for name, entry_task, path in
+               _scan(user_model_dir())]
+    entries += [(m.name, m.task, m.path, "shipped" if m.builtin else "plugin")
+                for m in plugins.registered_models()]
+    for name, entry_task, path, source in entries:
+        if (task is None or entry_task == task) and (entry_task, name) not in found:
+            try:
+                metadata = read_header(path)
+            except ArtganError as exc:
+                plugins.warn(f"ignoring model: {printable(str(exc))}")
+                continue
+            found[(entry_task, name)] = ModelInfo(name, entry_task, Path(path), source, metadata)
     return sorted(found.values(), key=lambda i: (i.task, i.name))
 
 

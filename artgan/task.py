@@ -1,39 +1,70 @@
-"""The ``Task`` interface that every plugin implements, and the ``Pipeline`` it returns.
+"""The ``Task`` interface that every plugin implements, and the two kinds of pipeline a
+task's ``load`` returns.
 
 A task names itself, describes itself in one line, declares its CLI options (click
-parameters, so ``artgan run TASK --help`` shows them), loads a model into a ``Pipeline``
-and optionally trains one. The CLI, the Python API and the batch runner only talk to
-tasks through this class.
+parameters, so ``artgan run TASK --help`` shows them), loads a model and optionally trains
+one. The CLI, the Python API and the batch runner only talk to tasks through this class.
+
+What ``load`` returns is one of two contracts, each tested for every registered task
+(``tests/test_task_contract.py``):
+
+* ``Pipeline``, image to image: ``pipeline(image, **options)`` takes a PIL image, numpy
+  array or tensor and returns the same kind (style transfer; restore, whose options are
+  ``mask`` and ``return_mask``);
+* ``Sampler``, pictures from seeds: ``sampler(n, seed=0)`` returns ``n`` PIL images and
+  ``sampler.interpolate(seeds, frames)`` a looping walk through one picture per seed
+  (generate).
 """
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 import torch
+from PIL import Image
 
 from artgan.convert import to_batch
 from artgan.errors import ArtganError
 
 
 class Pipeline:
-    """A model ready to run on images; callable on PIL images, numpy arrays or tensors.
+    """Image to image, on PIL images, numpy arrays or tensors, returning the same kind.
 
-    Subclasses implement ``process`` on a float batch (N, 3, H, W) in [0, 1]; ``__call__``
-    converts whatever the user passed and returns the same kind.
+    Subclasses implement ``process``: it receives a float batch (N, 3, H, W) in [0, 1],
+    already on ``self.device`` (the device ``load`` chose), under ``torch.inference_mode``,
+    and returns a batch of the same shape and range on any device.
     """
 
     device: torch.device = torch.device("cpu")
 
-    def __call__(self, image: Any, **kwargs: Any) -> Any:
+    def __call__(self, image: Any, **options: Any) -> Any:
         batch, restore = to_batch(image)
         with torch.inference_mode():
-            result = self.process(batch.to(self.device), **kwargs)
+            result = self.process(batch.to(self.device), **options)
         return restore(result.float().cpu())
 
-    def process(self, batch: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+    def process(self, batch: torch.Tensor, **options: Any) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class Sampler:
+    """Pictures from seeds: the same seed gives the same pictures, on any device.
+
+    Subclasses implement both methods; ``options`` are the sampler's own (generate's
+    ``truncation``).
+    """
+
+    def __call__(self, n: int = 4, seed: int = 0, **options: Any) -> list[Image.Image]:
+        """``n`` new pictures; picture ``i`` depends on ``seed`` and ``i`` only."""
+        raise NotImplementedError
+
+    def interpolate(self, seeds: Sequence[int] = (0, 1, 2), frames: int = 48,
+                    **options: Any) -> list[Image.Image]:
+        """``frames`` pictures walking through one picture per seed and back to the first."""
         raise NotImplementedError
 
 
@@ -67,8 +98,10 @@ class Task:
         """Parameters of ``artgan train NAME``; an empty list means the task is not trainable."""
         return []
 
-    def load(self, model: str | None = None, **options: Any) -> Pipeline:
-        """Return a ready ``Pipeline`` for ``model`` (a name or a .safetensors path)."""
+    def load(self, model: str | None = None, **options: Any) -> Pipeline | Sampler:
+        """A ready ``Pipeline`` or ``Sampler`` for ``model`` (a name or .safetensors path;
+        None: ``default_model``). Declare each option as a keyword parameter: the API
+        (``artgan.load``) refuses any other with a one-line error (``check_load_options``)."""
         raise NotImplementedError
 
     def run(self, inputs: list[str], out: str | None = None, compare: bool = False,
@@ -82,3 +115,18 @@ class Task:
     def train(self, **options: Any) -> Path:
         """Train a model and return the path of the exported model file."""
         raise ArtganError(f"task {self.name!r} cannot be trained")
+
+
+def check_load_options(task: Task, options: dict[str, Any]) -> None:
+    """Refuse keyword options that ``task.load`` does not declare (a typo would otherwise be
+    ignored, or fail deep inside the task); a ``load`` taking ``**options`` checks its own."""
+    parameters = inspect.signature(task.load).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return
+    known = [name for name, p in parameters.items() if name != "model"
+             and p.kind in (inspect.Parameter.KEYWORD_ONLY,
+                            inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ArtganError(f"unknown {task.name} option(s): {', '.join(unknown)}; "
+                          f"{task.name} takes {', '.join(known) or 'none'}")

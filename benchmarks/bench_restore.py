@@ -29,11 +29,9 @@ CHILD = r"""
 import json, sys, time, resource, torch
 torch.set_num_threads(int(sys.argv[5]))
 from artgan.imageio import read_image, write_image
-from artgan.nn import ARCHITECTURES
 import artgan_restore
 from artgan.convert import pil_to_uint8, uint8_to_pil
 from artgan_restore.restorer import Restorer, read_mask
-artgan_restore.register_architectures(ARCHITECTURES.register)
 image_path, mask_path, out_path, model = sys.argv[1:5]
 times = {}
 start = time.perf_counter()

@@ -86,12 +86,9 @@ def _dimensions(text: str) -> tuple[int, int]:
 
 def worker(mode: str, size: tuple[int, int], repeat: int, model: str | None) -> dict:
     """Time one row in this process (after a warm-up run) and report its numbers as JSON."""
-    import artgan_style_transfer
     import numpy as np
 
-    from artgan.nn import ARCHITECTURES
 
-    artgan_style_transfer.register_architectures(ARCHITECTURES.register)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     picture = _photo(*size)
     generator = _generator(mode, model)

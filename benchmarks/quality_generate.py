@@ -31,7 +31,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import artgan_generate
 import torch
 import torch.nn.functional as F
 from artgan_generate.sampling import CHUNK, GeneratorPipeline, latents
@@ -41,7 +40,6 @@ from torch import Tensor, nn
 from artgan.data import ImageFolder, make_loader
 from artgan.losses import LOSSES
 from artgan.metrics import load_image_set, swd
-from artgan.nn import ARCHITECTURES
 from artgan.store import find_model, load_model, update_card
 from artgan.train import GanModule, StepContext, TrainConfig, Trainer
 from artgan.train.hardware import pick_device
@@ -182,7 +180,6 @@ def main() -> None:
         parser.error("--update-card needs --model")
     torch.set_num_threads(args.threads)
 
-    artgan_generate.register_architectures(ARCHITECTURES.register)
     work = Path(tempfile.mkdtemp(prefix="quality-generate-"))
     if args.model:
         args.size = load_model(args.model, "generate").config["size"]

@@ -19,7 +19,6 @@ import argparse
 import os
 from pathlib import Path
 
-import artgan_style_transfer
 import kornia
 import torch
 from artgan_style_transfer import TASK
@@ -29,9 +28,7 @@ from torchvision.transforms.functional import pil_to_tensor
 from artgan import metrics, store
 from artgan.data import holdout_split
 from artgan.imageio import find_images, read_image
-from artgan.nn import ARCHITECTURES
 
-artgan_style_transfer.register_architectures(ARCHITECTURES.register)
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent.parent / "shared" / "data"
 

@@ -4,7 +4,6 @@ never an exception from deep inside; and what saves and reads leave behind stays
 import os
 import time
 
-import artgan_generate
 import click
 import pytest
 from artgan_generate import TASK
@@ -15,10 +14,7 @@ import artgan
 from artgan import data, metrics, store
 from artgan.cli import cli, task_command
 from artgan.errors import ArtganError
-from artgan.nn import ARCHITECTURES
 from artgan.train.config import TrainConfig
-
-artgan_generate.register_architectures(ARCHITECTURES.register)
 
 HUGE_SEED = "99999999999999999999999"
 

@@ -27,9 +27,6 @@ import artgan
 from artgan import store
 from artgan.cli import task_command
 from artgan.errors import ArtganError, UnknownNameError
-from artgan.nn import ARCHITECTURES
-
-artgan_generate.register_architectures(ARCHITECTURES.register)
 
 
 def _paintings(folder: Path, count: int) -> Path:
@@ -184,7 +181,7 @@ def test_pictures_are_written_as_they_are_made(model, tmp_path, monkeypatch):
     assert events[:CHUNK + 2] == [("made", CHUNK), *chunk, ("made", CHUNK)]
     assert [size for what, size in events if what == "made"] == [CHUNK, CHUNK, 3]
     last = Image.open(tmp_path / f"seed0-{count - 1:04d}.png")
-    assert np.array_equal(np.asarray(last), np.asarray(TASK.sample(count, str(model))[-1]))
+    assert np.array_equal(np.asarray(last), np.asarray(TASK.load(str(model))(count)[-1]))
 
 
 def test_named_model_python_api_matches_the_files(model, tmp_path):

@@ -2,7 +2,6 @@
 
 from pathlib import Path
 
-import artgan_style_transfer
 import numpy as np
 import pytest
 import torch
@@ -11,9 +10,7 @@ from PIL import Image
 from torch.overrides import TorchFunctionMode
 
 from artgan import store
-from artgan.nn import ARCHITECTURES
 
-artgan_style_transfer.register_architectures(ARCHITECTURES.register)
 TINY = {"width": 4, "n_blocks": 1, "n_down": 2, "upsample": "nearest"}
 
 

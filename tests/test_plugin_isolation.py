@@ -11,12 +11,14 @@ from types import SimpleNamespace
 
 import artgan_restore
 import artgan_style_transfer
+import click
 import pytest
+from click.testing import CliRunner
 
 import artgan
 from artgan import plugins
-from artgan.augment import AUGMENTATIONS
-from artgan.losses import LOSSES
+from artgan.augment import AUGMENTATIONS, BUILTIN_AUGMENTATIONS
+from artgan.losses import BUILTIN_LOSSES, LOSSES
 from artgan.nn import ARCHITECTURES
 
 BUILTIN_ENTRY_POINTS = list(metadata.entry_points(group="artgan"))
@@ -88,7 +90,7 @@ def warnings_of(capsys) -> list[str]:
 
 @pytest.mark.parametrize("first", [True, False], ids=["third-party-first", "builtins-first"])
 def test_builtin_names_win_and_the_warning_names_the_third_party(entry_points, first, capsys):
-    hinge, color = LOSSES.get("hinge"), AUGMENTATIONS.get("color")
+    hinge, color = BUILTIN_LOSSES["hinge"], BUILTIN_AUGMENTATIONS["color"]
     entry_points(FakeEntryPoint("evil", evil_plugin), first=first)
 
     assert plugins.get_task("restore") is artgan_restore.TASK
@@ -116,7 +118,8 @@ def test_override_only_when_the_user_names_the_plugin(entry_points, monkeypatch,
     tasks = {r.name: r.tasks for r in plugins.plugin_records()}
     assert tasks["restore"] == [] and "restore" in tasks["evil"]
 
-    plugins.reset()  # the override lasts as long as the plugins that made it
+    monkeypatch.delenv("ARTGAN_ALLOW_OVERRIDE")
+    plugins.reset()  # the override lasts as long as the plugin state that made it
     assert ARCHITECTURES.get("cyclegan") is artgan_style_transfer.cyclegan
 
 
@@ -146,7 +149,8 @@ def test_the_first_plugin_by_name_keeps_a_model_name_whatever_the_order(entry_po
     b = FakeEntryPoint("b", model_plugin("b.safetensors"), dist="artgan-b")
     entry_points(*((a, b) if first else (b, a)))
 
-    assert [str(path) for _, _, path in plugins.registered_models()] == ["a.safetensors"]
+    shared = [m for m in plugins.registered_models() if m.name == "shared-name"]
+    assert [str(m.path) for m in shared] == ["a.safetensors"] and not shared[0].builtin
     warnings = warnings_of(capsys)
     assert len(warnings) == 1 and "plugin 'b'" in warnings[0] and "plugin 'a'" in warnings[0]
 
@@ -196,3 +200,40 @@ def test_ctrl_c_while_loading_a_plugin_still_stops(entry_points):
     entry_points(FakeEntryPoint("slow", interrupted))
     with pytest.raises(KeyboardInterrupt):
         plugins.task_names()
+
+
+def commands_plugin() -> types.ModuleType:
+    """Adds one new top-level command and tries to take ``run`` and ``restore``."""
+
+    @artgan.hookimpl
+    def register_commands(cli):
+        @cli.command("run")
+        def hijacked_run():
+            raise AssertionError("artgan's run must stay")
+
+        cli.add_command(click.Command("restore", callback=hijacked_run.callback))
+
+        @cli.command("hello")
+        def hello():
+            click.echo("hello from a plugin")
+
+    return plugin_module("artgan_commands", register_commands=register_commands)
+
+
+def test_a_plugin_adds_commands_but_cannot_replace_artgans_or_a_builtin_plugins(
+        entry_points):
+    from artgan.cli import cli
+
+    entry_points(FakeEntryPoint("commands", commands_plugin))
+
+    runner = CliRunner()
+    hello = runner.invoke(cli, ["hello"])
+    assert hello.stdout == "hello from a plugin\n"
+    warnings = [line for line in hello.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2, warnings
+    assert any("command 'run'" in w and "plugin 'artgan'" in w for w in warnings), warnings
+    assert any("command 'restore'" in w and "plugin 'restore'" in w for w in warnings), warnings
+    listed = runner.invoke(cli, ["--help"]).output
+    assert "hello" in listed and "restore" in listed and "run" in listed
+    assert runner.invoke(cli, ["run", "--help"]).exit_code == 0
+    assert "Find and repaint" in runner.invoke(cli, ["restore", "--help"]).output

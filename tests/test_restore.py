@@ -19,7 +19,6 @@ from PIL import Image
 import artgan
 from artgan import store
 from artgan.errors import ArtganError
-from artgan.nn import ARCHITECTURES
 
 TINY = {
     "detector": {"width": 4, "depth": 2},
@@ -30,7 +29,6 @@ TINY = {
 
 def save_tiny(path: Path, detect: str | None = None, seed: int = 0) -> Path:
     """A tiny random-weight model; ``detect`` "none" or "all" fixes the detector's answer."""
-    ARCHITECTURES.register(ARCHITECTURE, build)  # what the plugin manager does
     torch.manual_seed(seed)
     networks = build(**TINY)
     with torch.no_grad():  # a trained head: the untrained one returns the smooth fill, which
@@ -219,7 +217,7 @@ def test_remove_ignores_what_lies_under_the_mask(tiny_model):
     reading = RestoreTask().restorer(str(tiny_model), "cpu")
     assert not torch.equal(reading.inpaint(image, mask), reading.inpaint(other, mask))
     with pytest.raises(ArtganError, match="needs a mask"):
-        RestoreTask().restore(image, remove=True, model=str(tiny_model), device="cpu")
+        artgan.restore(image, remove=True, model=str(tiny_model), device="cpu")
     floats = image.float() / 255
     float_removed = removing.inpaint(floats, mask)
     assert torch.equal(float_removed[:, ~mask], floats[:, ~mask])
@@ -227,21 +225,20 @@ def test_remove_ignores_what_lies_under_the_mask(tiny_model):
 
 
 def test_python_api_keeps_the_kind_and_returns_the_mask(tiny_model):
-    task = RestoreTask()
     rgb = np.random.default_rng(0).integers(0, 256, (50, 70, 3), dtype=np.uint8)
     mask = np.zeros((50, 70), dtype=bool)
     mask[10:20, 30:40] = True
-    out, used = task.restore(Image.fromarray(rgb), mask=mask, return_mask=True,
-                             model=str(tiny_model), device="cpu")
+    out, used = artgan.restore(Image.fromarray(rgb), mask=mask, return_mask=True,
+                               model=str(tiny_model), device="cpu")
     assert isinstance(out, Image.Image) and isinstance(used, Image.Image)
     pixels = np.asarray(out)
     assert np.array_equal(pixels[~mask], rgb[~mask])
     assert np.array_equal(np.asarray(used) > 127, mask)
-    via_api = artgan.restore(rgb, mask=mask, model=str(tiny_model), device="cpu")
+    pipeline = RestoreTask().load(str(tiny_model), device="cpu")
+    via_api = pipeline(rgb, mask=mask)
     assert isinstance(via_api, np.ndarray) and np.array_equal(via_api, pixels)
     floats = torch.rand(3, 50, 70)
-    result = task.restore(floats, mask=torch.from_numpy(mask), model=str(tiny_model),
-                          device="cpu")
+    result = pipeline(floats, mask=torch.from_numpy(mask))
     assert torch.equal(result[:, ~torch.from_numpy(mask)], floats[:, ~torch.from_numpy(mask)])
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from artgan_restore.model import ARCHITECTURE, build
+from artgan_restore.model import build
 from artgan_restore.task import RestoreTask
 from artgan_restore.training import RestoreModule, damaged_inputs, dice_loss, training_data
 from artgan_restore.validation import DetectorValidation
@@ -13,7 +13,6 @@ from test_restore import TINY, save_tiny
 from artgan import store
 from artgan.cli import task_command
 from artgan.errors import ArtganError
-from artgan.nn import ARCHITECTURES
 from artgan.train import checkpoint
 
 
@@ -30,7 +29,6 @@ def folder(tmp_path):
 
 def test_tiny_training_run_writes_a_loadable_model(folder, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    ARCHITECTURES.register(ARCHITECTURE, build)  # what the plugin manager does
     target = tmp_path / "tiny.safetensors"
     command = task_command(RestoreTask(), "train")
     command.main([

@@ -21,12 +21,13 @@ from artgan_restore.restorer import (
     RestoreRefusedError,
     model_threshold,
 )
-from artgan_restore.task import RestorePipeline, RestoreTask, RestoreWarning
+from artgan_restore.task import RestorePipeline, RestoreWarning
 from artgan_restore.training import _fitting
 from PIL import Image
 from test_restore import TINY, save_tiny
 from torch import nn
 
+import artgan
 from artgan.errors import ArtganError
 
 
@@ -227,7 +228,7 @@ def test_cli_names_a_picture_too_small(restore_cli, tmp_path):
 def test_an_unknown_option_is_one_clear_error(tmp_path):
     model = save_tiny(tmp_path / "none.safetensors", detect="none")
     with pytest.raises(ArtganError, match="unknown restore option.s.: bogus"):
-        RestoreTask().restore(np.zeros((32, 32, 3), np.uint8), model=str(model), bogus=1)
+        artgan.restore(np.zeros((32, 32, 3), np.uint8), model=str(model), bogus=1)
 
 
 def test_an_output_file_is_written_even_with_nothing_to_restore(restore_cli, tmp_path):

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import tiny_models
 import torch
 from safetensors.torch import load_file, save_file
 from tiny_models import make
@@ -15,6 +16,12 @@ from artgan import store
 from artgan.errors import ArtganError, UnknownNameError
 
 CARD = {"data": "synthetic", "license": "n/a", "steps": 3, "summary": "test model"}
+
+
+@pytest.fixture(autouse=True)
+def tiny_architecture(artgan_env):
+    """The test-tiny architecture, installed as a plugin for each test."""
+    artgan_env.install(tiny_models)
 
 
 def save(path, task="style-transfer", width=4, **kw):
@@ -37,6 +44,8 @@ def test_identical_outputs_in_a_new_process(tmp_path):
     save_file({"x": x}, str(tmp_path / "x.safetensors"))
     script = (
         "import tiny_models, torch\n"
+        "from artgan.nn import ARCHITECTURES\n"
+        "ARCHITECTURES.register('test-tiny', tiny_models.tiny_net)\n"
         "from safetensors.torch import load_file, save_file\n"
         "from artgan import store\n"
         f"m = store.load_model({str(path)!r}, 'style-transfer')\n"

@@ -5,24 +5,22 @@ Models are tiny random CycleGANs saved with ``save_model``; no shipped weights a
 
 from pathlib import Path
 
-import artgan_style_transfer
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from artgan_style_transfer import TASK, cyclegan, stylize
+from artgan_style_transfer import TASK, cyclegan
 from PIL import Image
 from safetensors import safe_open
 
+import artgan
 from artgan import store
 from artgan.cli import task_command
 from artgan.convert import tensor_to_pil
 from artgan.data import holdout_split
 from artgan.errors import ArtganError, UnknownNameError
-from artgan.nn import ARCHITECTURES
 from artgan.nn.blocks import HistoryPool, NearestUpConv, PatchDiscriminator, ResnetGenerator
 
-artgan_style_transfer.register_architectures(ARCHITECTURES.register)
 TINY = {"width": 4, "n_blocks": 1, "n_down": 2, "upsample": "nearest"}
 
 
@@ -50,14 +48,14 @@ def model(tmp_path) -> Path:
 
 def test_stylize_keeps_kind_size_and_alpha(model):
     rgba = Image.new("RGBA", (42, 30), (200, 120, 40, 128))
-    out = stylize(rgba, str(model), device="cpu")
+    out = artgan.stylize(rgba, str(model), device="cpu")
     assert out.mode == "RGBA" and out.size == (42, 30)
     assert np.array(out)[..., 3].mean() == pytest.approx(128, abs=1)
     array = np.random.default_rng(0).integers(0, 255, (30, 42, 3), dtype=np.uint8)
-    result = stylize(array, str(model), device="cpu", reverse=True)
+    result = artgan.stylize(array, str(model), device="cpu", reverse=True)
     assert result.shape == array.shape and result.dtype == np.uint8
     tensor = torch.rand(3, 32, 36)
-    assert stylize(tensor, str(model), device="cpu").shape == tensor.shape
+    assert artgan.stylize(tensor, str(model), device="cpu").shape == tensor.shape
 
 
 def test_pipeline_tiles_and_shrinks(model):

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import tiny_models
 import torch
 from PIL import Image
 from safetensors.torch import save_file
@@ -24,6 +25,12 @@ from artgan.nn import ARCHITECTURES
 
 OSC = "\x1b]0;pwned\x07"  # retitles the terminal; click strips CSI sequences, not OSC
 CARD = {"data": "synthetic", "steps": 3}
+
+
+@pytest.fixture(autouse=True)
+def tiny_architecture(artgan_env):
+    """The test-tiny architecture, installed as a plugin for each test."""
+    artgan_env.install(tiny_models)
 
 
 def save(path: Path, network: torch.nn.Module | None = None, task: str = "style-transfer",

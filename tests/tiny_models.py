@@ -1,9 +1,9 @@
-"""A tiny architecture for store and CLI tests, importable from subprocesses too."""
+"""A tiny architecture for store tests, as a plugin: ``artgan_env.install(tiny_models)``."""
 
 import torch
 from torch import nn
 
-from artgan.nn import ARCHITECTURES
+import artgan
 
 
 def tiny_net(width: int = 4) -> nn.Module:
@@ -11,7 +11,9 @@ def tiny_net(width: int = 4) -> nn.Module:
     return nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.ReLU(), nn.Conv2d(width, 3, 1))
 
 
-ARCHITECTURES.register("test-tiny", tiny_net, replace=True)
+@artgan.hookimpl
+def register_architectures(register):
+    register("test-tiny", tiny_net)
 
 
 def make(seed: int = 0, width: int = 4) -> nn.Module:

@@ -1,10 +1,11 @@
 """Network building blocks shared by tasks, and the registry of named architectures.
 
 A model file names its architecture and config; the store rebuilds the network with
-``ARCHITECTURES.get(name)(**config)`` before loading the weights, so every architecture
-a task ships must be registered here (built-ins) or through the ``register_architectures`` hook.
+``ARCHITECTURES.get(name)(**config)`` before loading the weights. Tasks register their
+architectures through the ``register_architectures`` hook, so a model file loads in any
+interpreter without set-up: the first lookup loads the plugins.
 """
 
-from artgan.registry import Registry
+from artgan.plugins import RegistryView
 
-ARCHITECTURES: Registry = Registry("architecture")
+ARCHITECTURES = RegistryView("architecture")

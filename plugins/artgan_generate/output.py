@@ -13,9 +13,9 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from artgan import ArtganError
 from artgan.atomic import atomic_path
 from artgan.convert import image_grid, pil_to_uint8, uint8_to_pil
-from artgan.errors import ArtganError
 from artgan.imageio import IMAGE_EXTENSIONS
 
 DEFAULT_OUT = "generated"

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from PIL import Image
 from torch import Tensor
 
+from artgan import ArtganError, Sampler
 from artgan.convert import tensor_to_pil
-from artgan.errors import ArtganError
-from artgan.task import Pipeline
 
 CHUNK = 16  # images per forward pass: bounds memory at 256 px on small machines
 SEED_LIMIT = 2**63  # as training's (artgan.train.config, not imported: it loads the trainer)
@@ -83,11 +82,9 @@ def walk(keys: Tensor, frames: int) -> Tensor:
     return torch.stack(out)
 
 
-class GeneratorPipeline(Pipeline):
-    """A loaded generator. ``pipe(n, seed=...)`` returns ``n`` PIL images.
-
-    Unlike image-to-image pipelines it takes no picture: call it with a count and a seed.
-    """
+class GeneratorPipeline(Sampler):
+    """A loaded generator: ``pipe(n, seed=...)`` returns ``n`` PIL images (the ``Sampler``
+    contract); ``truncation`` below 1 trades variety for typical pictures."""
 
     def __init__(self, network: torch.nn.Module, device: torch.device, name: str = ""):
         self.network = network.eval().to(device)
@@ -97,14 +94,21 @@ class GeneratorPipeline(Pipeline):
         self.latent_dim: int = network.latent_dim
 
     def __call__(self, n: int = 4, seed: int = 0, truncation: float = 1.0) -> list[Image.Image]:
-        return self.images(latents(n, seed, self.latent_dim, truncation))
+        return list(self.stream(n, seed, truncation))
 
-    def interpolate(
-        self, seeds: Sequence[int] = (0, 1, 2), frames: int = 48, truncation: float = 1.0
-    ) -> list[Image.Image]:
+    def stream(self, n: int = 4, seed: int = 0, truncation: float = 1.0
+               ) -> Iterator[Image.Image]:
+        """The same pictures as ``pipe(n, seed)``, made one chunk at a time as they are
+        taken, so ``n`` can exceed what memory holds."""
+        for chunk in latents(n, seed, self.latent_dim, truncation).split(CHUNK):
+            yield from self.images(chunk)
+
+    def interpolate(self, seeds: Sequence[int] = (0, 1, 2), frames: int = 48,
+                    truncation: float = 1.0) -> list[Image.Image]:
         """A looping latent walk through one latent per seed, as ``frames`` pictures."""
         if len(seeds) < 2:
             raise ArtganError(f"interpolation needs at least 2 seeds, got {len(seeds)}")
+        check_count(frames, "frames")
         keys = torch.cat([latents(1, s, self.latent_dim, truncation) for s in seeds])
         return self.images(walk(keys, frames))
 
@@ -113,7 +117,7 @@ class GeneratorPipeline(Pipeline):
         return [tensor_to_pil(image) for image in self.process(z)]
 
     @torch.inference_mode()
-    def process(self, batch: Tensor, **kwargs) -> Tensor:
+    def process(self, batch: Tensor) -> Tensor:
         """Latents (N, latent_dim) -> images (N, 3, size, size) in [0, 1], on the CPU."""
         parts = [
             self.network(chunk.to(self.device, torch.float32)).float().cpu()

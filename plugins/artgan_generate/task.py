@@ -13,29 +13,18 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
-from PIL import Image
 
-from artgan import store
-from artgan.errors import ArtganError
+from artgan import ArtganError, Task, store
 from artgan.imageio import write_image
 from artgan.infer import pick_device
-from artgan.task import Task
 
 from . import output
 from .model import SIZES
-from .sampling import (
-    CHUNK,
-    SEED_LIMIT,
-    GeneratorPipeline,
-    check_count,
-    check_truncation,
-    latents,
-)
+from .sampling import SEED_LIMIT, GeneratorPipeline, check_count, check_truncation
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _DEFAULTS = {"augment": "color,translation", "ema": 0.999}  # shared options, set for FastGAN
@@ -100,8 +89,7 @@ class GenerateTask(Task):
             *shared,
         ]
 
-    def load(self, model: str | None = None, device: str = "cpu", **options: Any
-             ) -> GeneratorPipeline:
+    def load(self, model: str | None = None, device: str = "cpu") -> GeneratorPipeline:
         """The generator ``model`` (name or path; None = ``monet``) on ``device``."""
         target = pick_device(device)
         loaded = store.load_model(model or self.default_model, self.name, target)
@@ -109,28 +97,6 @@ class GenerateTask(Task):
         if not hasattr(network, "latent_dim") or not hasattr(network, "size"):
             raise ArtganError(f"{loaded.info.path}: not an unconditional generator")
         return GeneratorPipeline(network, target, loaded.info.name)
-
-    def sample(self, n: int = 4, model: str | None = None, seed: int = 0,
-               truncation: float = 1.0, device: str = "cpu") -> list[Image.Image]:
-        """``n`` new pictures from ``seed`` (the Python API behind ``artgan.generate``)."""
-        check_count(n)
-        check_truncation(truncation)
-        return self.load(model, device)(n, seed, truncation)
-
-    def stream(self, n: int = 4, model: str | None = None, seed: int = 0,
-               truncation: float = 1.0, device: str = "cpu") -> Iterator[Image.Image]:
-        """``sample``'s pictures, made one chunk at a time as they are taken."""
-        pipeline = self.load(model, device)
-        for chunk in latents(n, seed, pipeline.latent_dim, truncation).split(CHUNK):
-            yield from pipeline.images(chunk)
-
-    def interpolate(self, model: str | None = None, seeds: Sequence[int] = (0, 1, 2),
-                    frames: int = 48, truncation: float = 1.0, device: str = "cpu"
-                    ) -> list[Image.Image]:
-        """A looping walk through one latent per seed, as ``frames`` pictures."""
-        check_count(frames, "--frames")
-        check_truncation(truncation)
-        return self.load(model, device).interpolate(seeds, frames, truncation)
 
     def run(self, model: str | None = None, count: int | None = None, seed: int = 0,
             out: str | None = None, grid: bool = False, truncation: float = 1.0,
@@ -144,7 +110,7 @@ class GenerateTask(Task):
         check_count(count)
         paths = [output.grid_path(out, seed)] if grid else output.image_paths(out, count, seed)
         output.check_writable(paths)
-        images = self.stream(count, model, seed, truncation, device)
+        images = self.load(model, device).stream(count, seed, truncation)
         if grid:
             images = iter([output.grid(list(images))])
         for image, path in zip(images, paths, strict=True):
@@ -167,7 +133,7 @@ class GenerateTask(Task):
         paths, animation = output.animation_paths(out, frames)
         output.check_writable([*paths, animation])
         seeds = range(seed, seed + keys)
-        images = self.load(model, device).interpolate(seeds, frames, truncation)
+        images = self.load(model, device).interpolate(seeds, frames, truncation=truncation)
         for image, path in zip(images, paths, strict=True):
             write_image(image, path)
         output.write_animation(images, animation, fps)

@@ -1,14 +1,15 @@
 """artgan's built-in ``restore`` task: find damage in scanned paintings and old photos and
 repaint it with an adversarially trained inpainter, leaving every other pixel untouched.
 
-Registered like any third-party plugin, through the hooks below.
+Registered like any third-party plugin, through the hooks below: the task, its
+architecture, the model artgan ships, and ``artgan restore`` (short for ``artgan run
+restore``). In Python: ``artgan.restore(image)``.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import artgan
+from artgan import store
 from artgan_restore.model import ARCHITECTURE, build
 from artgan_restore.task import RestoreTask
 
@@ -25,15 +26,17 @@ def register_architectures(register):
     register(ARCHITECTURE, build)
 
 
-def restore(image: Any, mask: Any = None, return_mask: bool = False, model: str | None = None,
-            **options: Any) -> Any:
-    """Restore ``image`` (PIL image, numpy array or tensor).
-
-    Damage is detected unless ``mask`` (a path, image or array; white/True = repaint) is
-    given; pixels outside the mask come back unchanged. Options: ``device``, ``threshold``,
-    ``dilate``. With ``return_mask`` returns ``(restored, mask)``.
-    """
-    return TASK.restore(image, mask=mask, return_mask=return_mask, model=model, **options)
+@artgan.hookimpl
+def register_models(register):
+    for path in store.shipped_models(TASK.name):
+        register(path.stem, TASK.name, path)
 
 
-__all__ = ["RestoreTask", "restore"]
+@artgan.hookimpl
+def register_commands(cli):
+    from artgan.cli import task_command
+
+    cli.add_command(task_command(TASK, "run"))
+
+
+__all__ = ["TASK", "RestoreTask"]

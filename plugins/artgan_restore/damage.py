@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from artgan.errors import ArtganError
+from artgan import ArtganError
 
 KINDS = ("scratches", "craquelure", "holes", "stains", "dust", "creases", "silvering")
 LEVELS = {

@@ -22,13 +22,12 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
 
-from artgan.errors import ArtganError
+from artgan import ArtganError
 from artgan.imageio import ImageError, read_image
 from artgan.infer import autocast_dtype, pick_device
-from artgan.nn import ARCHITECTURES
 from artgan.store import load_model
 from artgan_restore.detector import SURE, detect_maps, dilate, keep_connected
-from artgan_restore.model import ARCHITECTURE, TASK, build
+from artgan_restore.model import TASK
 from artgan_restore.windows import Plan, Window, plan_windows
 
 DEFAULT_DILATE = 3  # px added around detected damage: detectors under-mark soft edges
@@ -116,8 +115,6 @@ class Restorer:
     def load(cls, model: str | os.PathLike | None, device: str | None = None,
              **options: Any) -> Restorer:
         """Load a restore model by name or path onto ``device`` (None/"auto": CUDA if any)."""
-        if ARCHITECTURE not in ARCHITECTURES:  # used from Python without the plugin manager
-            ARCHITECTURES.register(ARCHITECTURE, build)
         target = pick_device(device or "auto")
         loaded = load_model(model, TASK, target)
         if not isinstance(loaded.network, nn.ModuleDict) or set(loaded.network) != {

@@ -16,12 +16,11 @@ from typing import Any
 import click
 import torch
 
+from artgan import ArtganError, Pipeline, Task
 from artgan.batch import check_distinct, output_paths
 from artgan.convert import pil_to_uint8, to_batch, uint8_to_pil
-from artgan.errors import ArtganError
 from artgan.imageio import IMAGE_EXTENSIONS, find_images, read_image, write_image
 from artgan.plugins import warn
-from artgan.task import Pipeline, Task
 from artgan_restore.model import TASK
 from artgan_restore.restorer import (
     DEFAULT_DILATE,
@@ -148,11 +147,11 @@ class RestoreTask(Task):
         return train(**options)
 
     def load(self, model: str | None = None, *, force: bool = False, device: str | None = None,
-             threshold: float | None = None, dilate: int | None = None, remove: bool = False,
-             **options: Any) -> RestorePipeline:
-        """A pipeline for ``model``; options: device, threshold, dilate, remove, force."""
-        if options:
-            raise ArtganError(f"unknown restore option(s): {', '.join(sorted(options))}")
+             threshold: float | None = None, dilate: int | None = None, remove: bool = False
+             ) -> RestorePipeline:
+        """A pipeline for ``model``. ``remove=True`` (with a mask) paints over what the mask
+        covers without reading it; ``force=True`` repaints a detection the safety net would
+        refuse (see ``RestorePipeline``); ``threshold`` None: the model's own."""
         return RestorePipeline(self.restorer(model, device, threshold, dilate, remove), force)
 
     def restorer(self, model: str | None = None, device: str | None = None,
@@ -168,15 +167,6 @@ class RestoreTask(Task):
         return Restorer(loaded.networks, loaded.size, loaded.device,
                         loaded.threshold if threshold is None else threshold, dilate,
                         loaded.name, remove, loaded.sure)
-
-    def restore(self, image: Any, mask: Any = None, return_mask: bool = False,
-                model: str | None = None, **options: Any) -> Any:
-        """Restore ``image`` (PIL, numpy or tensor): detect damage unless ``mask`` (white or
-        True = repaint) is given. Returns the same kind, plus the mask if ``return_mask``.
-        ``remove=True`` (with a mask) paints over what the mask covers without reading it;
-        ``force=True`` repaints a detection the safety net would refuse (see
-        ``RestorePipeline``)."""
-        return self.load(model, **options)(image, mask=mask, return_mask=return_mask)
 
     def run(self, inputs: list[str], out: str | None = None, mask: str | None = None,
             save_mask: bool = False, detect_only: bool = False, threshold: float | None = None,

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from torch import Tensor, nn
 
+from artgan import ArtganError
 from artgan.convert import pil_to_uint8
-from artgan.errors import ArtganError
 from artgan.imageio import read_image
 from artgan.metrics import psnr
 from artgan_restore.damage import damaged_scan

@@ -19,9 +19,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from artgan import infer, store
+from artgan import ArtganError, infer, store
 from artgan.convert import pil_to_uint8, uint8_to_pil
-from artgan.errors import ArtganError
 from artgan.imageio import attach_alpha, split_alpha
 from artgan.nn.blocks import PADDINGS, UPSAMPLING
 from artgan.task import Pipeline, Task, compare_option
@@ -150,12 +149,9 @@ class StyleTransferTask(Task):
         overlap: int = 64,
         batch: int = 1,
         max_size: int | None = None,
-        **options: Any,
     ) -> StylePipeline:
         """A pipeline for style ``model`` (name or path; None = ``monet``); ``reverse`` uses the
         painting -> photo generator."""
-        if options:
-            raise ArtganError(f"unknown style-transfer option(s): {', '.join(sorted(options))}")
         target = infer.pick_device(device)
         loaded = store.load_model(model or self.default_model, self.name, target)
         network = loaded.network

@@ -8,7 +8,6 @@ import click
 import torch
 
 import artgan
-import artgan.errors
 
 
 class PosterizePipeline(artgan.Pipeline):
@@ -16,7 +15,7 @@ class PosterizePipeline(artgan.Pipeline):
 
     def __init__(self, levels: int):
         if not 2 <= levels <= 256:
-            raise artgan.errors.ArtganError(f"--levels must be between 2 and 256, not {levels}")
+            raise artgan.ArtganError(f"--levels must be between 2 and 256, not {levels}")
         self.levels = levels
 
     def process(self, batch: torch.Tensor) -> torch.Tensor:
@@ -34,7 +33,9 @@ class PosterizeTask(artgan.Task):
                          help="Levels per colour channel."),
         ]
 
-    def load(self, model=None, levels: int = 4, **options):
+    def load(self, model=None, levels: int = 4):
+        """``levels``: the one option (``artgan.load("posterize", levels=3)``); artgan
+        refuses any other keyword with a one-line error."""
         return PosterizePipeline(levels)
 
 
