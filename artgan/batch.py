@@ -3,7 +3,10 @@
 Outputs mirror the inputs' relative paths under ``--out`` and never leave it; two inputs
 whose results would land on one file are refused before anything runs, as is writing over
 an input; a file that cannot be read is skipped with one warning; the summary says how many
-failed and the exit code is 1 if any did.
+failed and the exit code is 1 if any did. Folders and globs leave out artgan's own outputs
+(``photo.style-transfer.jpg``, ``scan.restored.png``, ``scan.mask.png``), so running a
+command twice over a folder does not process the first run's results; a file named on the
+command line is always processed.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 import click
 from PIL import Image
 
+from artgan import plugins
 from artgan.errors import ArtganError
 from artgan.imageio import (
     IMAGE_EXTENSIONS,
@@ -27,11 +31,56 @@ from artgan.imageio import (
 from artgan.plugins import warn
 
 
-def output_paths(inputs: Sequence[str], out: str | None, suffix: str) -> list[tuple[Path, Path]]:
-    """Pair each input image with where its result goes; refuse layouts that clobber inputs."""
+def output_suffixes() -> set[str]:
+    """Every ``<suffix>`` that an installed task puts in the names of its outputs
+    (``photo.<suffix>.jpg``)."""
+    suffixes: set[str] = set()
+    for name in plugins.task_names():
+        task = plugins.get_task(name)
+        suffixes.update(task.output_suffixes())
+    return suffixes
+
+
+def is_own_output(path: Path, suffixes: Iterable[str]) -> bool:
+    """Whether ``path`` is named like an artgan output: its stem ends in ``.<suffix>``."""
+    return any(path.stem.endswith(f".{suffix}") for suffix in suffixes)
+
+
+def expand_inputs(inputs: Sequence[str], suffix: str | None = None) -> list[tuple[Path, Path]]:
+    """``find_images(inputs)`` without artgan's own outputs (``suffix``, the calling task's,
+    and every installed task's) found in folders and globs, with a note on stderr saying
+    how many were left out. Files named on the command line are all kept, and so are
+    matches of a glob whose file-name part spells the suffix itself (``*.restored.png``)."""
     found = find_images(inputs)
+    suffixes = output_suffixes() | ({suffix} if suffix else set())
+    named = {os.path.realpath(item) for item in inputs if Path(item).is_file()}
+    wanted = {known for item in inputs if _is_glob(item) for known in suffixes
+              if f".{known}" in Path(item).name}
+    skipped = [path for path, _ in found if os.path.realpath(path) not in named
+               and is_own_output(path, suffixes - wanted)]
+    if skipped:
+        names = ", ".join(sorted({f".{known}" for path in skipped for known in suffixes
+                                  if path.stem.endswith(f".{known}")}))
+        some = "file" if len(skipped) == 1 else "files"
+        print(f"note: skipped {len(skipped)} {some} named like artgan's own outputs ({names}); "
+              "name a file on the command line to process it anyway", file=sys.stderr)
+        left_out = set(skipped)
+        found = [(path, relative) for path, relative in found if path not in left_out]
     if not found:
-        raise ArtganError(f"no images found in {', '.join(inputs)}")
+        also = " (only artgan's own outputs, skipped)" if skipped else ""
+        raise ArtganError(f"no images found in {', '.join(inputs)}{also}")
+    return found
+
+
+def _is_glob(item: str) -> bool:
+    return not Path(item).exists() and any(char in item for char in "*?[")
+
+
+def output_paths(inputs: Sequence[str], out: str | None, suffix: str) -> list[tuple[Path, Path]]:
+    """Pair each input image with where its result goes; refuse layouts that clobber inputs.
+
+    Folders and globs leave out artgan's own outputs (see ``expand_inputs``)."""
+    found = expand_inputs(inputs, suffix)
     if out is None:
         return [(path, default_output_path(path, suffix)) for path, _ in found]
     target = Path(out)

@@ -5,7 +5,12 @@ weights, so peak memory depends on the tile, not the image. Instance normalisati
 make every tile look different (each tile would get its own statistics), so before tiling the
 per-layer instance-norm statistics are measured once on a downscaled copy of the whole image
 and then frozen for all tiles; frozen statistics are a per-channel affine map, which is folded
-into the preceding convolution. Networks run in channels-last layout under inference mode, in
+into the preceding convolution. Tiles then agree with each other, but the statistics of a
+shrunk copy are not those of the full-size picture, so a tiled result differs from a one-pass
+result, the more the smaller the copy: that, not the blending, is almost all of the difference
+(the README's "Style transfer" gives figures; ``tests/test_infer.py`` checks them).
+``translate`` measures them at the tile size unless told otherwise, so that memory stays
+bounded by the tile. Networks run in channels-last layout under inference mode, in
 bfloat16 autocast where the hardware computes it natively (CUDA, CPUs with AMX or AVX512-BF16).
 
 Pictures may stay uint8 (0..255, read as [0, 1]; a quarter of float32's size) wherever they
@@ -411,7 +416,8 @@ def translate(
 
     Each image is reflect-padded to a multiple of ``multiple``. One that fits in a tile runs in
     one pass with its own instance-norm statistics; a larger one gets statistics from a copy
-    shrunk to ``stats_size`` (default: the tile size) and is then run in tiles. ``dtype`` is
+    shrunk to ``stats_size`` (default: the tile size, which bounds memory by the tile; larger
+is closer to a one-pass result) and is then run in tiles. ``dtype`` is
     the autocast precision (``None``: float32). Returns outputs of the input size beside the
     inputs, as ``out_dtype`` (default: uint8 for uint8 images, else float32); with
     ``in_place`` they are written over the images (of that dtype), which saves a copy of them.

@@ -94,6 +94,11 @@ class Task:
             compare_option(),
         ]
 
+    def output_suffixes(self) -> tuple[str, ...]:
+        """The ``<suffix>`` of the files it writes beside its inputs (``photo.<suffix>.jpg``),
+        which a later run over the same folder leaves out; ``run`` uses the task's name."""
+        return (self.name,)
+
     def train_options(self) -> list[click.Parameter]:
         """Parameters of ``artgan train NAME``; an empty list means the task is not trainable."""
         return []

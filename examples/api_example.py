@@ -2,10 +2,12 @@
 
 Run from the repository root after ``pip install .``:
 
-    python examples/api_example.py examples/photos/chelsea.jpg out/
+    python examples/api_example.py [PHOTO [OUT_DIR]]
 
-It lists what is installed, stylizes one photo as a PIL image, then runs the same
-pipeline on a numpy array and a torch tensor to show that each comes back as it went in.
+PHOTO defaults to ``examples/photos/chelsea.jpg`` (beside this script) and OUT_DIR to
+``out/``. It lists what is installed, stylizes the photo as a PIL image (``OUT_DIR/monet.png``),
+runs the same pipeline on a numpy array and a torch tensor to show that each comes back as it
+went in, and turns the painting back into a photo (``OUT_DIR/round_trip.png``).
 """
 
 import sys
@@ -16,6 +18,8 @@ import torch
 from PIL import Image
 
 import artgan
+
+PHOTO = Path(__file__).resolve().parent / "photos" / "chelsea.jpg"
 
 
 def main(photo: str, out_dir: str) -> None:
@@ -43,6 +47,7 @@ def main(photo: str, out_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
+    args = sys.argv[1:]
+    if len(args) > 2 or any(arg.startswith("-") for arg in args):
         sys.exit(__doc__)
-    main(sys.argv[1], sys.argv[2])
+    main(args[0] if args else str(PHOTO), args[1] if len(args) > 1 else "out")

@@ -1,6 +1,7 @@
 """Third-party plugins: the example package installs, lists and runs; broken ones only warn."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -41,11 +42,34 @@ def pip_install(source: Path, target: Path) -> None:
                     "--no-build-isolation", "--target", str(target), str(source)], check=True)
 
 
+def files_under(folder: Path) -> dict[str, int]:
+    """Every file under ``folder`` with its modification time (ns)."""
+    return {str(path.relative_to(folder)): path.stat().st_mtime_ns
+            for path in folder.rglob("*") if path.is_file()}
+
+
 @pytest.fixture(scope="module")
-def example_site(tmp_path_factory):
+def example_install(tmp_path_factory) -> tuple[Path, dict[str, int]]:
+    """The example installed from a copy (a build writes ``build/`` and ``*.egg-info`` beside
+    its sources), and what the install wrote or changed in ``examples/`` (nothing)."""
+    before = files_under(EXAMPLE)
+    source = tmp_path_factory.mktemp("example-source") / EXAMPLE.name
+    shutil.copytree(EXAMPLE, source,
+                    ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     site = tmp_path_factory.mktemp("example-site")
-    pip_install(EXAMPLE, site)
-    return site
+    pip_install(source, site)
+    after = files_under(EXAMPLE)
+    return site, {name: time for name, time in after.items() if before.get(name) != time}
+
+
+@pytest.fixture(scope="module")
+def example_site(example_install) -> Path:
+    return example_install[0]
+
+
+def test_installing_the_example_writes_nothing_into_examples(example_install):
+    _, written = example_install
+    assert not written, f"written into {EXAMPLE}: {sorted(written)[:5]}"
 
 
 def test_example_plugin_is_listed_and_runs(example_site, tmp_path, cli):

@@ -35,6 +35,9 @@ class GenerateTask(Task):
     description = "Paint new pictures in the style of a small collection (FastGAN)."
     default_model = "monet"
 
+    def output_suffixes(self) -> tuple[str, ...]:
+        return ()  # it writes new pictures, never beside inputs
+
     def run_options(self) -> list[click.Parameter]:
         return [
             click.Option(["--model", "-m"], help=f"Model name or .safetensors path "

@@ -103,6 +103,9 @@ class RestoreTask(Task):
     def __init__(self) -> None:
         self._loaded: dict[tuple[str, str], Restorer] = {}
 
+    def output_suffixes(self) -> tuple[str, ...]:
+        return ("restored", "mask")  # restored pictures and detect-only masks
+
     def run_options(self) -> list[click.Parameter]:
         return [
             click.Argument(["inputs"], nargs=-1, required=True),
