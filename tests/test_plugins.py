@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_cli
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,18 +73,18 @@ def test_installing_the_example_writes_nothing_into_examples(example_install):
     assert not written, f"written into {EXAMPLE}: {sorted(written)[:5]}"
 
 
-def test_example_plugin_is_listed_and_runs(example_site, tmp_path, cli):
+def test_example_plugin_is_listed_and_runs(example_site, tmp_path):
     env = {"PYTHONPATH": str(example_site), "ARTGAN_LOAD_PLUGINS": "artgan-plugin-example"}
-    listed = json.loads(cli("plugins", "--json", env=env).stdout)
+    listed = json.loads(run_cli("plugins", "--json", env=env).stdout)
     example = next(p for p in listed if p["name"] == "posterize")
     assert example["distribution"] == "artgan-plugin-example" and not example["builtin"]
     assert example["tasks"] == ["posterize"] and "register_tasks" in example["hooks"]
-    assert "posterize" in cli("tasks", env=env).stdout
+    assert "posterize" in run_cli("tasks", env=env).stdout
 
     source = tmp_path / "in.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (12, 16, 3), np.uint8)).save(source)
     before = source.read_bytes()
-    result = cli("run", "posterize", "--levels", "2", str(source), "--out",
+    result = run_cli("run", "posterize", "--levels", "2", str(source), "--out",
                  str(tmp_path / "out.png"), env=env)
     assert result.returncode == 0, result.stderr
     out = np.asarray(Image.open(tmp_path / "out.png"))
@@ -91,14 +92,14 @@ def test_example_plugin_is_listed_and_runs(example_site, tmp_path, cli):
     assert source.read_bytes() == before
 
 
-def test_load_plugins_variable_keeps_third_party_out(example_site, cli):
+def test_load_plugins_variable_keeps_third_party_out(example_site):
     env = {"PYTHONPATH": str(example_site), "ARTGAN_LOAD_PLUGINS": ""}
-    assert "posterize" not in cli("tasks", env=env).stdout
-    result = cli("run", "posterise", "x.png", env=env)
+    assert "posterize" not in run_cli("tasks", env=env).stdout
+    result = run_cli("run", "posterise", "x.png", env=env)
     assert result.returncode == 2
 
 
-def test_broken_plugins_warn_and_the_cli_keeps_working(tmp_path, cli):
+def test_broken_plugins_warn_and_the_cli_keeps_working(tmp_path):
     package = tmp_path / "broken"
     package.mkdir()
     (package / "pyproject.toml").write_text(BROKEN_PYPROJECT)
@@ -108,7 +109,7 @@ def test_broken_plugins_warn_and_the_cli_keeps_working(tmp_path, cli):
     site = tmp_path / "site"
     pip_install(package, site)
     env = {"PYTHONPATH": str(site), "ARTGAN_LOAD_PLUGINS": "artgan-broken"}
-    result = cli("tasks", env=env)
+    result = run_cli("tasks", env=env)
     assert result.returncode == 0
     assert "style-transfer" in result.stdout
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
@@ -118,7 +119,7 @@ def test_broken_plugins_warn_and_the_cli_keeps_working(tmp_path, cli):
     assert "register_tasks" in by_plugin["explodes-in-hook"]
     assert "SystemExit: 3" in by_plugin["exits-on-import"]
     assert "Traceback" not in result.stderr
-    listed = json.loads(cli("plugins", "--json", env=env).stdout)
+    listed = json.loads(run_cli("plugins", "--json", env=env).stdout)
     assert any(p["name"] == "style-transfer" for p in listed)
 
 
