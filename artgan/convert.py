@@ -3,6 +3,10 @@
 Models see float32 ``(N, 3, H, W)`` batches in [0, 1]; users hold PIL images, numpy
 arrays or tensors of many shapes and dtypes. ``to_batch`` hides the difference and hands
 back a function that returns results in the kind the user passed in, alpha included.
+
+Pixels themselves go between uint8 (0..255) and float (read as [0, 1]) here and nowhere else:
+``to_float`` one way, ``from_float`` (or ``quantize_``, in place, for large bands) the other,
+rounding as ``tensor_to_pil`` does, so every path of the library writes the same pixels.
 """
 
 from __future__ import annotations
@@ -22,9 +26,34 @@ from artgan.imageio import attach_alpha, split_alpha
 Restore = Callable[[torch.Tensor], Any]
 
 
+def to_float(pixels: torch.Tensor) -> torch.Tensor:
+    """Pixels as float32 in [0, 1]: uint8 ones divided by 255 (a new tensor), float ones as
+    float32 (themselves when they already are)."""
+    return pixels.float().div_(255) if pixels.dtype == torch.uint8 else pixels.float()
+
+
+def quantize_(values: torch.Tensor, scale: int = 255) -> torch.Tensor:
+    """Float in [0, 1] to whole numbers in [0, scale], NaN as 0 (still a float tensor), in
+    place: ``values`` is used up, which saves a copy of a large picture's band."""
+    return values.nan_to_num_(nan=0.0).clamp_(0, 1).mul_(scale).round_()
+
+
+def from_float(values: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Float pixels in [0, 1] stored as ``dtype``: uint8 rounded to 0..255 (NaN as 0), a
+    float dtype clamped to [0, 1]."""
+    if dtype == torch.uint8:
+        return _quantize(values, 255).to(torch.uint8)
+    return values.clamp(0, 1).to(dtype)
+
+
+def output_dtype(image: torch.Tensor) -> torch.dtype:
+    """Outputs come back in the input's kind: uint8 for uint8 pictures, else float32."""
+    return torch.uint8 if image.dtype == torch.uint8 else torch.float32
+
+
 def pil_to_tensor(img: Image.Image) -> torch.Tensor:
     """A ``(3, H, W)`` float32 tensor in [0, 1] from a PIL image of any mode (alpha dropped)."""
-    return pil_to_uint8(img).float() / 255.0
+    return to_float(pil_to_uint8(img))
 
 
 def tensor_to_pil(t: torch.Tensor) -> Image.Image:
@@ -139,7 +168,7 @@ def _from_tensor(tensor: torch.Tensor) -> tuple[torch.Tensor, Restore]:
         )
     dtype, device = tensor.dtype, tensor.device
     if dtype == torch.uint8:
-        values = batch.float() / 255.0
+        values = to_float(batch)
     elif dtype.is_floating_point:
         values = batch.float()
         _check_unit_range(values, "float tensor image")
@@ -186,8 +215,8 @@ def _single(out: torch.Tensor) -> torch.Tensor:
 
 
 def _quantize(values: torch.Tensor, scale: int) -> torch.Tensor:
-    """Float in [0, 1] to whole numbers in [0, scale], NaN as 0 (still a float tensor)."""
-    return torch.nan_to_num(values, nan=0.0).clamp(0, 1).mul(scale).round()
+    """``quantize_`` on a copy: ``values`` is left as it is."""
+    return quantize_(torch.nan_to_num(values, nan=0.0), scale)
 
 
 def _check_unit_range(values: torch.Tensor, what: str) -> None:

@@ -1,7 +1,8 @@
 """Run a fully convolutional image -> image network on images of any size, fast and seamlessly.
 
 Large images are cut into overlapping tiles whose outputs are blended with raised-cosine
-weights, so peak memory depends on the tile, not the image. Instance normalisation would
+weights (``artgan.tiles.run_tiled``, also importable from here; ``artgan.tiles`` holds all of
+artgan's tiling), so peak memory depends on the tile, not the image. Instance normalisation would
 make every tile look different (each tile would get its own statistics), so before tiling the
 per-layer instance-norm statistics are measured once on a downscaled copy of the whole image
 and then frozen for all tiles; frozen statistics are a per-channel affine map, which is folded
@@ -14,16 +15,15 @@ bounded by the tile. Networks run in channels-last layout under inference mode, 
 bfloat16 autocast where the hardware computes it natively (CUDA, CPUs with AMX or AVX512-BF16).
 
 Pictures may stay uint8 (0..255, read as [0, 1]; a quarter of float32's size) wherever they
-are: each tile, and each band of rows being shrunk, is converted to float on the network's
-device on its own, and tiles are blended in float one band of tile rows at a time, each
-band rounded to uint8 once finished (over the picture itself, if asked), so no float copy of
-a whole large picture is ever made.
+are: each tile, and each band of rows being shrunk, is converted to float
+(``artgan.convert.to_float``) on the network's device on its own, and tiles are blended in
+float one band of tile rows at a time, each band rounded to uint8 once finished (over the
+picture itself, if asked), so no float copy of a whole large picture is ever made.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 
@@ -31,7 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from artgan.convert import output_dtype, quantize_, to_float
 from artgan.errors import ArtganError
+from artgan.tiles import run_tiled
 
 Stats = list[tuple[Tensor, Tensor]]
 _BAND_ROWS = 256  # rows of a picture shrunk at a time
@@ -150,26 +152,6 @@ def inference_norms(network: nn.Module) -> Iterator[list[InferenceInstanceNorm]]
         yield [module for _, _, module in swaps]
 
 
-def _unit_float(pixels: Tensor, device: torch.device) -> Tensor:
-    """``pixels`` on ``device``, uint8 ones as float32 in [0, 1] (moved first: they are smaller)."""
-    pixels = pixels.to(device)
-    return pixels.float().div_(255.0) if pixels.dtype == torch.uint8 else pixels
-
-
-def output_dtype(image: Tensor) -> torch.dtype:
-    """Outputs come back in the input's kind: uint8 for uint8 pictures, else float32."""
-    return torch.uint8 if image.dtype == torch.uint8 else torch.float32
-
-
-def _rounded(values: Tensor, dtype: torch.dtype) -> Tensor:
-    """Network output ready to be stored as ``dtype``: for uint8, rounded from [0, 1] to
-    0..255 as ``tensor_to_pil`` rounds, in place (``values`` is used up), since temporary
-    copies of a band of a large picture would cost more than the band."""
-    if dtype == torch.uint8:
-        values.nan_to_num_(nan=0.0).clamp_(0, 1).mul_(255).round_()
-    return values
-
-
 def resize(image: Tensor, size: tuple[int, int], device: torch.device) -> Tensor:
     """``image`` (N, C, H, W) resized to ``size`` (antialiased bilinear), as float on ``device``.
 
@@ -183,7 +165,7 @@ def resize(image: Tensor, size: tuple[int, int], device: torch.device) -> Tensor
         return F.interpolate(values, size=to, mode="bilinear", antialias=True,
                              align_corners=False)
 
-    bands = [scaled(_unit_float(band, device), (band.shape[-2], width))
+    bands = [scaled(to_float(band.to(device)), (band.shape[-2], width))
              for band in image.split(_BAND_ROWS, dim=-2)]
     return scaled(torch.cat(bands, dim=-2), (height, width))
 
@@ -196,7 +178,7 @@ def _downscale(image: Tensor, size: int, multiple: int, device: torch.device) ->
     th = max(multiple, round(h * factor / multiple) * multiple)
     tw = max(multiple, round(w * factor / multiple) * multiple)
     if (th, tw) == (h, w):
-        return _unit_float(image, device)
+        return to_float(image.to(device))
     return resize(image, (th, tw), device)
 
 
@@ -269,134 +251,6 @@ def frozen_instance_norm(
             yield network
 
 
-def tile_size(length: int, tile: int, overlap: int, multiple: int = 1) -> int:
-    """The smallest tile (a multiple of ``multiple``, at most ``tile``) that covers ``length``
-    with as few tiles as ``tile`` would: less work is wasted on overlaps."""
-    if length <= tile:
-        return length
-    count = math.ceil((length - overlap) / (tile - overlap))
-    size = math.ceil((length + (count - 1) * overlap) / count / multiple) * multiple
-    return min(size, tile)
-
-
-def tile_starts(length: int, tile: int, overlap: int, multiple: int = 1) -> list[int]:
-    """Start offsets of tiles of size ``tile`` covering ``length`` with at least about ``overlap``
-    shared pixels, spread evenly and aligned to ``multiple`` (so strided layers see the same
-    sampling grid in every tile as in the whole image)."""
-    if length <= tile:
-        return [0]
-    count = math.ceil((length - overlap) / (tile - overlap))
-    span = (length - tile) / (count - 1)
-    return [round(i * span / multiple) * multiple for i in range(count)]
-
-
-def _blend_weights(starts: list[int], size: int, length: int, device: torch.device) -> list[Tensor]:
-    """1-D weights per tile: raised-cosine cross-fades over each overlap, summing to one."""
-    weights = []
-    for i, start in enumerate(starts):
-        w = torch.ones(size, dtype=torch.float64)
-        if i > 0:
-            width = starts[i - 1] + size - start
-            ramp = 0.5 - 0.5 * torch.cos(math.pi * (torch.arange(width) + 0.5) / width)
-            w[:width] = torch.minimum(w[:width], ramp.double())
-        if i < len(starts) - 1:
-            width = start + size - starts[i + 1]
-            ramp = 0.5 + 0.5 * torch.cos(math.pi * (torch.arange(width) + 0.5) / width)
-            w[size - width:] = torch.minimum(w[size - width:], ramp.double())
-        weights.append(w)
-    total = torch.zeros(length, dtype=torch.float64)
-    for start, w in zip(starts, weights, strict=True):
-        total[start:start + size] += w
-    return [
-        (w / total[start:start + size]).float().to(device)
-        for start, w in zip(starts, weights, strict=True)
-    ]
-
-
-def run_tiled(
-    network: nn.Module,
-    image: Tensor,
-    tile: int = 512,
-    overlap: int = 64,
-    batch: int = 1,
-    multiple: int = 4,
-    device: torch.device | None = None,
-    out_dtype: torch.dtype | None = None,
-    out: Tensor | None = None,
-) -> Tensor:
-    """Apply ``network`` to (1, C, H, W) ``image`` tile by tile and blend the tiles seamlessly.
-
-    ``H`` and ``W`` must be multiples of ``multiple``; so must ``tile``. ``batch`` tiles go
-    through the network together, on ``device`` (default: the image's). Tiles meet in
-    raised-cosine cross-fades, so instance norms must be frozen (``frozen_instance_norm``) for
-    the result to match a whole-image run. The result goes to ``out``, by default a new tensor
-    beside ``image`` as ``out_dtype`` (default: uint8 for a uint8 image, else float32). ``out``
-    may be ``image`` itself: a band of rows is written only once no tile still to come reads it.
-    """
-    if tile % multiple or tile < 2 * overlap + multiple:
-        raise ArtganError(
-            f"tile size {tile} must be a multiple of {multiple} and more than twice the overlap"
-        )
-    dtype = out.dtype if out is not None else out_dtype or output_dtype(image)
-    for top, band in _blended_bands(network, image, tile, overlap, batch, multiple,
-                                    device or image.device):
-        if out is None:
-            shape = (1, band.shape[1], *image.shape[-2:])
-            out = torch.empty(shape, dtype=dtype, device=image.device,
-                              memory_format=torch.channels_last)
-        out[..., top:top + band.shape[-2], :] = _rounded(band, dtype)
-    assert out is not None
-    return out
-
-
-def _blended_bands(
-    network: nn.Module,
-    image: Tensor,
-    tile: int,
-    overlap: int,
-    batch: int,
-    multiple: int,
-    device: torch.device,
-) -> Iterator[tuple[int, Tensor]]:
-    """The blended output as (first row, float32 (1, C, rows, W) band on ``device``), top to
-    bottom. Only the rows that tiles still to come can touch are held, in one buffer: after
-    each batch of tiles, those above the next tile are finished and handed over (valid until
-    the next band is asked for; the caller may overwrite them). Every pixel sums its tiles'
-    weighted outputs in the same order as a whole-size canvas would, so the result is the same
-    to the bit."""
-    _, _, height, width = image.shape
-    th, tw = tile_size(height, tile, overlap, multiple), tile_size(width, tile, overlap, multiple)
-    ys, xs = tile_starts(height, th, overlap, multiple), tile_starts(width, tw, overlap, multiple)
-    wy = _blend_weights(ys, th, height, device)
-    wx = _blend_weights(xs, tw, width, device)
-    jobs = [(i, j) for i in range(len(ys)) for j in range(len(xs))]
-    top, pending = 0, None  # pending row r accumulates output row top + r
-    for first in range(0, len(jobs), batch):
-        group = jobs[first:first + batch]
-        tiles = torch.cat([_unit_float(image[..., ys[i]:ys[i] + th, xs[j]:xs[j] + tw], device)
-                           for i, j in group])
-        tiles = tiles.contiguous(memory_format=torch.channels_last)
-        result = network(tiles).float().contiguous()  # blending is faster in one layout
-        rows = ys[group[-1][0]] + th - top
-        if pending is None or pending.shape[-2] < rows:
-            grown = result.new_zeros((1, result.shape[1], rows, width))
-            if pending is not None:
-                grown[..., :pending.shape[-2], :] = pending
-            pending = grown
-        for k, (i, j) in enumerate(group):
-            weight = wy[i].view(-1, 1) * wx[j].view(1, -1)
-            y = ys[i] - top
-            pending[0, :, y:y + th, xs[j]:xs[j] + tw].addcmul_(result[k], weight)
-        done = ys[jobs[first + batch][0]] if first + batch < len(jobs) else height
-        if done > top:
-            finished = done - top
-            yield top, pending[..., :finished, :]
-            kept = pending.shape[-2] - finished
-            pending[..., :kept, :] = pending[..., finished:, :].clone()
-            pending[..., kept:, :].zero_()
-            top = done
-
-
 def translate(
     network: nn.Module,
     images: Tensor,
@@ -433,9 +287,11 @@ is closer to a one-pass result) and is then run in tiles. ``dtype`` is
             height, width = image.shape[-2:]
             padded = _padded(image, multiple)
             if max(padded.shape[-2:]) <= tile:
-                whole = _unit_float(padded, device).contiguous(memory_format=torch.channels_last)
+                whole = to_float(padded.to(device)).contiguous(memory_format=torch.channels_last)
                 with inference_norms(network):
-                    result = _rounded(network(whole).float(), out_dtype)
+                    result = network(whole).float()
+                if out_dtype == torch.uint8:
+                    quantize_(result)
                 result = result.to(images.device, out_dtype)
             else:
                 stats = instance_norm_stats(network, padded, stats_size or tile, multiple, device)

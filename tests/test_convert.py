@@ -202,3 +202,22 @@ def test_image_grid_places_cells_row_by_row_with_gaps():
     assert float(grid[0, 8, 18]) == 0  # the empty sixth cell
     assert float(grid[:, :2].abs().sum()) == 0 and float(grid[:, :, :2].abs().sum()) == 0
     assert torch.equal(image_grid(images[:1]), images[0])
+
+
+def test_one_set_of_pixel_converters():
+    from artgan.convert import from_float, quantize_, to_float
+
+    pixels = torch.arange(256, dtype=torch.uint8).view(1, 16, 16)
+    floats = to_float(pixels)
+    assert floats.dtype == torch.float32 and torch.equal(floats, pixels.float() / 255)
+    assert torch.equal(from_float(floats, torch.uint8), pixels)  # the round trip is exact
+    same = torch.rand(2, 3)
+    assert to_float(same) is same
+    odd = torch.tensor([-0.2, 0.5 / 255, 1.5 / 255, 0.999, 1.3, float("nan")])
+    assert from_float(odd, torch.uint8).tolist() == [0, 0, 2, 255, 255, 0]
+    assert torch.equal(from_float(odd[:5], torch.float32), odd[:5].clamp(0, 1))
+    in_place = odd.clone()
+    assert quantize_(in_place) is in_place and in_place.tolist() == [0, 0, 2, 255, 255, 0]
+    picture = tensor_to_pil(torch.rand(3, 5, 7))
+    assert np.array_equal(np.asarray(picture),
+                          from_float(pil_to_tensor(picture), torch.uint8).permute(1, 2, 0).numpy())

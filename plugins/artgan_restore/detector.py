@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from artgan.infer import autocast_dtype
+from artgan.tiles import run_cored
 
 
 def _conv(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
@@ -129,46 +130,20 @@ def tiled_logits(detector: DamageDetector, image: Tensor, tile: int = 1024,
     float on the CPU.
 
     The picture is cut into ``tile`` px cores, each run with ``margin`` px of context
-    (reflected at the picture's border) so no core sees a tile edge; only one tile is in
-    float at a time, so memory does not grow with the scan.
+    (reflected at the picture's border) so no core sees a tile edge (``artgan.tiles.run_cored``:
+    cores, not blended tiles, so each pixel is judged once); only one tile is in float at a
+    time, so memory does not grow with the scan.
     """
     device = next(detector.parameters()).device
     dtype = autocast_dtype(device)
-    _, height, width = image.shape
-    multiple = detector.multiple
-    for top in range(0, height, tile):
-        for left in range(0, width, tile):
-            bottom, right = min(height, top + tile), min(width, left + tile)
-            y0, x0 = max(0, top - margin), max(0, left - margin)
-            y1, x1 = min(height, bottom + margin), min(width, right + margin)
-            crop = _to_float(image[:, y0:y1, x0:x1]).to(device).unsqueeze(0)
-            crop = _pad(crop, top - y0, left - x0, bottom, right, y1, x1, margin, multiple)
-            with torch.autocast(device.type, dtype=dtype or torch.float32,
-                                enabled=dtype is not None):
-                logits = detector(crop)
-            core = logits[0, :, margin : margin + bottom - top, margin : margin + right - left]
-            yield (slice(top, bottom), slice(left, right)), core.float().cpu()
 
+    def logits(crop: Tensor) -> Tensor:
+        with torch.autocast(device.type, dtype=dtype or torch.float32,
+                            enabled=dtype is not None):
+            return detector(crop)
 
-def _to_float(pixels: Tensor) -> Tensor:
-    return pixels.float() / 255 if pixels.dtype == torch.uint8 else pixels.float()
-
-
-def _pad(crop: Tensor, before_y: int, before_x: int, bottom: int, right: int, y1: int, x1: int,
-         margin: int, multiple: int) -> Tensor:
-    """Pad a crop so its core starts ``margin`` px in and its sides are multiples."""
-    top_pad, left_pad = margin - before_y, margin - before_x
-    core_h = crop.shape[-2] - before_y - (y1 - bottom)
-    core_w = crop.shape[-1] - before_x - (x1 - right)
-    height = margin + core_h + margin
-    width = margin + core_w + margin
-    height += -height % multiple
-    width += -width % multiple
-    bottom_pad = height - top_pad - crop.shape[-2]
-    right_pad = width - left_pad - crop.shape[-1]
-    pads = (left_pad, right_pad, top_pad, bottom_pad)
-    mode = "reflect" if max(pads) < min(crop.shape[-2:]) else "replicate"
-    return F.pad(crop, pads, mode=mode)
+    for where, core in run_cored(logits, image, tile, margin, detector.multiple, device):
+        yield where, core.float().cpu()
 
 
 def keep_connected(mask: Tensor, seeds: Tensor, cell: int = 8) -> Tensor:

@@ -23,6 +23,7 @@ from PIL import Image
 from torch import Tensor, nn
 
 from artgan import ArtganError
+from artgan.convert import from_float, to_float
 from artgan.imageio import ImageError, read_image
 from artgan.infer import autocast_dtype, pick_device
 from artgan.store import load_model
@@ -193,7 +194,7 @@ class Restorer:
         elif opaque is None:
             opaque = self.opaque(image, mask)
         if bool(opaque.any()):
-            out[:, opaque] = _from_float(_mean_outside(image, mask), image.dtype)
+            out[:, opaque] = from_float(_mean_outside(image, mask), image.dtype)
         remaining = mask.clone()
         for group in plan.batches(BATCH_WINDOWS * self.size**2):
             self._fill(group, plan, out, remaining)
@@ -204,7 +205,7 @@ class Restorer:
         height, width = windows[0].shape
         scale = windows[0].scale
         crops = [(slice(w.top, w.bottom), slice(w.left, w.right)) for w in windows]
-        x = _to_float(torch.stack([out[:, rows, cols] for rows, cols in crops]))
+        x = to_float(torch.stack([out[:, rows, cols] for rows, cols in crops]))
         m = torch.stack([remaining[rows, cols] for rows, cols in crops])[:, None]
         x, m = x.to(self.device), m.to(self.device, torch.float32)
         if scale > 1:
@@ -232,7 +233,7 @@ class Restorer:
         same_scale = plan.scale_of(core_top, core_left, core_bottom, core_right) == window.scale
         write[inside] = hole[inside] & same_scale
         region = out[:, top:bottom, left:right]
-        region[:, write] = _from_float(predicted[:, write], out.dtype)
+        region[:, write] = from_float(predicted[:, write], out.dtype)
         hole[write] = False
 
     def _predict(self, image: Tensor, mask: Tensor) -> Tensor:
@@ -297,18 +298,8 @@ def _mean_outside(image: Tensor, mask: Tensor, band: int = 512) -> Tensor:
     total = torch.zeros(image.shape[0], dtype=torch.float64)
     for top in range(0, image.shape[1], band):
         keep = ~mask[top:top + band]
-        total += (_to_float(image[:, top:top + band]).double() * keep).sum(dim=(1, 2))
+        total += (to_float(image[:, top:top + band]).double() * keep).sum(dim=(1, 2))
     return (total / max(1, int((~mask).sum()))).float().view(-1, 1)
-
-
-def _to_float(pixels: Tensor) -> Tensor:
-    return pixels.float() / 255 if pixels.dtype == torch.uint8 else pixels.float()
-
-
-def _from_float(values: Tensor, dtype: torch.dtype) -> Tensor:
-    if dtype == torch.uint8:
-        return values.mul(255).round().clamp(0, 255).to(torch.uint8)
-    return values.clamp(0, 1).to(dtype)
 
 
 # --- pictures and masks from files and Python objects ---------------------------------------

@@ -8,8 +8,12 @@ handles well is filled on a downscaled copy (scale 2, 4, ...) so that it fits. T
 counts only cells damaged all over: a dense crack network touches every cell of a wide
 area, yet each of its pixels is a pixel or two from intact paint, and downscaling it would
 blur every crack. For each
-scale the picture is cut into square cores; only cores holding damage of that scale
-become windows, each run with ``margin`` model px of context on every side. Windows run
+scale the picture is cut into square cores (``artgan.tiles.cores``, the grid the detector
+runs on); only cores holding damage of that scale become windows, each run with ``margin``
+model px of context on every side. Unlike the detector's tiles, a window is not padded by
+reflection where it meets the picture's border but moved back inside it
+(``artgan.tiles.centred``): the inpainter must read real paint, and a reflection would copy
+the hole into its own context. Windows run
 thin damage first, and what one window fills is context for the next. Within a scale they
 run in interleaved passes (every other row and column of cores, like the squares of one
 colour on a chessboard; the last row and column, whose windows are pushed back inside the
@@ -26,6 +30,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from artgan.tiles import centred, cores
 
 
 @dataclass(frozen=True)
@@ -180,16 +186,16 @@ def _windows_at(
     in passes over every other row and column of the grid (the last row and column apart)."""
     core = (size - 2 * margin) * scale
     span = size * scale
-    rows, columns = math.ceil(height / core), math.ceil(width / core)
+    row_cores, column_cores = cores(height, core), cores(width, core)
+    rows, columns = len(row_cores), len(column_cores)
     passes: dict[tuple[int, int], list[Window]] = {}
-    for row, top in enumerate(range(0, height, core)):
-        for column, left in enumerate(range(0, width, core)):
-            bottom, right = min(height, top + core), min(width, left + core)
+    for row, (top, bottom) in enumerate(row_cores):
+        for column, (left, right) in enumerate(column_cores):
             if not bool(cells[top // cell : math.ceil(bottom / cell),
                               left // cell : math.ceil(right / cell)].any()):
                 continue
-            y0, y1 = _span(top, bottom, span, height)
-            x0, x1 = _span(left, right, span, width)
+            y0, y1 = centred(top, bottom, span, height)
+            x0, x1 = centred(left, right, span, width)
             window = Window(y0, x0, y1, x1, (top, left, bottom, right), scale)
             key = (_pass_of(row, rows), _pass_of(column, columns))
             passes.setdefault(key, []).append(window)
@@ -201,11 +207,3 @@ def _pass_of(index: int, count: int) -> int:
     its window, pushed back inside the picture, can reach the window two cores before."""
     return 2 if index == count - 1 else index % 2
 
-
-def _span(start: int, end: int, span: int, length: int) -> tuple[int, int]:
-    """A window of ``span`` px centred on [start, end), moved inside [0, length)."""
-    if length <= span:
-        return 0, length
-    lower = (start + end) // 2 - span // 2
-    lower = min(max(0, lower), length - span)
-    return lower, lower + span
