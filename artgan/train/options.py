@@ -1,8 +1,9 @@
 """The ``artgan train TASK`` options every task shares, and the TrainConfig they build.
 
-Tasks add ``train_options()`` to their own ``Task.train_options()`` and turn the parsed
-values into a config with ``config_from_options(**options)``, so budgets, precision and
-checkpointing are spelled the same way for every task.
+Tasks add them to their own ``Task.train_options()`` (with their defaults, through
+``artgan.train.driver.shared_options``) and ``driver.prepare`` turns the parsed values into a
+config with ``config_from_options(**options)``, so budgets, precision and checkpointing are
+spelled the same way for every task.
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ imports would add to each one's start-up.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,9 +24,6 @@ from artgan.infer import pick_device
 from . import output
 from .model import SIZES
 from .sampling import SEED_LIMIT, GeneratorPipeline, check_count, check_truncation
-
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_DEFAULTS = {"augment": "color,translation", "ema": 0.999}  # shared options, set for FastGAN
 
 
 class GenerateTask(Task):
@@ -63,16 +59,10 @@ class GenerateTask(Task):
         ]
 
     def train_options(self) -> list[click.Parameter]:
-        from artgan.train.options import train_options
+        from artgan.train.driver import shared_options
 
-        shared = train_options()
-        for option in shared:
-            if option.name in _DEFAULTS:
-                option.default = _DEFAULTS[option.name]
-                option.show_default = True
-            elif option.name == "run_dir":
-                option.help = ("Folder for checkpoints, log.jsonl and samples "
-                               "(default: runs/generate/NAME).")
+        # FastGAN's settings of the shared options
+        shared = shared_options(self.name, {"augment": "color,translation", "ema": 0.999})
         return [
             click.Option(["--data"], required=True, metavar="FOLDER",
                          help="Folder of training pictures (any sizes and modes; 100+ works)."),
@@ -145,25 +135,14 @@ class GenerateTask(Task):
         return 0
 
     def train(self, **options: Any) -> Path:
-        from artgan.train.options import config_from_options
+        from artgan.train.driver import prepare
 
         from .training import train_generator
 
-        name = options["name"]
-        if not _NAME.match(name):
-            raise ArtganError(f"--name {name!r}: use letters, digits, '.', '_' and '-' only")
-        out = Path(options.get("out") or store.user_model_dir() / self.name / f"{name}.safetensors")
-        if out.suffix != store.SUFFIX:
-            raise ArtganError(f"--out {out}: model files end in {store.SUFFIX}")
-        output.check_writable([out])
-        if not options.get("run_dir"):
-            options["run_dir"] = Path("runs") / self.name / name
-        for key, value in _DEFAULTS.items():
-            if options.get(key) is None:
-                options[key] = value
-        config = config_from_options(task=self.name, **options)
+        run = prepare(self.name, self.train_options(), options)
+        options = run.options
         return train_generator(
-            options["data"], out, config, size=int(options.get("size", 128)),
-            width=options.get("width", 32), batch_size=options.get("batch_size", 16),
-            lr=options.get("lr", 2e-4), workers=options.get("workers", 0),
+            options["data"], run.out, run.config, size=int(options["size"]),
+            width=options["width"], batch_size=options["batch_size"], lr=options["lr"],
+            workers=options["workers"],
         )

@@ -15,9 +15,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from artgan import ArtganError
-from artgan.data import ImageFolder, training_loader
+from artgan.data import ImageFolder
 from artgan.losses import LOSSES, reconstruction_loss
 from artgan.train import GanModule, StepContext, TrainConfig, Trainer
+from artgan.train.driver import resumable_loader
 
 from .model import ARCHITECTURE, FastGANDiscriminator, FastGANGenerator, quarter_of, standing_stats
 from .sampling import latents
@@ -124,10 +125,7 @@ def train_generator(
             "add pictures or lower --batch-size"
         )
 
-    def loader(start: int):
-        return training_loader(dataset, batch_size, start=start, seed=config.seed,
-                               workers=workers, distributed=torch.distributed.is_initialized())
-
+    loader = resumable_loader(dataset, batch_size, config, workers)
     trainer = Trainer(FastGANModule(size, width, lr=lr), loader, config)
     result = trainer.fit()
     card = {

@@ -145,9 +145,11 @@ class RestoreTask(Task):
         return restore_train_options()
 
     def train(self, **options: Any) -> Path:
+        from artgan.train.driver import prepare
         from artgan_restore.training import train
 
-        return train(**options)
+        run = prepare(self.name, self.train_options(), options)
+        return train(run, **run.options)
 
     def load(self, model: str | None = None, *, force: bool = False, device: str | None = None,
              threshold: float | None = None, dilate: int | None = None, remove: bool = False

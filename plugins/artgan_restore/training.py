@@ -48,11 +48,11 @@ from torch import Tensor, nn
 from torch.utils.data import ConcatDataset
 
 from artgan import ArtganError
-from artgan.data import ImageFolder, holdout_split, training_loader
+from artgan.data import ImageFolder, holdout_split
 from artgan.losses import LOSSES, feature_matching_loss, reconstruction_loss
-from artgan.store import load_model, user_model_dir
+from artgan.store import load_model
 from artgan.train import GanModule, StepContext, Trainer
-from artgan.train.options import config_from_options, train_options
+from artgan.train.driver import TrainRun, resumable_loader, shared_options
 from artgan_restore.damage import CLEAN_SHARE, free_form_masks, random_damage
 from artgan_restore.detector import DamageDetector
 from artgan_restore.discriminator import PatchDiscriminator
@@ -63,7 +63,6 @@ from artgan_restore.validation import DetectorValidation, InpainterValidation
 
 WEIGHTS = {"hole": 1.0, "known": 0.1, "adversarial": 0.05, "features": 1.0}
 OPACITY_WEIGHT = 0.5  # the opacity output's loss against the damage mask's
-_SHARED_SKIPPED = {"augment", "ada_target"}  # the discriminator input carries the mask
 
 
 class RestoreModule(GanModule):
@@ -399,8 +398,8 @@ def restore_train_options() -> list[click.Parameter]:
                           "picture entirely, so restore does not read it (default: on for "
                           "a new model, as the --init model has it otherwise)."),
     ]
-    shared = [o for o in train_options() if o.name not in _SHARED_SKIPPED]
-    return own + shared
+    # the discriminator input carries the mask: no augmentation
+    return own + shared_options(TASK, skip=("augment", "ada_target"))
 
 
 def training_data(folders: list[str], size: int, holdout: int,
@@ -461,19 +460,14 @@ def _init_config(given: dict[str, Any], start: dict[str, Any], init: str,
     return {**config, "detector": detector}
 
 
-def train(*, data: tuple[str, ...], name: str = "restore", out: str | None = None,
-          size: int = DEFAULT_CONFIG["size"], load_size: int | None = None, holdout: int = 0,
-          batch_size: int = 16, workers: int = 0, lr: float = 1e-3, d_lr: float = 1e-4,
-          detector_lr: float = 2e-3, detector_steps: int = 1, loss: str = "hinge",
-          width: int = DEFAULT_CONFIG["inpainter"]["width"],
-          blocks: int = DEFAULT_CONFIG["inpainter"]["blocks"],
-          detector_width: int = DEFAULT_CONFIG["detector"]["width"],
-          detector_depth: int = DEFAULT_CONFIG["detector"]["depth"],
-          detector_opacity: bool | None = None,
-          init: str | None = None, only: str | None = None, validate: int = 0,
-          texture_weight: float = 1.0,
-          **options: Any) -> Path:
-    """Train and export a restore model; returns the model file's path."""
+def train(run: TrainRun, *, data: tuple[str, ...], size: int, load_size: int | None,
+          holdout: int, batch_size: int, workers: int, lr: float, d_lr: float,
+          detector_lr: float, detector_steps: int, loss: str, width: int, blocks: int,
+          detector_width: int, detector_depth: int, detector_opacity: bool | None,
+          init: str | None, only: str | None, validate: int, texture_weight: float,
+          **shared: Any) -> Path:
+    """Train and export a restore model from the options of ``run`` (``driver.prepare``'s:
+    pass them again as keywords); returns the model file's path."""
     config = {
         "detector": {"width": detector_width, "depth": detector_depth,
                      "opacity": detector_opacity},
@@ -494,12 +488,9 @@ def train(*, data: tuple[str, ...], name: str = "restore", out: str | None = Non
     multiple = 2 ** max(config["inpainter"]["downs"], config["detector"]["depth"])
     if size % multiple:
         raise ArtganError(f"--size must be a multiple of {multiple}, got {size}")
-    if not options.get("run_dir"):  # one run folder per --name, as the other tasks have
-        options["run_dir"] = Path("runs") / TASK / name
-    train_config = config_from_options(task=TASK, **options)
     if validate and only == "opacity":
         raise ArtganError("--only opacity does not validate: leave out --validate")
-    if bool(validate) != bool(train_config.validate_every) or (validate and not only):
+    if validate and not only:  # driver.prepare pairs --validate with --validate-every
         raise ArtganError("--validate N, --validate-every STEPS and --only go together: "
                           "validation scores the one network that trains")
     dataset, validation_paths = training_data(list(data), size, holdout, load_size, validate)
@@ -508,22 +499,15 @@ def train(*, data: tuple[str, ...], name: str = "restore", out: str | None = Non
         validation = DetectorValidation.from_paths(validation_paths)
     elif only == "inpainter" and validate:
         validation = InpainterValidation.from_paths(validation_paths, size)
-    target = Path(out) if out else user_model_dir() / TASK / f"{name}.safetensors"
     module = RestoreModule(config, lr=lr, d_lr=d_lr, detector_lr=detector_lr, loss=loss,
-                           seed=train_config.seed, detector_steps=detector_steps,
+                           seed=run.config.seed, detector_steps=detector_steps,
                            init=None if start is None else start.network.state_dict(),
                            only=only,
                            texture_weight=texture_weight,
                            validation=validation)
 
-    def loader(start: int):
-        import torch.distributed as dist
-
-        return training_loader(dataset, batch_size, start=start, seed=train_config.seed,
-                               workers=min(workers, os.cpu_count() or 1),
-                               distributed=dist.is_initialized())
-
-    trainer = Trainer(module, loader, train_config)
+    loader = resumable_loader(dataset, batch_size, run.config, min(workers, os.cpu_count() or 1))
+    trainer = Trainer(module, loader, run.config)
     result = trainer.fit()
     sources = ", ".join(Path(folder).name for folder in data)
     card = {
@@ -543,5 +527,4 @@ def train(*, data: tuple[str, ...], name: str = "restore", out: str | None = Non
         "texture_weight": None if only in ("detector", "opacity") else texture_weight,
         "losses": {key: round(value, 4) for key, value in result.losses.items()},
     }
-    path = trainer.export(target, task=TASK, card=card)
-    return path
+    return trainer.export(run.out, task=TASK, card=card)

@@ -10,7 +10,6 @@ in torchvision, ~200 MB of memory that inference does not need.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +25,6 @@ from artgan.nn.blocks import PADDINGS, UPSAMPLING
 from artgan.task import Pipeline, Task, compare_option
 
 from .model import ARCHITECTURE, DEFAULT_CONFIG
-
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_TRAIN_DEFAULTS = {"lr_schedule": "linear"}  # shared options, set as in the CycleGAN paper
 
 
 class UnitRange(nn.Module):
@@ -166,12 +162,10 @@ class StyleTransferTask(Task):
         return super().run(inputs, out, model=style, **options)
 
     def train_options(self) -> list[click.Parameter]:
-        from artgan.train.options import train_options
+        from artgan.train.driver import shared_options
 
-        shared = train_options()
-        for option in shared:
-            if option.name in _TRAIN_DEFAULTS:
-                option.default = _TRAIN_DEFAULTS[option.name]
+        # the CycleGAN paper's settings of the shared options
+        shared = shared_options(self.name, {"lr_schedule": "linear"})
         return [
             click.Option(["--domain-a"], required=True, metavar="FOLDER",
                          help="Photos (or any source domain)."),
@@ -230,36 +224,21 @@ class StyleTransferTask(Task):
         ]
 
     def train(self, **options: Any) -> Path:
-        from artgan.train.options import config_from_options
+        from artgan.train.driver import prepare
 
         from .training import train_cyclegan
 
-        name = options["name"]
-        if not _NAME.match(name):
-            raise ArtganError(f"--name {name!r}: use letters, digits, '.', '_' and '-' only")
-        default_out = store.user_model_dir() / self.name / f"{name}{store.SUFFIX}"
-        out = Path(options.get("out") or default_out)
-        if out.suffix != store.SUFFIX:
-            raise ArtganError(f"--out {out}: model files end in {store.SUFFIX}")
-        if not options.get("run_dir"):
-            options["run_dir"] = Path("runs") / self.name / name
-        for key, value in _TRAIN_DEFAULTS.items():
-            if options.get(key) is None:
-                options[key] = value
-        config = config_from_options(task=self.name, **options)
-        generator = {
-            **DEFAULT_CONFIG,
-            "width": options.get("width", DEFAULT_CONFIG["width"]),
-            "n_blocks": options.get("blocks", DEFAULT_CONFIG["n_blocks"]),
-            "upsample": options.get("upsample", DEFAULT_CONFIG["upsample"]),
-        }
+        run = prepare(self.name, self.train_options(), options)
+        options = run.options
+        generator = {**DEFAULT_CONFIG, "width": options["width"], "n_blocks": options["blocks"],
+                     "upsample": options["upsample"]}
         init = None
-        if options.get("init"):
+        if options["init"]:
             start = store.load_model(options["init"], self.name)
             for key, option in (("width", "width"), ("n_blocks", "blocks"),
                                 ("upsample", "upsample")):
-                given = options.get(option)
-                if given not in (None, DEFAULT_CONFIG[key], start.config.get(key)):
+                given = options[option]
+                if given not in (DEFAULT_CONFIG[key], start.config.get(key)):
                     raise ArtganError(
                         f"--{option} {given}: --init {options['init']} has "
                         f"{option} {start.config.get(key)}; leave --{option} out"
@@ -267,19 +246,15 @@ class StyleTransferTask(Task):
             generator = dict(start.config)
             init = start.network.state_dict()
         module_options = {
-            "d_width": options.get("d_width", 64),
-            "d_layers": options.get("d_layers", 3),
-            "d_padding": options.get("d_padding", "valid"),
-            "lr": options.get("lr", 2e-4),
-            "cycle_weight": options.get("cycle", 10.0),
-            "identity_weight": options.get("identity", 5.0),
-            "pool_size": options.get("pool", 50),
+            "d_width": options["d_width"], "d_layers": options["d_layers"],
+            "d_padding": options["d_padding"], "lr": options["lr"],
+            "cycle_weight": options["cycle"], "identity_weight": options["identity"],
+            "pool_size": options["pool"],
         }
         return train_cyclegan(
-            options["domain_a"], options["domain_b"], out, config,
-            size=options.get("size", 256), load_size=options.get("load_size"),
-            generator=generator, module_options=module_options,
-            batch_size=options.get("batch_size", 1), workers=options.get("workers", 0),
-            holdout=options.get("holdout", 0), validate=options.get("validate", 0), init=init,
-            init_name=options.get("init"),
+            options["domain_a"], options["domain_b"], run.out, run.config,
+            size=options["size"], load_size=options["load_size"], generator=generator,
+            module_options=module_options, batch_size=options["batch_size"],
+            workers=options["workers"], holdout=options["holdout"],
+            validate=options["validate"], init=init, init_name=options["init"],
         )

@@ -17,10 +17,11 @@ import torch
 from torch import Tensor, nn
 
 from artgan import ArtganError, metrics
-from artgan.data import ImageFolder, UnpairedDataset, holdout_split, training_loader
+from artgan.data import ImageFolder, UnpairedDataset, holdout_split
 from artgan.losses import LOSSES, cycle_loss, identity_loss
 from artgan.nn.blocks import HistoryPool, PatchDiscriminator
 from artgan.train import GanModule, StepContext, TrainConfig, Trainer
+from artgan.train.driver import resumable_loader
 
 from .model import ARCHITECTURE, cyclegan
 
@@ -197,18 +198,19 @@ def train_cyclegan(
     out: Path,
     config: TrainConfig,
     *,
-    size: int = 256,
-    load_size: int | None = None,
+    size: int,
+    load_size: int | None,
     generator: dict[str, Any],
     module_options: dict[str, Any],
-    batch_size: int = 1,
-    workers: int = 0,
-    holdout: int = 0,
-    validate: int = 0,
+    batch_size: int,
+    workers: int,
+    holdout: int,
+    validate: int,
     init: dict[str, Tensor] | None = None,
     init_name: str | None = None,
 ) -> Path:
-    """Train on the pictures of two folders and export both generators to ``out``.
+    """Train on the pictures of two folders and export both generators to ``out``
+    (the options as ``StyleTransferTask.train`` has them from ``driver.prepare``).
 
     ``holdout`` photos (the last by name) are left out for the quality benchmark and the
     ``validate`` photos before them for ``config.validate_every``; ``init`` holds
@@ -218,9 +220,6 @@ def train_cyclegan(
     folder_b = ImageFolder(domain_b, size, load_size=load_size)
     kept, held_out = holdout_split(folder_a.paths, holdout)
     kept, validation_paths = holdout_split(kept, validate, "--validate")
-    if bool(config.validate_every) != bool(validation_paths):
-        raise ArtganError("--validate N and --validate-every STEPS go together: the first "
-                          "sets the photos aside, the second says how often to score them")
     set_a = folder_a.subset(kept)
     for name, count in (("--domain-a", len(set_a)), ("--domain-b", len(folder_b))):
         if count < batch_size:
@@ -247,11 +246,7 @@ def train_cyclegan(
         raise ArtganError(f"--size {size} must be a multiple of {2 ** generator.get('n_down', 2)}")
     dataset = UnpairedDataset(set_a, folder_b)
 
-    def loader(start: int):
-        return training_loader(dataset, batch_size, start=start, seed=config.seed,
-                               workers=workers, distributed=torch.distributed.is_initialized())
-
-    trainer = Trainer(module, loader, config)
+    trainer = Trainer(module, resumable_loader(dataset, batch_size, config, workers), config)
     result = trainer.fit()
     facts = {
         "summary": f"{Path(domain_a).name} -> {Path(domain_b).name} CycleGAN at {size} px "
