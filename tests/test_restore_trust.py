@@ -16,6 +16,7 @@ from artgan_restore.looks import clean_looks
 from artgan_restore.model import build
 from artgan_restore.restorer import (
     MAX_SHARE,
+    OPAQUE_GROW,
     Finding,
     Restorer,
     RestoreRefusedError,
@@ -164,6 +165,19 @@ def test_detector_opacity_output_and_old_heads_growing_into_it():
     grown = _fitting(old, detector.state_dict())
     assert torch.equal(grown["head.0.weight"][:4], old["head.0.weight"])
     assert grown["head.0.weight"].shape == detector.state_dict()["head.0.weight"].shape
+
+
+def test_the_opaque_part_of_a_mask_reaches_the_rim_of_a_loss_but_never_leaves_the_mask():
+    """Rows 0-9 hide the picture; the mask holds rows 0-19: the opaque part grows
+    OPAQUE_GROW rows into the rest of the mask (a loss's half-covered rim) and no further."""
+    restorer = restorer_with(RedDetector())
+    image = picture_with_marks(0.1)
+    image[1, :10] = 250
+    mask = torch.zeros(96, 96, dtype=torch.bool)
+    mask[:20, 20:60] = True
+    opaque = restorer.opaque(image, mask)
+    assert opaque[:10 + OPAQUE_GROW, 20:60].all() and not opaque[10 + OPAQUE_GROW:].any()
+    assert not (opaque & ~mask).any()
 
 
 def test_opaque_damage_is_marked_by_the_synthesiser():
