@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -138,34 +139,58 @@ def side_by_side(before: Image.Image, after: Image.Image, gap: int = 8) -> Image
     return both
 
 
-def process_images(
-    pairs: Sequence[tuple[Path, Path]],
-    pipeline: Callable[[Image.Image], Image.Image],
-    out: str | None = None,
-    compare: bool = False,
-) -> int:
-    """Apply ``pipeline`` to each (input, output) pair; return 0 if all succeeded, else 1.
+SUMMARY = {"nothing": "with nothing to do", "refused": "left alone (see above)"}
+"""How the summary names outcomes other than "written" and "failed"; "refused" (a result
+the task would not write unasked) makes the exit code 1, as a failure does."""
 
-    With ``compare`` each output shows the input and the result side by side.
-    """
-    protected = [path for path, _ in pairs]
-    failed = 0
-    with click.progressbar(pairs, label="images", file=sys.stderr,
+Handle = Callable[[Path, Path, list[Path]], str]
+"""``handle(source, target, protected)``: do one file's work and write ``target`` (never
+one of ``protected``); return "written" or another outcome of ``SUMMARY``."""
+
+
+def process_files(pairs: Sequence[tuple[Path, Path]], handle: Handle, out: str | None = None,
+                  *, protected: Sequence[Path] = (), progress: bool = True) -> int:
+    """The one loop over (input, output) pairs that every task runs: a file that fails costs
+    one ``warning:`` line naming it and the rest go on (a single input's error is raised, so
+    it is the command's one-line error), then one summary; returns the exit code, 1 if any
+    failed or was refused. ``protected``: more files never to write over (the inputs always
+    are); ``progress``: a progress bar, for tasks that say nothing per file."""
+    kept = [path for path, _ in pairs] + list(protected)
+    counts: Counter[str] = Counter()
+    with click.progressbar(pairs, label="images", file=sys.stderr, hidden=not progress,
                            item_show_func=lambda p: p[0].name if p else "") as bar:
-        for path, destination in bar:
+        for source, target in bar:
             try:
-                picture = read_image(path)
-                result = pipeline(picture.rgb)
-                alpha = picture.alpha
-                if compare:
-                    result, alpha = side_by_side(picture.rgb, result), None
-                if alpha is not None and alpha.size != result.size:
-                    alpha = alpha.resize(result.size, Image.Resampling.BILINEAR)
-                write_image(result, destination, alpha=alpha, inputs=protected)
+                counts[handle(source, target, kept)] += 1
             except ArtganError as exc:
+                if str(source) not in str(exc):  # say which picture, once
+                    exc = ArtganError(f"{source}: {exc}")
+                if len(pairs) == 1:
+                    raise exc from None
                 warn(f"skipped: {exc}")
-                failed += 1
-    done = len(pairs) - failed
+                counts["failed"] += 1
     where = out if out is not None else "beside the inputs"
-    print(f"{done} of {len(pairs)} images written ({where}); {failed} failed", file=sys.stderr)
-    return 1 if failed else 0
+    others = "".join(f", {counts[key]} {label}" for key, label in SUMMARY.items() if counts[key])
+    print(f"{counts['written']} of {len(pairs)} images written ({where}){others}; "
+          f"{counts['failed']} failed", file=sys.stderr)
+    return 1 if counts["failed"] or counts["refused"] else 0
+
+
+def write_results(pipeline: Callable[[Image.Image], Image.Image], compare: bool = False
+                  ) -> Handle:
+    """The ``Handle`` of an image-to-image task: read the picture (EXIF, modes, alpha), run
+    ``pipeline`` on it and write the result with the picture's alpha; with ``compare``, the
+    input and the result side by side."""
+
+    def handle(source: Path, target: Path, protected: list[Path]) -> str:
+        picture = read_image(source)
+        result = pipeline(picture.rgb)
+        alpha = picture.alpha
+        if compare:
+            result, alpha = side_by_side(picture.rgb, result), None
+        if alpha is not None and alpha.size != result.size:
+            alpha = alpha.resize(result.size, Image.Resampling.BILINEAR)
+        write_image(result, target, alpha=alpha, inputs=protected)
+        return "written"
+
+    return handle

@@ -84,14 +84,19 @@ class Task:
     default_model: str | None = None
 
     def run_options(self) -> list[click.Parameter]:
-        """Parameters of ``artgan run NAME``; the default takes input images and ``--out``."""
+        """Parameters of ``artgan run NAME``; the default: ``file_options()`` and
+        ``--compare``. Extend it (``super().run_options() + [...]``) to add options."""
+        return [*self.file_options(), compare_option()]
+
+    def file_options(self) -> list[click.Parameter]:
+        """``INPUTS`` (files, folders, globs) and ``--out``, for a task that runs over files;
+        the help names the first of ``output_suffixes()``."""
+        suffixes = self.output_suffixes()
+        beside = f"<name>.{suffixes[0]}<ext>" if suffixes else "<name><ext>"
         return [
             click.Argument(["inputs"], nargs=-1, required=True),
-            click.Option(
-                ["--out", "-o"],
-                help="Output file or folder (default: <name>.<task><ext> beside each input).",
-            ),
-            compare_option(),
+            click.Option(["--out", "-o"], help=f"Output file or folder (default: {beside} "
+                                                "beside each input)."),
         ]
 
     def output_suffixes(self) -> tuple[str, ...]:
@@ -112,10 +117,10 @@ class Task:
     def run(self, inputs: list[str], out: str | None = None, compare: bool = False,
             **options: Any) -> int:
         """Run on image files, folders or globs; return the process exit code."""
-        from artgan.batch import output_paths, process_images
+        from artgan.batch import output_paths, process_files, write_results
 
         pairs = output_paths(inputs, out, suffix=self.name)
-        return process_images(pairs, self.load(**options), out, compare=compare)
+        return process_files(pairs, write_results(self.load(**options), compare), out)
 
     def train(self, **options: Any) -> Path:
         """Train a model and return the path of the exported model file."""

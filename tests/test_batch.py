@@ -64,3 +64,29 @@ def test_running_twice_over_a_folder_repaints_only_the_photos(tmp_path, capsys):
                        "nested/c.jpg", "nested/c.style-transfer.jpg"]
     second = capsys.readouterr().err.split("3 of 3 images written", 1)[1]
     assert "note: skipped 3 files" in second and "3 of 3 images written" in second
+
+
+def test_one_loop_counts_outcomes_and_names_the_failed_file(tmp_path, capsys):
+    """``process_files`` is the loop every task runs: outcomes are counted in one summary, a
+    failing file costs a warning naming it, and a refusal or failure makes the exit code 1."""
+    from artgan.batch import process_files
+    from artgan.errors import ArtganError
+
+    pairs = [(tmp_path / f"{name}.png", tmp_path / f"{name}.out.png")
+             for name in ("good", "bad", "clean", "huge")]
+    outcome = {"good": "written", "clean": "nothing", "huge": "refused"}
+
+    def handle(source, target, protected):
+        assert source in protected and target not in protected
+        if source.stem == "bad":
+            raise ArtganError("cannot read it")
+        return outcome[source.stem]
+
+    assert process_files(pairs, handle, progress=False) == 1
+    err = capsys.readouterr().err
+    assert f"warning: skipped: {tmp_path / 'bad.png'}: cannot read it" in err
+    assert ("1 of 4 images written (beside the inputs), 1 with nothing to do, "
+            "1 left alone (see above); 1 failed") in err
+    assert process_files(pairs[2:3], handle, progress=False) == 0
+    with pytest.raises(ArtganError, match="bad.png: cannot read it"):
+        process_files(pairs[1:2], handle)

@@ -17,10 +17,9 @@ import click
 import torch
 
 from artgan import ArtganError, Pipeline, Task
-from artgan.batch import check_distinct, output_paths
+from artgan.batch import check_distinct, output_paths, process_files
 from artgan.convert import pil_to_uint8, to_batch, uint8_to_pil
 from artgan.imageio import IMAGE_EXTENSIONS, find_images, read_image, write_image
-from artgan.plugins import warn
 from artgan_restore.model import TASK
 from artgan_restore.restorer import (
     DEFAULT_DILATE,
@@ -108,13 +107,10 @@ class RestoreTask(Task):
 
     def run_options(self) -> list[click.Parameter]:
         return [
-            click.Argument(["inputs"], nargs=-1, required=True),
+            *self.file_options(),
             click.Option(["--mask", "-m"],
                          help="Mask image (white = repaint) for every input, or a folder of "
                               "masks named like the inputs; default: detect the damage."),
-            click.Option(["--out", "-o"],
-                         help="Output file or folder (default: <name>.restored<ext> beside "
-                              "each input)."),
             click.Option(["--save-mask"], is_flag=True,
                          help="Also write the mask used, as <name>.mask.png beside the output."),
             click.Option(["--detect-only"], is_flag=True,
@@ -199,23 +195,13 @@ class RestoreTask(Task):
                 if _mask_path(source, target).resolve() in kept:
                     raise ArtganError(f"--save-mask would write over {_mask_path(source, target)}"
                                       ", an input; give --out another folder")
-        counts = {"written": 0, "nothing": 0, "refused": 0, "failed": 0}
-        for source, target in pairs:
-            try:
-                counts[self._one(restorer, source, target, masks, save_mask, detect_only,
-                                 protected, force, into_file)] += 1
-            except ArtganError as exc:
-                if str(source) not in str(exc):  # say which picture, once
-                    exc = ArtganError(f"{source}: {exc}")
-                if len(pairs) == 1:
-                    raise exc from None
-                warn(f"skipped: {exc}")
-                counts["failed"] += 1
-        if len(pairs) > 1:
-            print(f"{counts['written']} of {len(pairs)} images written, {counts['nothing']} "
-                  f"with nothing to restore, {counts['refused']} left alone (see above), "
-                  f"{counts['failed']} failed", file=sys.stderr)
-        return 1 if counts["failed"] or counts["refused"] else 0
+
+        def handle(source: Path, target: Path, kept: list[Path]) -> str:
+            return self._one(restorer, source, target, masks, save_mask, detect_only, kept,
+                             force, into_file)
+
+        return process_files(pairs, handle, out, protected=masks.files() if masks else (),
+                             progress=False)
 
     def _one(self, restorer: Restorer, source: Path, target: Path, masks: _MaskSource | None,
              save_mask: bool, detect_only: bool, protected: list[Path], force: bool,

@@ -22,7 +22,7 @@ from artgan import ArtganError, infer, store
 from artgan.convert import pil_to_uint8, uint8_to_pil
 from artgan.imageio import attach_alpha, split_alpha
 from artgan.nn.blocks import PADDINGS, UPSAMPLING
-from artgan.task import Pipeline, Task, compare_option
+from artgan.task import Pipeline, Task
 
 from .model import ARCHITECTURE, DEFAULT_CONFIG
 
@@ -112,12 +112,9 @@ class StyleTransferTask(Task):
 
     def run_options(self) -> list[click.Parameter]:
         return [
-            click.Argument(["inputs"], nargs=-1, required=True),
+            *super().run_options(),
             click.Option(["--style", "-s"], default=self.default_model, show_default=True,
                          help="Style model name, or a .safetensors path."),
-            click.Option(["--out", "-o"], help="Output file or folder (default: "
-                         "<name>.style-transfer<ext> beside each input)."),
-            compare_option(),
             click.Option(["--reverse"], is_flag=True,
                          help="Go the other way: paintings to photos."),
             click.Option(["--max-size"], type=click.IntRange(min=1), metavar="PX",
