@@ -240,6 +240,21 @@ def write_image(
     return out
 
 
+def check_writable(paths: Sequence[Path]) -> None:
+    """Fail now if a path cannot be written: a folder in the way, a file as parent, no rights."""
+    for folder in sorted({path.parent for path in paths}):
+        existing = folder
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise ArtganError(f"cannot write to {folder}: {existing} is a file, not a folder")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise ArtganError(f"cannot write to {folder}: permission denied")
+    for path in paths:
+        if path.is_dir():
+            raise ArtganError(f"cannot write {path}: is a folder")
+
+
 def _same_file(a: Path, b: Path) -> bool:
     if a.resolve() == b.resolve():
         return True

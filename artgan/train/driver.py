@@ -11,7 +11,6 @@ line and Python calls alike.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 from artgan import store
 from artgan.data import training_loader
 from artgan.errors import ArtganError
+from artgan.imageio import check_writable
 from artgan.train.config import TrainConfig
 from artgan.train.options import config_from_options, train_options
 
@@ -95,15 +95,7 @@ def check_model_path(out: Path) -> None:
     """Fail before training if the model file ``out`` could not be written at the end."""
     if out.suffix != store.SUFFIX:
         raise ArtganError(f"--out {out}: model files end in {store.SUFFIX}")
-    existing = out.parent
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise ArtganError(f"cannot write to {out.parent}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ArtganError(f"cannot write to {out.parent}: permission denied")
-    if out.is_dir():
-        raise ArtganError(f"cannot write {out}: is a folder")
+    check_writable([out])
 
 
 def resumable_loader(dataset: Dataset, batch_size: int, config: TrainConfig,

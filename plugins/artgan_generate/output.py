@@ -6,7 +6,6 @@ with one line instead of after minutes of work. Every file is written atomically
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -55,21 +54,6 @@ def animation_paths(out: str | None, frames: int) -> tuple[list[Path], Path]:
     else:
         folder, animation = target, target / "walk.gif"
     return [folder / f"frame-{i:04d}.png" for i in range(frames)], animation
-
-
-def check_writable(paths: Sequence[Path]) -> None:
-    """Fail now if a path cannot be written: a folder in the way, a file as parent, no rights."""
-    for folder in sorted({path.parent for path in paths}):
-        existing = folder
-        while not existing.exists() and existing != existing.parent:
-            existing = existing.parent
-        if not existing.is_dir():
-            raise ArtganError(f"cannot write to {folder}: {existing} is a file, not a folder")
-        if not os.access(existing, os.W_OK | os.X_OK):
-            raise ArtganError(f"cannot write to {folder}: permission denied")
-    for path in paths:
-        if path.is_dir():
-            raise ArtganError(f"cannot write {path}: is a folder")
 
 
 def grid(images: Sequence[Image.Image]) -> Image.Image:

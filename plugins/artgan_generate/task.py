@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from artgan import ArtganError, Task, store
-from artgan.imageio import write_image
+from artgan.imageio import check_writable, write_image
 from artgan.infer import pick_device
 
 from . import output
@@ -102,7 +102,7 @@ class GenerateTask(Task):
         count = 16 if count is None else count
         check_count(count)
         paths = [output.grid_path(out, seed)] if grid else output.image_paths(out, count, seed)
-        output.check_writable(paths)
+        check_writable(paths)
         images = self.load(model, device).stream(count, seed, truncation)
         if grid:
             images = iter([output.grid(list(images))])
@@ -124,7 +124,7 @@ class GenerateTask(Task):
         if fps <= 0:
             raise ArtganError(f"--fps must be positive, got {fps}")
         paths, animation = output.animation_paths(out, frames)
-        output.check_writable([*paths, animation])
+        check_writable([*paths, animation])
         seeds = range(seed, seed + keys)
         images = self.load(model, device).interpolate(seeds, frames, truncation=truncation)
         for image, path in zip(images, paths, strict=True):
