@@ -77,6 +77,8 @@ class NearestUpConv(nn.Conv2d):
         phases = F.conv2d(padded, self.phase_weight(), bias)  # (N, 4 * out, H + 1, W + 1)
         n, _, h, w = x.shape
         c = self.out_channels
+        if torch.compiler.is_exporting():
+            return self.interleave(phases, h, w)
         layout = (torch.channels_last if x.is_contiguous(memory_format=torch.channels_last)
                   else torch.contiguous_format)
         out = torch.empty((n, c, 2 * h, 2 * w), dtype=phases.dtype, device=phases.device,
@@ -84,6 +86,16 @@ class NearestUpConv(nn.Conv2d):
         for i, (dy, dx) in enumerate(self.PHASES):
             out[:, :, dy::2, dx::2] = phases[:, i * c:(i + 1) * c, dy:dy + h, dx:dx + w]
         return out
+
+    def interleave(self, phases: Tensor, h: int, w: int) -> Tensor:
+        """The four phases woven into the (N, out, 2H, 2W) output with stack and reshape:
+        the same values as ``forward``'s strided writes, which an exporter turns into slow
+        scatters (16 ScatterND per generator in ONNX); used only while exporting."""
+        c = self.out_channels
+        parts = [phases[:, i * c:(i + 1) * c, dy:dy + h, dx:dx + w]
+                 for i, (dy, dx) in enumerate(self.PHASES)]
+        rows = torch.stack([torch.stack(parts[:2], -1), torch.stack(parts[2:], -1)], 3)
+        return rows.reshape(phases.shape[0], c, 2 * h, 2 * w)  # (N, out, H, 2, W, 2) woven
 
 
 def _upsample(c_in: int, c_out: int, mode: str) -> list[nn.Module]:

@@ -22,6 +22,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 SMOOTHING_SWEEPS = 8
+EXPORT_DEPTH = 14
+"""Pyramid levels of an exported fill, whatever the size: down to 1x1 for sides up to
+2**14 px; levels past 1x1 only divide its value and weight by 4, exactly, so they change
+nothing."""
 
 
 @torch.no_grad()
@@ -32,7 +36,12 @@ def smooth_fill(image: Tensor, mask: Tensor, sweeps: int = SMOOTHING_SWEEPS) -> 
     image = image.float()
     known = 1 - mask.float()
     values, weights = [image * known], [known]
-    while max(values[-1].shape[-2:]) > 1 and bool((weights[-1] == 0).any()):
+    # Always down to 1x1: the pull below keeps a level that knows every pixel as it is, so
+    # the levels under it change nothing, and the depth depends on the size alone, not on
+    # the data (which an exporter cannot trace; exporting, it is fixed, see EXPORT_DEPTH).
+    depth = (EXPORT_DEPTH if torch.compiler.is_exporting()
+             else (max(image.shape[-2:]) - 1).bit_length())
+    for _ in range(depth):
         value, weight = values[-1], weights[-1]
         pads = (0, value.shape[-1] % 2, 0, value.shape[-2] % 2)  # zero weight: unknown
         values.append(F.avg_pool2d(F.pad(value, pads), 2))
