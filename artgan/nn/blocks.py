@@ -53,8 +53,7 @@ class NearestUpConv(nn.Conv2d):
     become one 2x2 convolution with 4x the channels, each phase read at its own one-pixel
     offset and written to every other output pixel. Reflecting the upsampled image by one
     pixel equals replicating the small one, so the borders match exactly too. This never
-    builds the large upsampled tensor and does 4 multiply-adds per output value instead of 9:
-    about 1.5x faster than the same layer as a 3x3 convolution over the four phases.
+    builds the large upsampled tensor and does 4 multiply-adds per output value instead of 9.
     """
 
     PHASES = ((0, 0), (0, 1), (1, 0), (1, 1))  # (row, column) offset of each output phase

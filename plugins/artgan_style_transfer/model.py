@@ -3,8 +3,8 @@
 A model file holds an ``nn.ModuleDict`` with ``a2b`` (photo -> painting) and ``b2a``
 (painting -> photo), so ``--reverse`` needs no second download. The default is smaller
 than the paper's (width 32 instead of 64, 6 residual blocks instead of 9, nearest-neighbour
-upsampling instead of transposed convolutions): about 6x faster on a CPU, without
-checkerboard artefacts.
+upsampling instead of transposed convolutions): far less work per picture, so it runs on a
+CPU, and no checkerboard artefacts.
 """
 
 from __future__ import annotations
