@@ -29,7 +29,7 @@ def register_models(register):
 
     ``path`` is a ``.safetensors`` file written by ``artgan.store.save_model``; a user model
     with the same name (in ``$ARTGAN_HOME/models``) wins over it. The built-in plugins
-    register artgan's shipped models here (``artgan.store.shipped_models``).
+    register artgan's shipped models here (``artgan.store.register_shipped``).
     """
 
 

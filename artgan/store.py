@@ -6,7 +6,7 @@ trust it: the task, the architecture name and config, the artgan version and a m
 Names resolve in this order: an explicit ``.safetensors`` path, the user model folder
 (``$ARTGAN_HOME/models/<task>/``), then models registered by plugins through
 ``register_models``: the built-in plugins register the weights artgan ships in ``models/``
-(``shipped_models``) that way, and being registered first they keep their names.
+(``register_shipped``) that way, and being registered first they keep their names.
 """
 
 from __future__ import annotations
@@ -107,10 +107,11 @@ def shipped_model_dir() -> Path:
         return Path(__file__).resolve().parents[1] / "models"
 
 
-def shipped_models(task: str) -> list[Path]:
-    """The model files artgan ships for ``task`` (``models/<task>/*.safetensors``), for a
-    built-in plugin's ``register_models``."""
-    return sorted((shipped_model_dir() / task).glob(f"*{SUFFIX}"))
+def register_shipped(register: Callable[[str, str, Path], None], task: str) -> None:
+    """What a built-in plugin's ``register_models`` does: register each model artgan ships
+    for ``task`` (``models/<task>/*.safetensors``) under its file name."""
+    for path in sorted((shipped_model_dir() / task).glob(f"*{SUFFIX}")):
+        register(path.stem, task, path)
 
 
 def save_model(

@@ -28,8 +28,7 @@ def register_architectures(register):
 
 @artgan.hookimpl
 def register_models(register):
-    for path in store.shipped_models(TASK.name):
-        register(path.stem, TASK.name, path)
+    store.register_shipped(register, TASK.name)
 
 
 @artgan.hookimpl
