@@ -112,24 +112,36 @@ def run_cored(
     rows first, the output (C', h, w) of its core alone (on ``run``'s device).
 
     ``run`` gets one (1, C, h', w') float32 tile at a time on ``device`` (default: the
-    picture's), its sides multiples of ``multiple``; context beyond the picture's border is
-    reflected (replicated where the crop is too small to reflect). Each tile is converted
-    to float before it is moved (as the detector always did: CUDA divides by a scalar as a
-    product with its reciprocal, which can differ in the last bit).
+    picture's), as ``core_context`` cuts it.
     """
-    device = device or image.device
     height, width = image.shape[-2:]
     for top, bottom in cores(height, core):
-        y0, y1 = context(top, bottom, margin, height)
         for left, right in cores(width, core):
-            x0, x1 = context(left, right, margin, width)
-            crop = to_float(image[:, y0:y1, x0:x1]).to(device).unsqueeze(0)
-            pads = (*_context_pads(left, right, x0, x1, margin, multiple),
-                    *_context_pads(top, bottom, y0, y1, margin, multiple))
-            mode = "reflect" if max(pads) < min(crop.shape[-2:]) else "replicate"
-            out = run(F.pad(crop, pads, mode=mode))
-            yield ((slice(top, bottom), slice(left, right)),
-                   out[0, :, margin:margin + bottom - top, margin:margin + right - left])
+            where = (slice(top, bottom), slice(left, right))
+            out = run(core_context(image, where, margin, multiple, device))
+            yield where, out[0, :, margin:margin + bottom - top, margin:margin + right - left]
+
+
+def core_context(image: Tensor, where: tuple[slice, slice], margin: int, multiple: int = 1,
+                 device: torch.device | None = None) -> Tensor:
+    """The (1, C, h', w') float32 tile that shows the core ``where`` (rows, cols) of a
+    (C, H, W) picture with ``margin`` px of context each side, on ``device`` (default: the
+    picture's): the core starts ``margin`` px in and the sides are multiples of ``multiple``.
+
+    Context beyond the picture's border is reflected (replicated where the crop is too small
+    to reflect). The crop is converted to float before it is moved (as the detector always
+    did: CUDA divides by a scalar as a product with its reciprocal, which can differ in the
+    last bit).
+    """
+    (top, bottom), (left, right) = ((s.start, s.stop) for s in where)
+    height, width = image.shape[-2:]
+    y0, y1 = context(top, bottom, margin, height)
+    x0, x1 = context(left, right, margin, width)
+    crop = to_float(image[:, y0:y1, x0:x1]).to(device or image.device).unsqueeze(0)
+    pads = (*_context_pads(left, right, x0, x1, margin, multiple),
+            *_context_pads(top, bottom, y0, y1, margin, multiple))
+    mode = "reflect" if max(pads) < min(crop.shape[-2:]) else "replicate"
+    return F.pad(crop, pads, mode=mode)
 
 
 # --- blended tiles: overlapping, cross-faded ----------------------------------------------

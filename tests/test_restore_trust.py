@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from artgan_restore import damage
-from artgan_restore.detector import DamageDetector, detect_maps
+from artgan_restore.detector import MIRRORS, DamageDetector, detect_maps, tiled_logits
 from artgan_restore.looks import clean_looks
 from artgan_restore.model import build
 from artgan_restore.restorer import (
@@ -30,6 +30,7 @@ from torch import nn
 
 import artgan
 from artgan.errors import ArtganError
+from artgan.tiles import core_context
 
 
 class RedDetector(nn.Module):
@@ -165,6 +166,38 @@ def test_detector_opacity_output_and_old_heads_growing_into_it():
     grown = _fitting(old, detector.state_dict())
     assert torch.equal(grown["head.0.weight"][:4], old["head.0.weight"])
     assert grown["head.0.weight"].shape == detector.state_dict()["head.0.weight"].shape
+
+
+def test_a_doubtful_picture_is_judged_on_the_mean_of_four_mirrored_looks():
+    torch.manual_seed(0)
+    detector = DamageDetector(width=4, depth=2).eval()  # not mirror-symmetric
+    with torch.no_grad():
+        detector.head[0].bias.fill_(8.0)  # every pixel doubtful
+        detector.head[0].weight.normal_(std=1.0)
+    picture = torch.randint(0, 256, (3, 40, 56), dtype=torch.uint8)
+    [(where, logits)] = list(tiled_logits(detector, picture, margin=8))
+    crop = core_context(picture, where, 8, detector.multiple)
+    with torch.no_grad():
+        looks = [detector(crop.flip(dims)).flip(dims) for dims in ((), *MIRRORS)]
+    expected = torch.stack(looks).mean(0)[0, :, 8:48, 8:64]
+    first = looks[0][0, :, 8:48, 8:64]
+    assert (logits - expected).abs().max() < 0.05  # bf16 autocast where the CPU has it
+    assert (first - expected).abs().max() > 0.1
+
+
+def test_only_cells_holding_doubtful_pixels_are_looked_at_again():
+    calls = []
+    detector = RedDetector(sureness=2.0)
+    detector.register_forward_hook(lambda *_: calls.append(1))
+    clean = torch.zeros(3, 600, 600, dtype=torch.uint8)
+    list(tiled_logits(detector, clean))
+    assert len(calls) == 1
+    calls.clear()
+    doubtful = clean.clone()
+    doubtful[0, 300:310, 300:310] = 250  # in the middle one of the 3x3 cells
+    [(_, logits)] = list(tiled_logits(detector, doubtful))
+    assert len(calls) == 1 + len(MIRRORS) == 4
+    assert torch.allclose(logits[0, 300:310, 300:310], torch.tensor(2.0))  # mirror-symmetric
 
 
 def test_the_opaque_part_of_a_mask_reaches_the_rim_of_a_loss_but_never_leaves_the_mask():
