@@ -24,8 +24,9 @@ picture itself, if asked), so no float copy of a whole large picture is ever mad
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -152,6 +153,31 @@ def inference_norms(network: nn.Module) -> Iterator[list[InferenceInstanceNorm]]
         yield [module for _, _, module in swaps]
 
 
+class Backend(Protocol):
+    """A network compiled by another runtime (``artgan.backends``), as ``translate`` runs it."""
+
+    def __call__(self, images: Tensor) -> Tensor:
+        """Outputs of a float batch, each image normalised with its own statistics."""
+
+    def frozen(self, stats: Stats) -> Callable[[Tensor], Tensor]:
+        """What runs a batch of tiles with ``stats`` in every instance norm."""
+
+
+@contextmanager
+def _running(network: nn.Module, backend: Backend | None,
+             stats: Stats | None = None) -> Iterator[Callable[[Tensor], Tensor]]:
+    """What runs ``network`` (on ``backend`` if given) with each image's own instance-norm
+    statistics, or with ``stats`` frozen."""
+    if backend is not None:
+        yield backend if stats is None else backend.frozen(stats)
+    elif stats is None:
+        with inference_norms(network):
+            yield network
+    else:
+        with frozen_instance_norm(network, stats) as frozen:
+            yield frozen
+
+
 def resize(image: Tensor, size: tuple[int, int], device: torch.device) -> Tensor:
     """``image`` (N, C, H, W) resized to ``size`` (antialiased bilinear), as float on ``device``.
 
@@ -264,6 +290,7 @@ def translate(
     device: torch.device | None = None,
     out_dtype: torch.dtype | None = None,
     in_place: bool = False,
+    backend: Backend | None = None,
 ) -> Tensor:
     """Run an image -> image ``network`` (already ``prepare``d on ``device``, default: the
     images') on a float or uint8 batch (N, C, H, W).
@@ -275,6 +302,8 @@ is closer to a one-pass result) and is then run in tiles. ``dtype`` is
     the autocast precision (``None``: float32). Returns outputs of the input size beside the
     inputs, as ``out_dtype`` (default: uint8 for uint8 images, else float32); with
     ``in_place`` they are written over the images (of that dtype), which saves a copy of them.
+    With ``backend`` the network is run there instead; statistics are still measured by
+    ``network``, in torch.
     """
     device = device or images.device
     out_dtype = out_dtype or output_dtype(images)
@@ -288,15 +317,15 @@ is closer to a one-pass result) and is then run in tiles. ``dtype`` is
             padded = _padded(image, multiple)
             if max(padded.shape[-2:]) <= tile:
                 whole = to_float(padded.to(device)).contiguous(memory_format=torch.channels_last)
-                with inference_norms(network):
-                    result = network(whole).float()
+                with _running(network, backend) as run:
+                    result = run(whole).float()
                 if out_dtype == torch.uint8:
                     quantize_(result)
                 result = result.to(images.device, out_dtype)
             else:
                 stats = instance_norm_stats(network, padded, stats_size or tile, multiple, device)
-                with frozen_instance_norm(network, stats):
-                    result = run_tiled(network, padded, tile, overlap, batch, multiple, device,
+                with _running(network, backend, stats) as run:
+                    result = run_tiled(run, padded, tile, overlap, batch, multiple, device,
                                        out_dtype, padded if in_place else None)
             result = result[..., :height, :width]
             outputs.append(image.copy_(result) if in_place else result)

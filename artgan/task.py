@@ -76,6 +76,15 @@ def compare_option() -> click.Option:
     )
 
 
+def backend_option() -> click.Option:
+    """``--backend``: what runs the network (``artgan.backends``)."""
+    return click.Option(
+        ["--backend"], type=click.Choice(["auto", "torch", "openvino"]), default="auto",
+        show_default=True, help="What runs the network: openvino (CPU only; pip install "
+        '"artgan[openvino]"), torch, or auto: openvino when installed and on the CPU.',
+    )
+
+
 class Task:
     """Base class for tasks; a plugin registers instances through ``register_tasks``."""
 

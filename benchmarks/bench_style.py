@@ -1,10 +1,23 @@
-"""Style-transfer speed and memory on the CPU: artgan's inference path against plain PyTorch.
+"""Style-transfer speed and memory on the CPU: artgan's inference path against plain PyTorch,
+and its backends side by side.
 
-    PYTHONPATH=.:plugins python benchmarks/bench_style.py [--model monet] [--threads 2]
+    PYTHONPATH=.:plugins python benchmarks/bench_style.py [--model monet] [--threads 1 2]
+        [--backends-only]
 
-Rows, in seconds per image, each measured in its own subprocess (``--rounds`` subprocesses per
-row, taken in turns so that load from other programs hits every row alike; the best of
-``--repeat`` runs after a warm-up in each; CPU seconds in brackets):
+The CPU's name and flags (avx2, avx512_bf16, amx) come first. Then, per thread count:
+
+**Backends** at ``--backend-size`` px (default 1024), in seconds per image, the median of every
+timed run of ``--rounds`` subprocesses per column taken in turns (``--repeat`` runs after a
+warm-up in each): artgan's path (``StylePipeline``) with torch in fp32, with torch as it runs
+today (bf16 autocast where the CPU computes it natively), and with OpenVINO (bf16 on such
+CPUs, else f32; its conversion cached in ``$ARTGAN_HOME``, outside the timing); the speed-up
+of OpenVINO over today's path, and each column's mean and max difference from torch fp32 on
+the uint8 output (/255).
+
+**Against plain PyTorch** (skipped with ``--backends-only``), each row in its own subprocess
+(``--rounds`` subprocesses per row, taken in turns so that load from other programs hits
+every row alike; the best of ``--repeat`` runs after a warm-up in each; CPU seconds in
+brackets):
 (a) the default generator, plain eager fp32 NCHW forward over the whole image;
 (b) the same generator through artgan's path (``StylePipeline``: bf16 autocast where the CPU
     computes it natively, channels-last, inference mode, folded instance norms, tiles);
@@ -12,7 +25,8 @@ row, taken in turns so that load from other programs hits every row alike; the b
 Then the peak resident memory of (b) stylizing an 8000x6000 picture (``--big``), PIL in and PIL
 out.
 Without ``--model`` the generators are randomly initialised (speed does not depend on the
-weights); with it, (a) and (b) use that model's a2b generator.
+weights, but differences do: give a model for the backends' errors, and for OpenVINO's cache);
+with it, (a), (b) and the backends use that model's a2b generator.
 """
 
 from __future__ import annotations
@@ -20,13 +34,38 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import resource
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 TARGETS = "targets: (b) >= 2x faster than (a) at 1024 px, |b - a| <= 3/255; (b) >= 6x faster " \
           "than (r); 8000x6000 with peak RSS <= 1.5 GB"
+BACKEND_TARGETS = "target (issue 21): openvino >= 2x faster than torch today at 1024 px on a " \
+                  "CPU with AVX-512-BF16, mean |openvino - torch fp32| <= 0.5/255"
+BACKENDS = {"t32": "torch fp32", "b": "torch today", "ov": "openvino"}
+FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def cpu_description() -> str:
+    """The CPU's model name and which of ``FLAGS`` it has (from /proc/cpuinfo on Linux)."""
+    name, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    name = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+                    break
+    except OSError:
+        pass
+    present = [flag for flag in FLAGS if flag in flags] or ["flags unknown"]
+    return f"{name}, {os.cpu_count()} logical CPUs; {' '.join(present)}"
 
 
 def _photo(width: int, height: int):
@@ -71,11 +110,20 @@ def _eager(generator, picture):
         return Image.fromarray(y.permute(1, 2, 0).numpy())
 
 
-def _pipeline(generator):
+def _pipeline(generator, mode: str = "b", model: str | None = None):
+    """artgan's path: ``b`` as today, ``t32`` without autocast, ``ov`` with OpenVINO (a model
+    goes through ``load``, which gives it a cache entry)."""
     import torch
-    from artgan_style_transfer.task import StylePipeline
+    from artgan_style_transfer.task import StylePipeline, StyleTransferTask
 
-    return StylePipeline(generator, torch.device("cpu"))
+    backend = "openvino" if mode == "ov" else "torch"
+    if model is not None:
+        pipeline = StyleTransferTask().load(model, device="cpu", backend=backend)
+    else:
+        pipeline = StylePipeline(generator, torch.device("cpu"), backend=backend)
+    if mode == "t32":
+        pipeline.dtype = None
+    return pipeline
 
 
 def _dimensions(text: str) -> tuple[int, int]:
@@ -84,17 +132,18 @@ def _dimensions(text: str) -> tuple[int, int]:
     return int(width), int(height or width)
 
 
-def worker(mode: str, size: tuple[int, int], repeat: int, model: str | None) -> dict:
-    """Time one row in this process (after a warm-up run) and report its numbers as JSON."""
+def worker(mode: str, size: tuple[int, int], repeat: int, model: str | None,
+           save: str | None = None) -> dict:
+    """Time one row in this process (after a warm-up run) and report its numbers as JSON;
+    ``save``: also write the output there (.npy), for the backends' differences."""
     import numpy as np
-
 
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     picture = _photo(*size)
     generator = _generator(mode, model)
     run = _eager if mode in ("a", "r") else None
-    if mode in ("b", "rss"):
-        pipeline = _pipeline(generator)
+    if mode in ("b", "rss", "t32", "ov"):
+        pipeline = _pipeline(generator, "b" if mode == "rss" else mode, model)
 
         def run(_generator, image):
             return pipeline(image)
@@ -112,42 +161,73 @@ def worker(mode: str, size: tuple[int, int], repeat: int, model: str | None) -> 
         out = run(generator, picture)
         times.append(time.perf_counter() - start)
         cpu.append(time.process_time() - start_cpu)
-    result = {"seconds": min(times), "cpu": min(cpu)}
-    if mode == "b":
+    if save:
+        np.save(save, np.asarray(out))
+    result = {"seconds": min(times), "cpu": min(cpu), "times": times}
+    if mode == "b" and not save:
         plain = _eager(_generator("a", model), picture)
         diff = np.abs(np.asarray(out, np.float32) - np.asarray(plain, np.float32))
         result["mad"] = float(diff.mean())
     return result
 
 
-def _spawn(mode: str, size: int | str, args: argparse.Namespace) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+def _spawn(mode: str, size: int | str, args: argparse.Namespace, threads: int,
+           save: str | None = None) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     command = [sys.executable, __file__, "--worker", mode, "--size", str(size),
-               "--repeat", str(args.repeat), "--threads", str(args.threads)]
+               "--repeat", str(args.repeat), "--threads", str(threads)]
     if args.model:
         command += ["--model", args.model]
+    if save:
+        command += ["--save", save]
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if done.returncode:
         raise SystemExit(f"worker {mode} {size} failed:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def backends_table(args: argparse.Namespace, threads: int) -> None:
+    """The backends side by side at ``--backend-size``, medians of interleaved runs."""
+    import numpy as np
+
+    times: dict[str, list[float]] = {mode: [] for mode in BACKENDS}
+    with tempfile.TemporaryDirectory() as folder:
+        saved = {mode: os.path.join(folder, f"{mode}.npy") for mode in BACKENDS}
+        for round_ in range(args.rounds):
+            for mode in BACKENDS:
+                save = saved[mode] if round_ == 0 else None
+                times[mode] += _spawn(mode, args.backend_size, args, threads, save)["times"]
+        outputs = {mode: np.load(path).astype(np.float32) for mode, path in saved.items()}
+    median = {mode: statistics.median(values) for mode, values in times.items()}
+    print(f"backends at {args.backend_size} px, {threads} thread{'s' * (threads > 1)}, "
+          f"median of {len(times['ov'])} runs each:")
+    print(f"{'':>12} {'seconds':>8} {'vs today':>9} {'mean |d| /255':>14} {'max |d| /255':>13}")
+    for mode, label in BACKENDS.items():
+        diff = np.abs(outputs[mode] - outputs["t32"])
+        print(f"{label:>12} {median[mode]:>7.2f}s {median['b'] / median[mode]:>8.2f}x "
+              f"{diff.mean():>14.3f} {diff.max():>13.0f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", help="style model name or path (default: random weights)")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024])
+    parser.add_argument("--backend-size", type=int, default=1024)
+    parser.add_argument("--backends-only", action="store_true",
+                        help="only the backends table (no paper generator, no memory test)")
     parser.add_argument("--big", default="8000x6000", help="memory test picture, WIDTHxHEIGHT")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--size", type=_dimensions, help=argparse.SUPPRESS)
+    parser.add_argument("--save", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         import torch
 
-        torch.set_num_threads(args.threads)
-        print(json.dumps(worker(args.worker, args.size, args.repeat, args.model)))
+        torch.set_num_threads(args.threads[0])
+        print(json.dumps(worker(args.worker, args.size, args.repeat, args.model, args.save)))
         return
 
     import torch
@@ -155,15 +235,39 @@ def main() -> None:
     from artgan.infer import autocast_dtype
 
     dtype = autocast_dtype(torch.device("cpu"))
-    print(f"CPU, {args.threads} threads; artgan precision: {dtype or 'float32'}; "
-          f"weights: {args.model or 'random'}")
+    try:
+        import openvino
+
+        openvino_version = openvino.__version__.split("-")[0]
+    except ImportError:
+        raise SystemExit('the backends table needs openvino: pip install "artgan[openvino]"'
+                         ) from None
+    print(f"CPU: {cpu_description()}")
+    print(f"torch {torch.__version__}, openvino {openvino_version}; torch today: "
+          f"{dtype or 'float32'}; weights: {args.model or 'random'}")
+    for threads in args.threads:
+        backends_table(args, threads)
+        if not args.backends_only:
+            plain_table(args, threads)
+    print(BACKEND_TARGETS)
+    if not args.backends_only:
+        big = _spawn("rss", args.big, args, args.threads[-1])
+        print(f"{args.big} through (b), tiled, {args.threads[-1]} threads: "
+              f"{big['seconds']:.1f} s, peak RSS {big['peak_mb']:.0f} MB "
+              f"({big['before_mb']:.0f} MB after imports)")
+        print(TARGETS)
+
+
+def plain_table(args: argparse.Namespace, threads: int) -> None:
+    """artgan's path today against plain PyTorch and the paper's generator."""
+    print(f"against plain PyTorch, {threads} thread{'s' * (threads > 1)}, best of each row:")
     print(f"{'size':>6} {'(a) eager':>15} {'(b) artgan':>15} {'a/b':>5} {'(r) paper':>15} "
           f"{'r/b':>5} {'|b-a| /255':>10}")
     for size in args.sizes:
         best: dict[str, dict] = {}
         for _ in range(args.rounds):
             for mode in ("a", "b", "r"):
-                result = _spawn(mode, size, args)
+                result = _spawn(mode, size, args, threads)
                 if mode not in best or result["seconds"] < best[mode]["seconds"]:
                     best[mode] = result
         a, b, r = best["a"], best["b"], best["r"]
@@ -173,10 +277,6 @@ def main() -> None:
 
         print(f"{size:>6} {cell(a):>15} {cell(b):>15} {a['seconds'] / b['seconds']:>4.1f}x "
               f"{cell(r):>15} {r['seconds'] / b['seconds']:>4.1f}x {b['mad']:>10.3f}")
-    big = _spawn("rss", args.big, args)
-    print(f"{args.big} through (b), tiled: {big['seconds']:.1f} s, peak RSS "
-          f"{big['peak_mb']:.0f} MB ({big['before_mb']:.0f} MB after imports)")
-    print(TARGETS)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,13 @@ def _conv_norm_relu(c_in: int, c_out: int, kernel: int, stride: int = 1) -> list
     ]
 
 
+
+def exporting() -> bool:
+    """Whether the network is being exported or traced for another runtime (ONNX through
+    dynamo, OpenVINO through the TorchScript tracer), where a few blocks take a form
+    those runtimes run well instead of the one eager torch runs fastest."""
+    return torch.compiler.is_exporting() or torch.jit.is_tracing()
+
 class ResidualBlock(nn.Module):
     """Two reflection-padded 3x3 convolutions with instance norm, added to the input."""
 
@@ -76,7 +83,7 @@ class NearestUpConv(nn.Conv2d):
         phases = F.conv2d(padded, self.phase_weight(), bias)  # (N, 4 * out, H + 1, W + 1)
         n, _, h, w = x.shape
         c = self.out_channels
-        if torch.compiler.is_exporting():
+        if exporting():
             return self.interleave(phases, h, w)
         layout = (torch.channels_last if x.is_contiguous(memory_format=torch.channels_last)
                   else torch.contiguous_format)

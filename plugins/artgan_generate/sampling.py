@@ -2,8 +2,9 @@
 
 Latents are drawn on the CPU from a generator seeded with the user's seed, one after the
 other, so image ``i`` of seed ``s`` is the same however many images are asked for, and the
-same seed gives the same latents on every machine. The network runs in eval mode in fp32
-by default (batch-norm uses its stored statistics), so an image depends only on its latent.
+same seed gives the same latents on every machine. The network runs in eval mode (batch-norm
+uses its stored statistics), in torch's fp32 or OpenVINO's precision, so an image depends
+only on its latent.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from artgan import ArtganError, Sampler
+from artgan import ArtganError, Sampler, backends
 from artgan.convert import tensor_to_pil
 
 CHUNK = 16  # images per forward pass: bounds memory at 256 px on small machines
@@ -84,14 +85,19 @@ def walk(keys: Tensor, frames: int) -> Tensor:
 
 class GeneratorPipeline(Sampler):
     """A loaded generator: ``pipe(n, seed=...)`` returns ``n`` PIL images (the ``Sampler``
-    contract); ``truncation`` below 1 trades variety for typical pictures."""
+    contract); ``truncation`` below 1 trades variety for typical pictures. With ``backend``
+    ``openvino`` the network runs there (on the CPU), cached as ``cache_key``
+    (``artgan.backends.weights_key``; None: converted anew)."""
 
-    def __init__(self, network: torch.nn.Module, device: torch.device, name: str = ""):
+    def __init__(self, network: torch.nn.Module, device: torch.device, name: str = "",
+                 backend: str = "torch", cache_key: str | None = None):
         self.network = network.eval().to(device)
         self.device = device
         self.name = name
         self.size: int = network.size
         self.latent_dim: int = network.latent_dim
+        self.run = (backends.generator(self.network, self.latent_dim, cache_key)
+                    if backend == "openvino" else self.network)
 
     def __call__(self, n: int = 4, seed: int = 0, truncation: float = 1.0) -> list[Image.Image]:
         return list(self.stream(n, seed, truncation))
@@ -120,7 +126,7 @@ class GeneratorPipeline(Sampler):
     def process(self, batch: Tensor) -> Tensor:
         """Latents (N, latent_dim) -> images (N, 3, size, size) in [0, 1], on the CPU."""
         parts = [
-            self.network(chunk.to(self.device, torch.float32)).float().cpu()
+            self.run(chunk.to(self.device, torch.float32)).float().cpu()
             for chunk in batch.split(CHUNK)
         ]
         return (torch.cat(parts) + 1) / 2

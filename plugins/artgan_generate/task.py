@@ -1,11 +1,12 @@
 """The ``generate`` task: its CLI options, sampling to files, and training from a folder.
 
 It takes no input images, so ``run_options``/``run`` replace the base class's INPUTS
-argument with a count and a seed. Sampling defaults to the CPU in fp32: with the seeded
-latents of ``sampling`` that makes the same seed write byte-identical files. Pictures are
-written as each chunk of them is made, so ``-n 100000`` holds one chunk, not all. The training
-code is imported only when training: every command loads this plugin, and the trainer's
-imports would add to each one's start-up.
+argument with a count and a seed. Sampling defaults to the CPU (with OpenVINO where it is
+installed: ``artgan.backends``): with the seeded latents of ``sampling`` that makes the same
+seed write byte-identical files on one machine. Pictures are written as each chunk of them
+is made, so ``-n 100000`` holds one chunk, not all. The training code is imported only when
+training: every command loads this plugin, and the trainer's imports would add to each
+one's start-up.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from typing import Any
 
 import click
 
-from artgan import ArtganError, Task, store
+from artgan import ArtganError, Task, backends, store
 from artgan.imageio import check_writable, write_image
-from artgan.infer import pick_device
+from artgan.task import backend_option
 
 from . import output
 from .model import SIZES
@@ -56,6 +57,7 @@ class GenerateTask(Task):
                          help="Frames per second of the --interpolate animation."),
             click.Option(["--device"], default="cpu", show_default=True,
                          help="cpu (reproducible to the byte), auto, cuda or mps."),
+            backend_option(),
         ]
 
     def train_options(self) -> list[click.Parameter]:
@@ -82,28 +84,31 @@ class GenerateTask(Task):
             *shared,
         ]
 
-    def load(self, model: str | None = None, device: str = "cpu") -> GeneratorPipeline:
-        """The generator ``model`` (name or path; None = ``monet``) on ``device``."""
-        target = pick_device(device)
+    def load(self, model: str | None = None, device: str = "cpu",
+             backend: str = "auto") -> GeneratorPipeline:
+        """The generator ``model`` (name or path; None = ``monet``) on ``device``, run by
+        ``backend`` (see ``artgan.backends.choose``)."""
+        backend, target = backends.choose(backend, device)
         loaded = store.load_model(model or self.default_model, self.name, target)
         network = loaded.network
         if not hasattr(network, "latent_dim") or not hasattr(network, "size"):
             raise ArtganError(f"{loaded.info.path}: not an unconditional generator")
-        return GeneratorPipeline(network, target, loaded.info.name)
+        key = backends.weights_key(loaded.info.path, "generator") if backend == "openvino" else None
+        return GeneratorPipeline(network, target, loaded.info.name, backend, key)
 
     def run(self, model: str | None = None, count: int | None = None, seed: int = 0,
             out: str | None = None, grid: bool = False, truncation: float = 1.0,
             interpolate: int | None = None, frames: int = 48, fps: float = 12,
-            device: str = "cpu", **options: Any) -> int:
+            device: str = "cpu", backend: str = "auto", **options: Any) -> int:
         check_truncation(truncation)
         if interpolate is not None:
             return self._run_walk(model, interpolate, count, grid, seed, out, frames, fps,
-                                  truncation, device)
+                                  truncation, device, backend)
         count = 16 if count is None else count
         check_count(count)
         paths = [output.grid_path(out, seed)] if grid else output.image_paths(out, count, seed)
         check_writable(paths)
-        images = self.load(model, device).stream(count, seed, truncation)
+        images = self.load(model, device, backend).stream(count, seed, truncation)
         if grid:
             images = iter([output.grid(list(images))])
         for image, path in zip(images, paths, strict=True):
@@ -115,7 +120,8 @@ class GenerateTask(Task):
             print(f"{count} picture{'s' if count > 1 else ''} written to {where}", file=sys.stderr)
         return 0
 
-    def _run_walk(self, model, keys, count, grid, seed, out, frames, fps, truncation, device):
+    def _run_walk(self, model, keys, count, grid, seed, out, frames, fps, truncation, device,
+                  backend):
         if keys < 2:
             raise ArtganError(f"--interpolate needs at least 2 seeds, got {keys}")
         if count is not None or grid:
@@ -126,7 +132,8 @@ class GenerateTask(Task):
         paths, animation = output.animation_paths(out, frames)
         check_writable([*paths, animation])
         seeds = range(seed, seed + keys)
-        images = self.load(model, device).interpolate(seeds, frames, truncation=truncation)
+        images = self.load(model, device, backend).interpolate(seeds, frames,
+                                                               truncation=truncation)
         for image, path in zip(images, paths, strict=True):
             write_image(image, path)
         output.write_animation(images, animation, fps)

@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from artgan.nn.blocks import exporting
+
 SMOOTHING_SWEEPS = 8
 EXPORT_DEPTH = 14
 """Pyramid levels of an exported fill, whatever the size: down to 1x1 for sides up to
@@ -39,7 +41,7 @@ def smooth_fill(image: Tensor, mask: Tensor, sweeps: int = SMOOTHING_SWEEPS) -> 
     # Always down to 1x1: the pull below keeps a level that knows every pixel as it is, so
     # the levels under it change nothing, and the depth depends on the size alone, not on
     # the data (which an exporter cannot trace; exporting, it is fixed, see EXPORT_DEPTH).
-    depth = (EXPORT_DEPTH if torch.compiler.is_exporting()
+    depth = (EXPORT_DEPTH if exporting()
              else (max(image.shape[-2:]) - 1).bit_length())
     for _ in range(depth):
         value, weight = values[-1], weights[-1]

@@ -18,11 +18,11 @@ import torch
 from PIL import Image
 from torch import nn
 
-from artgan import ArtganError, infer, store
+from artgan import ArtganError, backends, infer, store
 from artgan.convert import pil_to_uint8, uint8_to_pil
 from artgan.imageio import attach_alpha, split_alpha
 from artgan.nn.blocks import PADDINGS, UPSAMPLING
-from artgan.task import Pipeline, Task
+from artgan.task import Pipeline, Task, backend_option
 
 from .model import ARCHITECTURE, DEFAULT_CONFIG
 
@@ -44,7 +44,9 @@ class StylePipeline(Pipeline):
     """One generator of a CycleGAN, ready to repaint pictures (PIL, numpy or tensors).
 
     ``max_size`` shrinks pictures whose longer side exceeds it (the result has that size);
-    ``tile``, ``overlap`` and ``batch`` (tiles per pass) bound the memory used.
+    ``tile``, ``overlap`` and ``batch`` (tiles per pass) bound the memory used. With
+    ``backend`` ``openvino`` the generator runs there (on the CPU), cached as ``cache_key``
+    (``artgan.backends.weights_key``; None: converted anew by each pipeline).
     """
 
     def __init__(
@@ -57,6 +59,8 @@ class StylePipeline(Pipeline):
         overlap: int = 64,
         batch: int = 1,
         max_size: int | None = None,
+        backend: str = "torch",
+        cache_key: str | None = None,
     ):
         multiple = getattr(generator, "multiple", 4)
         if tile < 4 * multiple or tile % multiple:
@@ -75,6 +79,8 @@ class StylePipeline(Pipeline):
         self.multiple = multiple
         self.tile, self.overlap, self.batch, self.max_size = tile, overlap, batch, max_size
         self.dtype = infer.autocast_dtype(device)
+        self.backend = (backends.OpenVINOStyle(self.network, cache_key, multiple)
+                        if backend == "openvino" else None)
 
     def __call__(self, image: Any, **kwargs: Any) -> Any:
         """PIL pictures take the uint8 path (alpha kept aside); anything else the float one."""
@@ -100,7 +106,7 @@ class StylePipeline(Pipeline):
         out = infer.translate(
             self.network, batch, tile=self.tile, overlap=self.overlap, batch=self.batch,
             multiple=self.multiple, dtype=self.dtype, device=self.device, out_dtype=out_dtype,
-            in_place=batch.dtype == torch.uint8,
+            in_place=batch.dtype == torch.uint8, backend=self.backend,
         )
         return out if out_dtype == torch.uint8 else out.clamp_(0, 1)
 
@@ -130,6 +136,7 @@ class StyleTransferTask(Task):
                          metavar="N", help="Tiles per pass (more: faster on GPUs, more memory)."),
             click.Option(["--device"], default="auto", show_default=True,
                          help="auto, cpu, cuda, cuda:N or mps."),
+            backend_option(),
         ]
 
     def load(
@@ -142,17 +149,20 @@ class StyleTransferTask(Task):
         overlap: int = 64,
         batch: int = 1,
         max_size: int | None = None,
+        backend: str = "auto",
     ) -> StylePipeline:
         """A pipeline for style ``model`` (name or path; None = ``monet``); ``reverse`` uses the
-        painting -> photo generator."""
-        target = infer.pick_device(device)
+        painting -> photo generator; ``backend``: see ``artgan.backends.choose``."""
+        backend, target = backends.choose(backend, device)
         loaded = store.load_model(model or self.default_model, self.name, target)
         network = loaded.network
         direction = "b2a" if reverse else "a2b"
         if loaded.info.metadata["architecture"] != ARCHITECTURE or direction not in network:
             raise ArtganError(f"{loaded.info.path}: not a CycleGAN style model")
+        key = backends.weights_key(loaded.info.path, direction) if backend == "openvino" else None
         return StylePipeline(network[direction], target, name=loaded.info.name, tile=tile,
-                             overlap=overlap, batch=batch, max_size=max_size)
+                             overlap=overlap, batch=batch, max_size=max_size, backend=backend,
+                             cache_key=key)
 
     def run(self, inputs: list[str], out: str | None = None, style: str | None = None,
             **options: Any) -> int:

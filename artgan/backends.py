@@ -1,0 +1,229 @@
+"""Running a network with OpenVINO instead of eager torch, on the CPU.
+
+Why: on CPUs OpenVINO runs artgan's generators much faster than torch. Issue 21's probe
+measured the style generator at 1024 px 2.6x faster than torch's bf16 autocast (AMD EPYC
+with AVX-512-BF16, 2 threads); ``benchmarks/bench_style.py`` prints the figures for the
+machine it runs on. So ``--backend auto`` (the default) uses OpenVINO whenever it is installed
+(``pip install "artgan[openvino]"``) and the network runs on the CPU; on a GPU torch stays.
+
+A network is converted once (``openvino.convert_model`` traces it) and saved under
+``$ARTGAN_HOME/cache/openvino/``, named by the sha256 of its weights file, the network, and
+the OpenVINO and artgan versions (either can change what a conversion gives); later loads
+read the saved model and only compile it. A cache entry that cannot be read is converted
+again. Models are compiled for the CPU in bfloat16 where it computes it natively (AVX-512-BF16,
+AMX), else float32, with torch's thread count.
+
+Style generators come in two variants, because ``artgan.infer.translate`` runs a large
+picture in tiles whose instance norms share statistics measured on a shrunk copy: torch
+folds those into the weights, which a cached network cannot hold (they differ for every
+picture). The tiled variant is cached with the statistics as two extra inputs, and bound to
+each picture's statistics when its tiles run (``OpenVINOStyle.frozen``); pictures that fit
+in one tile use the ordinary network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Callable, Sequence
+from functools import cache, cached_property
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from artgan import __version__, infer, store
+from artgan.atomic import atomic_path
+from artgan.errors import ArtganError
+
+BACKENDS = ("auto", "torch", "openvino")
+MISSING_EXTRA = 'the openvino backend needs the openvino extra: pip install "artgan[openvino]"'
+
+
+def openvino() -> Any:
+    """The ``openvino`` module, or one ArtganError naming the extra to install."""
+    try:
+        import openvino as ov
+    except ImportError:
+        raise ArtganError(MISSING_EXTRA) from None
+    return ov
+
+
+def choose(backend: str, device: str) -> tuple[str, torch.device]:
+    """The backend (``torch`` or ``openvino``) and torch device for ``--backend`` and
+    ``--device``: ``auto`` is OpenVINO when it is installed and the device is the CPU;
+    OpenVINO makes device ``auto`` the CPU, and refuses any other device."""
+    if backend not in BACKENDS:
+        raise ArtganError(f"unknown backend {backend!r}; use {', '.join(BACKENDS)}")
+    target = infer.pick_device("cpu" if backend == "openvino" and device == "auto" else device)
+    if backend == "auto":
+        try:
+            openvino()
+        except ArtganError:
+            return "torch", target
+        return ("openvino" if target.type == "cpu" else "torch"), target
+    if backend == "openvino":
+        if target.type != "cpu":
+            raise ArtganError(f"--backend openvino runs on the CPU, not {target}: "
+                              "use --device cpu")
+        openvino()
+    return backend, target
+
+
+def weights_key(path: str | os.PathLike, network: str) -> str:
+    """The cache name of ``network`` of the model file ``path``: what it is, then the sha256
+    of the file (not its name: a file overwritten by new training gets a new entry)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return f"{network}-{digest.hexdigest()[:32]}"
+
+
+def cache_dir() -> Path:
+    """``$ARTGAN_HOME/cache/openvino`` (beside the user model folder)."""
+    return store.user_model_dir().parent / "cache" / "openvino"
+
+
+def convert(module: nn.Module, example: Sequence[Tensor], shapes: Sequence[Sequence[int]]) -> Any:
+    """``module`` as an ``openvino.Model``, traced on ``example`` inputs; ``shapes`` gives
+    each input's shape, -1 where it is dynamic."""
+    ov = openvino()
+    inputs = [ov.PartialShape(list(shape)) for shape in shapes]
+    with (torch.no_grad(), torch.autocast("cpu", enabled=False),  # autocast ops don't convert
+          warnings.catch_warnings()):
+        warnings.simplefilter("ignore")  # the tracer's warnings are about what it records
+        return ov.convert_model(module.eval(), example_input=tuple(example), input=inputs)
+
+
+def cache_path(key: str) -> Path:
+    """The .xml of ``key`` for this OpenVINO and artgan (its weights beside it as .bin)."""
+    version = openvino().__version__.split("-")[0]
+    return cache_dir() / f"{key}.ov{version}.artgan{__version__}.xml"
+
+
+@cache
+def _core() -> Any:
+    return openvino().Core()
+
+
+def cached(key: str | None, make: Callable[[], Any]) -> Any:
+    """The model cached as ``key`` (see ``cache_path``), or ``make()``'s, saved there
+    atomically; a ``key`` of None (a network without a file) is never cached."""
+    if key is None:
+        return make()
+    ov = openvino()
+    xml = cache_path(key)
+    if xml.is_file() and xml.with_suffix(".bin").is_file():
+        try:
+            return _core().read_model(str(xml))
+        except RuntimeError:
+            pass  # truncated or garbled: converted again below, and replaced
+    model = make()
+    xml.parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=".convert.", dir=xml.parent))
+    try:
+        ov.save_model(model, str(folder / xml.name), compress_to_fp16=False)
+        for suffix in (".bin", ".xml"):  # the .xml last: it names a complete entry
+            with atomic_path(xml.with_suffix(suffix)) as temporary:
+                os.replace(folder / xml.with_suffix(suffix).name, temporary)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return model
+
+
+class OpenVINOModel:
+    """A compiled OpenVINO model called like a torch network: tensors in, a float32 tensor
+    (its first output) out, on the CPU."""
+
+    def __init__(self, model: Any):
+        precision = "bf16" if infer.cpu_has_bf16() else "f32"
+        self.compiled = _core().compile_model(model, "CPU", {
+            "INFERENCE_PRECISION_HINT": precision,
+            "INFERENCE_NUM_THREADS": torch.get_num_threads(),
+        })
+
+    def __call__(self, *inputs: Tensor) -> Tensor:
+        arrays = [x.detach().to("cpu", torch.float32).contiguous().numpy() for x in inputs]
+        return torch.from_numpy(self.compiled(arrays)[0])
+
+
+def generator(network: nn.Module, latent_dim: int, key: str | None) -> OpenVINOModel:
+    """A latents (N, ``latent_dim``) -> pictures network, batch size dynamic."""
+    example = [torch.randn(2, latent_dim)]
+    return OpenVINOModel(cached(key, lambda: convert(network, example, [(-1, latent_dim)])))
+
+
+class _StatsInputs(nn.Module):
+    """``network`` whose instance norms (``norms``, ``inference_norms``' order) apply the
+    statistics given as inputs: (mean, rstd) of every norm, concatenated."""
+
+    def __init__(self, network: nn.Module, norms: list[infer.InferenceInstanceNorm],
+                 channels: list[int]):
+        super().__init__()
+        self.network = network
+        self.norms = norms  # a plain list: they are already inside ``network``
+        self.channels = channels
+
+    def forward(self, image: Tensor, mean: Tensor, rstd: Tensor) -> Tensor:
+        for norm, m, r in zip(self.norms, mean.split(self.channels),
+                              rstd.split(self.channels), strict=True):
+            norm.frozen = (m, r)
+        return self.network(image)
+
+
+def _flat(stats: infer.Stats) -> tuple[Tensor, Tensor]:
+    """The (mean, rstd) of every norm of one image, concatenated: ``_StatsInputs``' inputs."""
+    return (torch.cat([mean[0] for mean, _ in stats]),
+            torch.cat([rstd[0] for _, rstd in stats]))
+
+
+class OpenVINOStyle:
+    """An image -> image network with instance norms, run by OpenVINO as
+    ``artgan.infer.translate`` asks (its ``Backend``); each variant is converted, or read
+    from the cache, the first time it is needed."""
+
+    def __init__(self, network: nn.Module, key: str | None, multiple: int = 4):
+        self.network = network
+        self.key = key
+        self.example = torch.rand(1, 3, 16 * multiple, 16 * multiple)
+
+    @cached_property
+    def _whole(self) -> OpenVINOModel:
+        shapes = [(-1, 3, -1, -1)]
+        key = self.key and f"{self.key}.image"
+        return OpenVINOModel(cached(key, lambda: convert(self.network, [self.example], shapes)))
+
+    @cached_property
+    def _with_stats(self) -> Any:
+        """The ``openvino.Model`` of ``_StatsInputs``: inputs image, mean, rstd."""
+        def make() -> Any:
+            stats = infer.instance_norm_stats(self.network, self.example)  # example values
+            channels = [mean.shape[1] for mean, _ in stats]
+            with infer.inference_norms(self.network) as norms:
+                module = _StatsInputs(self.network, norms, channels)
+                total = sum(channels)
+                return convert(module, [self.example, *_flat(stats)],
+                               [(-1, 3, -1, -1), (total,), (total,)])
+
+        return cached(self.key and f"{self.key}.image+stats", make)
+
+    def __call__(self, images: Tensor) -> Tensor:
+        return self._whole(images)
+
+    def frozen(self, stats: infer.Stats) -> OpenVINOModel:
+        """The tiled variant compiled with ``stats`` bound as constants: OpenVINO then folds
+        each norm's affine map into its convolution, as torch does (a third faster per tile
+        than feeding them as inputs); compiling takes a fraction of a second per picture."""
+        constant = openvino().opset13.constant
+        model = self._with_stats.clone()
+        for parameter, values in zip(model.get_parameters()[1:], _flat(stats), strict=True):
+            value = constant(values.to("cpu", torch.float32).numpy()).output(0)
+            for target in list(parameter.output(0).get_target_inputs()):
+                target.replace_source_output(value)
+            model.remove_parameter(parameter)
+        return OpenVINOModel(model)

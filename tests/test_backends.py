@@ -1,0 +1,176 @@
+"""The OpenVINO backend: the same pictures as torch fp32 (one pass, tiles with shared
+statistics, alpha; generate), converted once into the cache, and one clear line without the
+extra. OpenVINO compiles in f32 here (as if the CPU had no bfloat16), so results are
+deterministic."""
+
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+pytest.importorskip("openvino")
+
+import artgan  # noqa: E402
+from artgan import ArtganError, backends, infer, store  # noqa: E402
+
+MEAN, MAX = 0.5, 4  # on uint8 outputs
+TINY = {"width": 4, "n_blocks": 1, "n_down": 2, "upsample": "nearest"}
+
+
+@pytest.fixture(autouse=True)
+def float32(monkeypatch):
+    """torch without autocast, OpenVINO in f32."""
+    monkeypatch.setattr(infer, "cpu_has_bf16", lambda: False)
+
+
+@pytest.fixture
+def conversions(monkeypatch):
+    """Counts ``backends.convert`` calls."""
+    calls = []
+    convert = backends.convert
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return convert(*args, **kwargs)
+
+    monkeypatch.setattr(backends, "convert", counted)
+    return calls
+
+
+@pytest.fixture
+def tiny(tmp_path, monkeypatch):
+    """A tiny random style model in an empty ARTGAN_HOME (an empty cache)."""
+    from artgan_style_transfer import cyclegan
+
+    monkeypatch.setenv("ARTGAN_HOME", str(tmp_path / "home"))
+    torch.manual_seed(0)
+    return str(store.save_model(cyclegan(**TINY), tmp_path / "tiny.safetensors",
+                                task="style-transfer", architecture="cyclegan", config=TINY))
+
+
+def _picture(width, height, mode="RGB", seed=0):
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    smooth = np.stack([np.sin(x / 9), np.cos(y / 7), np.sin((x + y) / 13)], -1) * 80 + 128
+    pixels = np.clip(smooth + rng.normal(0, 12, smooth.shape), 0, 255).astype(np.uint8)
+    if mode == "RGBA":
+        alpha = (np.linspace(0, 255, width)[None, :] * np.ones((height, 1))).astype(np.uint8)
+        pixels = np.dstack([pixels, alpha])
+    return Image.fromarray(pixels, mode)
+
+
+def _close(ours, theirs):
+    diff = np.abs(np.asarray(ours, np.float64) - np.asarray(theirs, np.float64))
+    assert diff.mean() <= MEAN and diff.max() <= MAX, (diff.mean(), diff.max())
+
+
+@pytest.mark.parametrize(("size", "tile", "mode"), [
+    ((120, 88), 1024, "RGB"),  # one pass
+    ((230, 170), 96, "RGBA"),  # 3 x 2 tiles with shared statistics, alpha kept aside
+])
+def test_style_matches_torch(size, tile, mode):
+    picture = _picture(*size, mode)
+    results = {}
+    for backend in ("torch", "openvino"):
+        pipe = artgan.load("style-transfer", "monet", backend=backend, tile=tile, overlap=16)
+        assert (pipe.backend is None) == (backend == "torch") and pipe.dtype is None
+        results[backend] = pipe(picture)
+    assert results["openvino"].mode == mode and results["openvino"].size == size
+    _close(results["openvino"], results["torch"])
+    if mode == "RGBA":
+        assert np.array_equal(np.array(results["openvino"])[..., 3], np.array(picture)[..., 3])
+
+
+def test_float_pictures_match_torch_too():
+    batch = torch.rand(2, 3, 64, 72)
+    torch_out = artgan.load("style-transfer", "monet", backend="torch", reverse=True)(batch)
+    ov_out = artgan.load("style-transfer", "monet", backend="openvino", reverse=True)(batch)
+    assert ov_out.shape == batch.shape and ov_out.dtype == torch.float32
+    _close(ov_out * 255, torch_out * 255)
+
+
+def test_generate_matches_torch():
+    ours, theirs = (artgan.generate(3, seed=4, backend=backend) for backend in
+                    ("openvino", "torch"))
+    for a, b in zip(ours, theirs, strict=True):
+        _close(a, b)
+
+
+def test_conversion_is_cached_and_a_corrupt_entry_is_converted_again(tiny, conversions):
+    small, large = _picture(40, 36), _picture(100, 90)
+
+    def run():
+        pipe = artgan.load("style-transfer", tiny, backend="openvino", tile=48, overlap=8)
+        return np.asarray(pipe(small)), np.asarray(pipe(large))
+
+    first = run()
+    assert len(conversions) == 2  # the plain network and the one with statistics as inputs
+    entries = {p.name.split(".")[1]: p for p in backends.cache_dir().glob("*.xml")}
+    assert sorted(entries) == ["image", "image+stats"]
+    assert all(p.with_suffix(".bin").is_file() for p in entries.values())
+    assert not list(backends.cache_dir().glob(".*"))  # no temporaries left
+    second = run()
+    assert len(conversions) == 2  # read from the cache
+    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    entries["image"].write_text("<net>not a model")
+    entries["image+stats"].with_suffix(".bin").write_bytes(b"")
+    third = run()
+    assert len(conversions) == 4
+    assert all(np.array_equal(a, b) for a, b in zip(first, third, strict=True))
+    run()
+    assert len(conversions) == 4  # the entries were replaced
+
+
+def test_a_new_weights_file_gets_its_own_entry(tiny, conversions, tmp_path):
+    from artgan_style_transfer import cyclegan
+
+    artgan.load("style-transfer", tiny, backend="openvino")(_picture(40, 36))
+    torch.manual_seed(1)
+    other = store.save_model(cyclegan(**TINY), tmp_path / "tiny.safetensors",
+                             task="style-transfer", architecture="cyclegan", config=TINY)
+    artgan.load("style-transfer", str(other), backend="openvino")(_picture(40, 36))
+    assert len(conversions) == 2 and len(list(backends.cache_dir().glob("*.xml"))) == 2
+
+
+def test_auto_is_openvino_on_the_cpu_and_torch_without_it(monkeypatch):
+    assert backends.choose("auto", "cpu") == ("openvino", torch.device("cpu"))
+    assert backends.choose("openvino", "auto") == ("openvino", torch.device("cpu"))
+    assert backends.choose("torch", "cpu") == ("torch", torch.device("cpu"))
+    monkeypatch.setitem(sys.modules, "openvino", None)  # not installed
+    assert backends.choose("auto", "cpu") == ("torch", torch.device("cpu"))
+    with pytest.raises(ArtganError, match="unknown backend 'tensorrt'"):
+        backends.choose("tensorrt", "cpu")
+
+
+@pytest.mark.parametrize("command", [
+    ["run", "style-transfer", "--backend", "openvino", "PICTURE", "-o", "OUT.png"],
+    ["generate", "-n", "1", "--backend", "openvino", "-o", "OUT.png"],
+])
+def test_openvino_without_the_extra_is_one_line(cli, monkeypatch, tmp_path, command):
+    picture = tmp_path / "photo.png"
+    _picture(40, 36).save(picture)
+    args = [str(picture) if a == "PICTURE" else str(tmp_path / a) if a == "OUT.png" else a
+            for a in command]
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    done = cli(*args)
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines() == [
+        'error: the openvino backend needs the openvino extra: pip install "artgan[openvino]"']
+    assert not (tmp_path / "OUT.png").exists()
+
+
+def test_torch_backend_is_unchanged(cli, monkeypatch, tmp_path, conversions):
+    picture = tmp_path / "photo.png"
+    _picture(60, 44).save(picture)
+    done = cli("run", "style-transfer", "--backend", "torch", str(picture),
+               "-o", str(tmp_path / "torch.png"))
+    assert done.returncode == 0, done.stderr
+    monkeypatch.setitem(sys.modules, "openvino", None)  # auto falls back to today's path
+    assert cli("run", "style-transfer", str(picture), "-o", str(tmp_path / "auto.png")
+               ).returncode == 0
+    assert not conversions
+    torch_png, auto_png = (np.asarray(Image.open(tmp_path / f"{name}.png"))
+                           for name in ("torch", "auto"))
+    assert np.array_equal(torch_png, auto_png)
