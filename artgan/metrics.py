@@ -3,6 +3,7 @@
 SWD needs no pretrained weights, so it is the default; FID and KID need Inception-v3
 weights that artgan never downloads, so they only run from a local file the user gives.
 PSNR and SSIM compare restored images with their originals, file by file.
+``periodic_artefacts`` scores one set alone: how much of its fine detail is a regular mesh.
 """
 
 from __future__ import annotations
@@ -243,6 +244,110 @@ def _weights(a: Tensor, b: Tensor, mask: Tensor | None) -> Tensor:
     if not bool((weight > 0).any()):
         raise ArtganError("the mask selects no pixels")
     return weight
+
+
+# --- periodic artefacts -------------------------------------------------------------------
+
+_LUMA = (0.299, 0.587, 0.114)  # Rec. 601
+_HIGH_BAND = 0.125  # cycles per pixel: periods shorter than 8 px
+_LINES = ((0, 1), (1, 0), (1, 1), (1, -1))  # rows, columns and both diagonals of the spectrum
+_LINE_OFFSETS = (-5, -4, -3, -2, 2, 3, 4, 5)  # bins either side; +-1 hold a peak's own lobe
+
+
+def periodic_artefacts(images: Tensor, *, tile: int = 64, factor: float = 6.0) -> float:
+    """Mean share of fine-detail power in narrow spectral peaks: the mesh, checkerboard or
+    grid of dots that upsampling layers print on GAN outputs. Clean photos and paintings
+    score about 0.05, the same photos with a +-2/255 checkerboard added about 0.19.
+
+    ``images``: (N, 3, H, W), float in [0, 1] or uint8, H and W >= ``tile``. Per image:
+
+    1. Rec. 601 luminance: the mesh shows in brightness, and one channel is enough.
+    2. ``tile`` px tiles at half-tile steps, each minus its mean and times a 2-D Hann
+       window, then the power spectrum. Fixed-size tiles make the score independent of the
+       image size; the window keeps the tile's borders from leaking into every bin. Tiles
+       are scored one by one, not averaged first, so a mesh on a flat sky counts although
+       a busy region beside it hides it, as it does for the eye.
+    3. The high band, at least 1/8 cycle per pixel: upsampling by 2, 4 or 8 leaves its
+       peaks there, while a picture's own structure dominates lower down.
+    4. Each bin's background: the median of the bins 2 to 5 away along the spectrum's row,
+       column and both diagonals, the largest of these four. A median ignores a peak among
+       the neighbours; the largest line keeps the ridges that straight edges and oriented
+       textures (grass, hatching, brush strokes) draw through the spectrum from counting as
+       peaks, since a ridge is high along its own line.
+    5. Peaks: bins above ``factor`` times their background, widened by one bin to take in
+       the Hann window's main lobe. Their excess over the background, as a share of the
+       tile's high-band power, is the tile's score. A noise-like texture's bins scatter
+       exponentially about their mean, so a few pass by chance: about 0.04 for white or
+       1/f noise alike, whatever its strength. That floor, shared by photos and paintings,
+       keeps ratios to a clean set meaningful.
+    6. The mean over the tiles, leaving out tiles with no high-band power (flat or clipped:
+       nothing to see), then over the images.
+    """
+    if images.dim() != 4 or images.shape[1] != 3 or len(images) == 0:
+        raise ArtganError("periodic_artefacts: images must be a non-empty (N, 3, H, W) tensor")
+    height, width = images.shape[2:]
+    if min(height, width) < tile:
+        raise ArtganError(
+            f"periodic_artefacts: {width}x{height} images are smaller than its {tile} px tiles"
+        )
+    # A few images at a time: the background holds 8 copies of every tile's spectrum.
+    shares = torch.cat([_peak_shares(chunk, tile, factor) for chunk in images.split(16)])
+    return float(shares.mean())
+
+
+def _peak_shares(images: Tensor, tile: int, factor: float) -> Tensor:
+    """Per image, the mean over its tiles of the high-band power share in peaks (N,)."""
+    pixels = images.float() / 255 if images.dtype == torch.uint8 else images.float()
+    luma = torch.einsum("nchw,c->nhw", pixels, torch.tensor(_LUMA, device=pixels.device))
+    step = tile // 2
+    tiles = luma.unfold(1, tile, step).unfold(2, tile, step).flatten(1, 2)  # (N, T, k, k)
+    tiles = tiles - tiles.mean((-2, -1), keepdim=True)
+    window = torch.hann_window(tile, device=pixels.device)
+    power = torch.fft.fft2(tiles * torch.outer(window, window)).abs().square()
+    background = _spectral_background(power)
+    frequency = torch.fft.fftfreq(tile, device=pixels.device)
+    high = torch.hypot(frequency[:, None], frequency[None, :]) >= _HIGH_BAND
+    peaks = _widen((power > factor * background) & high) & high
+    excess = ((power - background).clamp(min=0) * peaks).sum((-2, -1))
+    total = (power * high).sum((-2, -1))
+    seen = total > 0
+    shares = torch.where(seen, excess / total.clamp(min=torch.finfo(total.dtype).tiny), 0.0)
+    return shares.sum(1) / seen.sum(1).clamp(min=1)
+
+
+def _spectral_background(power: Tensor) -> Tensor:
+    """Per bin of (..., k, k) spectra, the largest of its four line medians (see above).
+
+    Lines wrap round the edges because the DFT is periodic: the bins past the Nyquist
+    frequency are the negative frequencies next to it.
+    """
+    background = None
+    for dy, dx in _LINES:
+        median = _median([power.roll((k * dy, k * dx), (-2, -1)) for k in _LINE_OFFSETS])
+        background = median if background is None else torch.maximum(background, median)
+    return background
+
+
+def _median(values: list[Tensor]) -> Tensor:
+    """Elementwise median of an even number of tensors: the mean of the middle two.
+
+    An odd-even transposition sort of whole tensors, a few dozen elementwise min/max,
+    runs three times faster on the CPU than sorting millions of groups of eight.
+    """
+    values = list(values)
+    for start in range(len(values)):
+        for i in range(start % 2, len(values) - 1, 2):
+            low, high = values[i], values[i + 1]
+            values[i], values[i + 1] = torch.minimum(low, high), torch.maximum(low, high)
+    middle = len(values) // 2
+    return (values[middle - 1] + values[middle]) / 2
+
+
+def _widen(mask: Tensor) -> Tensor:
+    """``mask`` (..., k, k) grown by one bin in each direction, wrapping round."""
+    shape = mask.shape
+    flat = F.pad(mask.reshape(-1, 1, *shape[-2:]).float(), (1, 1, 1, 1), mode="circular")
+    return F.max_pool2d(flat, 3, stride=1).reshape(shape) > 0
 
 
 # --- loading image sets -------------------------------------------------------------------

@@ -7,10 +7,13 @@ On held-out photos (the last ``--holdout`` by name, which ``artgan train style-t
 --holdout N`` leaves out of training) it measures the sliced Wasserstein distance
 (``artgan.metrics.swd``, pooled normalisation, so colour casts count) to the paintings of
 (i) the photos themselves, (ii) Reinhard et al. 2001 colour transfer (each photo's Lab mean
-and standard deviation matched to the whole painting set's) and (iii) artgan's stylized
-photos; and the mean SSIM of luminance between each output and its photo (how much of the
-picture's structure survives). Lower SWD is closer to the paintings; the ratios to (i) say
-how much of the gap a method closes. ``--update-card`` writes the numbers into the model card.
+and standard deviation per channel matched to the paintings' typical ones) and (iii)
+artgan's stylized photos; the mean SSIM of luminance between each output and its photo (how
+much of the picture's structure survives); and the periodic-artefact score
+(``artgan.metrics.periodic_artefacts``: the mesh or checkerboard that upsampling prints).
+Lower SWD is closer to the paintings; the ratios to (i) say how much of the gap a method
+closes, or, for artefacts, how much mesh it adds. ``--update-card`` writes the numbers into
+the model card.
 """
 
 from __future__ import annotations
@@ -40,10 +43,19 @@ def load_square(path: Path, size: int) -> torch.Tensor:
 
 
 def reinhard(photos: torch.Tensor, paintings: torch.Tensor) -> torch.Tensor:
-    """Match each photo's per-channel Lab mean and std to those of all the paintings."""
+    """Reinhard et al. 2001 colour transfer, in CIELAB: each photo's per-channel mean and
+    std become the paintings' typical ones, the mean over the paintings of each one's own.
+
+    Per-image statistics, as in the paper, describe one picture; statistics pooled over the
+    whole set would add the spread between the paintings' mean colours to the target std.
+    This is the paper's transfer, not a tuned one: on SWD to Monet it scores a little worse
+    than the pooled variant (118.7 against 110.0), since every photo gets the same mean
+    colour and the set loses the spread of colour between pictures the paintings have.
+    """
     lab = kornia.color.rgb_to_lab(photos)
-    target = kornia.color.rgb_to_lab(paintings).transpose(0, 1).flatten(1)
-    mean_t, std_t = target.mean(1).view(1, 3, 1, 1), target.std(1).view(1, 3, 1, 1)
+    target = kornia.color.rgb_to_lab(paintings)
+    mean_t = target.mean((2, 3)).mean(0).view(1, 3, 1, 1)
+    std_t = target.std((2, 3)).mean(0).view(1, 3, 1, 1)
     mean_s = lab.mean((2, 3), keepdim=True)
     std_s = lab.std((2, 3), keepdim=True).clamp_min(1e-6)
     moved = (lab - mean_s) / std_s * std_t + mean_t
@@ -87,15 +99,19 @@ def main() -> None:
     rows = {"(i) photos": photos, "(ii) Reinhard": transferred, "(iii) artgan": stylized}
     results = {name: metrics.swd(paintings, images)["swd"] for name, images in rows.items()}
     similarity = {name: luma_ssim(images, photos) for name, images in rows.items()}
+    artefacts = {name: metrics.periodic_artefacts(images) for name, images in rows.items()}
     print(f"{len(held_out)} held-out photos from {args.photo_dir} vs {len(paintings)} paintings "
           f"from {args.style_dir} at {args.size} px; model {args.model}")
-    print(f"{'':16} {'SWD':>8} {'/ (i)':>7} {'luma SSIM':>10}")
-    base = results["(i) photos"]
+    print(f"{'':16} {'SWD':>8} {'/ (i)':>7} {'luma SSIM':>10} {'artefacts':>10} {'/ (i)':>7}")
+    base, base_artefacts = results["(i) photos"], artefacts["(i) photos"]
     for name in rows:
         print(f"{name:16} {results[name]:8.3f} {results[name] / base:7.3f} "
-              f"{similarity[name]:10.3f}")
+              f"{similarity[name]:10.3f} {artefacts[name]:10.4f} "
+              f"{artefacts[name] / base_artefacts:7.3f}")
     ratio = results["(iii) artgan"] / base
-    print(f"ratios: (iii)/(i) = {ratio:.3f}, (ii)/(i) = {results['(ii) Reinhard'] / base:.3f}")
+    artefact_ratio = artefacts["(iii) artgan"] / base_artefacts
+    print(f"ratios: (iii)/(i) = {ratio:.3f}, (ii)/(i) = {results['(ii) Reinhard'] / base:.3f}; "
+          f"artefacts (iii)/(i) = {artefact_ratio:.3f}")
     if args.update_card:
         numbers = {
             "swd_photos": round(base, 4),
@@ -103,6 +119,10 @@ def main() -> None:
             "swd_stylized": round(results["(iii) artgan"], 4),
             "swd_ratio": round(ratio, 4),
             "luma_ssim": round(similarity["(iii) artgan"], 4),
+            "artefacts_photos": round(base_artefacts, 4),
+            "artefacts_reinhard": round(artefacts["(ii) Reinhard"], 4),
+            "artefacts_stylized": round(artefacts["(iii) artgan"], 4),
+            "artefacts_ratio": round(artefact_ratio, 4),
             "test_set": f"last {args.holdout} of {os.path.basename(args.photo_dir)} by name "
                         f"vs {len(paintings)} of {os.path.basename(args.style_dir)}",
         }
