@@ -39,8 +39,8 @@ from torch import Tensor, nn
 from artgan import __version__, infer, store
 from artgan.atomic import atomic_path
 from artgan.errors import ArtganError
+from artgan.task import BACKENDS
 
-BACKENDS = ("auto", "torch", "openvino")
 MISSING_EXTRA = 'the openvino backend needs the openvino extra: pip install "artgan[openvino]"'
 
 

@@ -248,7 +248,6 @@ def _weights(a: Tensor, b: Tensor, mask: Tensor | None) -> Tensor:
 
 # --- periodic artefacts -------------------------------------------------------------------
 
-_LUMA = (0.299, 0.587, 0.114)  # Rec. 601
 _HIGH_BAND = 0.125  # cycles per pixel: periods shorter than 8 px
 _LINES = ((0, 1), (1, 0), (1, 1), (1, -1))  # rows, columns and both diagonals of the spectrum
 _LINE_OFFSETS = (-5, -4, -3, -2, 2, 3, 4, 5)  # bins either side; +-1 hold a peak's own lobe
@@ -298,7 +297,7 @@ def periodic_artefacts(images: Tensor, *, tile: int = 64, factor: float = 6.0) -
 def _peak_shares(images: Tensor, tile: int, factor: float) -> Tensor:
     """Per image, the mean over its tiles of the high-band power share in peaks (N,)."""
     pixels = images.float() / 255 if images.dtype == torch.uint8 else images.float()
-    luma = torch.einsum("nchw,c->nhw", pixels, torch.tensor(_LUMA, device=pixels.device))
+    luma = kornia.color.rgb_to_grayscale(pixels)[:, 0]  # Rec. 601 weights
     step = tile // 2
     tiles = luma.unfold(1, tile, step).unfold(2, tile, step).flatten(1, 2)  # (N, T, k, k)
     tiles = tiles - tiles.mean((-2, -1), keepdim=True)

@@ -76,10 +76,13 @@ def compare_option() -> click.Option:
     )
 
 
+BACKENDS = ("auto", "torch", "openvino")  # what ``--backend`` takes (``artgan.backends``)
+
+
 def backend_option() -> click.Option:
     """``--backend``: what runs the network (``artgan.backends``)."""
     return click.Option(
-        ["--backend"], type=click.Choice(["auto", "torch", "openvino"]), default="auto",
+        ["--backend"], type=click.Choice(BACKENDS), default="auto",
         show_default=True, help="What runs the network: openvino (CPU only; pip install "
         '"artgan[openvino]"), torch, or auto: openvino when installed and on the CPU.',
     )

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from artgan.convert import output_dtype, quantize_, to_float
 from artgan.errors import ArtganError
@@ -171,7 +171,7 @@ def _blend_weights(starts: list[int], size: int, length: int, device: torch.devi
 
 
 def run_tiled(
-    network: nn.Module,
+    network: Callable[[Tensor], Tensor],
     image: Tensor,
     tile: int = 512,
     overlap: int = 64,
@@ -181,7 +181,8 @@ def run_tiled(
     out_dtype: torch.dtype | None = None,
     out: Tensor | None = None,
 ) -> Tensor:
-    """Apply ``network`` to (1, C, H, W) ``image`` tile by tile and blend the tiles seamlessly.
+    """Apply ``network`` (a module, or a backend's compiled network) to (1, C, H, W)
+    ``image`` tile by tile and blend the tiles seamlessly.
 
     ``H`` and ``W`` must be multiples of ``multiple``; so must ``tile``. ``batch`` tiles go
     through the network together, on ``device`` (default: the image's). Tiles meet in
@@ -208,7 +209,7 @@ def run_tiled(
 
 
 def _blended_bands(
-    network: nn.Module,
+    network: Callable[[Tensor], Tensor],
     image: Tensor,
     tile: int,
     overlap: int,
