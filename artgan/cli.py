@@ -191,6 +191,18 @@ def export_model(task_name: str, model: str, fmt: str, out: str, size: int | Non
 
 
 @cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to serve on; any other than this machine's own is warned about.")
+@click.option("--port", type=click.IntRange(1, 65535), default=7860, show_default=True)
+@click.option("--device", help="Where networks run (default: each task's own choice).")
+def studio(host: str, port: int, device: str | None) -> None:
+    """Open artgan studio, a local web app for every task (pip install "artgan[studio]")."""
+    from artgan.studio import serve
+
+    serve(host, port, device)
+
+
+@cli.command()
 @click.argument("package")
 def install(package: str) -> None:
     """Install a plugin package with pip into artgan's own Python environment."""

@@ -55,3 +55,11 @@ def register_commands(cli: click.Group):
     ``@cli.command()`` decorator. ``artgan.cli.task_command(task, "run")`` makes a task's
     shortcut (``artgan restore`` for ``artgan run restore``). Names artgan or an earlier
     plugin holds are refused with a warning."""
+
+
+@hookspec
+def register_studio_tabs(register):
+    """Give a task its own tab in ``artgan studio``: ``register(task_name, build)``, where
+    ``build(studio, task)`` adds gradio components inside the open tab (import gradio
+    inside it: the studio is an optional extra). Tasks without one get the tab their
+    declared options make (``artgan.studio.tabs``)."""

@@ -240,6 +240,19 @@ def write_image(
     return out
 
 
+def write_animation(frames: Sequence[Image.Image], path: Path, fps: float) -> Path:
+    """A looping GIF or WebP of ``frames``, written atomically."""
+    fmt = "GIF" if path.suffix.lower() == ".gif" else "WEBP"
+    options = {"lossless": True} if fmt == "WEBP" else {"optimize": False}
+    try:
+        with atomic_path(path) as temporary:
+            frames[0].save(temporary, format=fmt, save_all=True, append_images=list(frames[1:]),
+                           duration=round(1000 / fps), loop=0, **options)
+    except (OSError, ValueError) as exc:
+        raise ArtganError(f"cannot write {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    return path
+
+
 def check_writable(paths: Sequence[Path]) -> None:
     """Fail now if a path cannot be written: a folder in the way, a file as parent, no rights."""
     for folder in sorted({path.parent for path in paths}):

@@ -1,7 +1,7 @@
 """The plugin manager: finds plugins through entry points and fills every registry.
 
-Everything plugins provide (tasks, models, architectures, losses, augmentations, CLI
-commands) lives in one state, loaded on first use and forgotten by ``reset()``, in the
+Everything plugins provide (tasks, models, architectures, losses, augmentations, studio
+tabs, CLI commands) lives in one state, loaded on first use and forgotten by ``reset()``, in the
 manner of simonw/llm. artgan's own losses and augmentations come from ``artgan.builtins``
 through the same hooks, and the built-in tasks are plugins under the same ``artgan``
 entry-point group as any other, registered by artgan's own distribution.
@@ -38,7 +38,7 @@ from artgan.registry import Registry
 
 BUILTIN_DISTRIBUTION = "artgan"
 CORE = "artgan"  # the plugin name of ``artgan.builtins``
-KINDS = ("task", "model", "architecture", "loss", "augmentation")
+KINDS = ("task", "model", "architecture", "loss", "augmentation", "studio_tab")
 
 
 @dataclass
@@ -131,6 +131,8 @@ def _load() -> _State:
             _claim, state, registries[kind], plugin))
     _call(state, "register_tasks", lambda plugin: lambda task: _claim(
         state, registries["task"], plugin, task.name, task))
+    _call(state, "register_studio_tabs", lambda plugin: partial(
+        _claim, state, registries["studio_tab"], plugin))
     _call(state, "register_models", lambda plugin: lambda name, task, path: _claim(
         state, registries["model"], plugin, f"{task}/{name}",
         RegisteredModel(name, task, Path(path), state.records[plugin].builtin)))

@@ -1,7 +1,8 @@
-"""Where generated pictures go on disk: single files, numbered files, grids and animations.
+"""Where generated pictures go on disk: single files, numbered files, grids, animations.
 
 Paths are planned and checked before any sampling, so a bad ``--out`` fails in a moment
-with one line instead of after minutes of work. Every file is written atomically.
+with one line instead of after minutes of work; ``artgan.imageio`` writes every file
+atomically.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import torch
 from PIL import Image
 
 from artgan import ArtganError
-from artgan.atomic import atomic_path
 from artgan.convert import image_grid, pil_to_uint8, uint8_to_pil
 from artgan.imageio import IMAGE_EXTENSIONS
 
@@ -61,16 +61,3 @@ def grid(images: Sequence[Image.Image]) -> Image.Image:
     a float copy of every picture would be four times the size)."""
     batch = torch.stack([pil_to_uint8(image) for image in images])
     return uint8_to_pil(image_grid(batch))
-
-
-def write_animation(frames: Sequence[Image.Image], path: Path, fps: float) -> Path:
-    """A looping GIF or WebP of ``frames``, written atomically."""
-    fmt = "GIF" if path.suffix.lower() == ".gif" else "WEBP"
-    options = {"lossless": True} if fmt == "WEBP" else {"optimize": False}
-    try:
-        with atomic_path(path) as temporary:
-            frames[0].save(temporary, format=fmt, save_all=True, append_images=list(frames[1:]),
-                           duration=round(1000 / fps), loop=0, **options)
-    except (OSError, ValueError) as exc:
-        raise ArtganError(f"cannot write {path}: {getattr(exc, 'strerror', None) or exc}") from None
-    return path

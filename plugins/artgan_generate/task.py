@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from artgan import ArtganError, Task, backends, store
-from artgan.imageio import check_writable, write_image
+from artgan.imageio import check_writable, write_animation, write_image
 from artgan.task import backend_option
 
 from . import output
@@ -136,7 +136,7 @@ class GenerateTask(Task):
                                                                truncation=truncation)
         for image, path in zip(images, paths, strict=True):
             write_image(image, path)
-        output.write_animation(images, animation, fps)
+        write_animation(images, animation, fps)
         print(f"{frames} frames written to {paths[0].parent}, animation {animation}",
               file=sys.stderr)
         return 0

@@ -2,8 +2,8 @@
 repaint it with an adversarially trained inpainter, leaving every other pixel untouched.
 
 Registered like any third-party plugin, through the hooks below: the task, its
-architecture, the model artgan ships, and ``artgan restore`` (short for ``artgan run
-restore``). In Python: ``artgan.restore(image)``.
+architecture, the model artgan ships, its ``artgan studio`` tab (a brush for masks), and
+``artgan restore`` (short for ``artgan run restore``). In Python: ``artgan.restore(image)``.
 """
 
 from __future__ import annotations
@@ -29,6 +29,13 @@ def register_architectures(register):
 @artgan.hookimpl
 def register_models(register):
     store.register_shipped(register, TASK.name)
+
+
+@artgan.hookimpl
+def register_studio_tabs(register):
+    from artgan_restore.studio import restore_tab
+
+    register(TASK.name, restore_tab)
 
 
 @artgan.hookimpl

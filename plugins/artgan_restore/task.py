@@ -86,7 +86,7 @@ def _mask_like(masks: torch.Tensor, image: Any) -> Any:
 
     single = masks[0] if masks.shape[0] == 1 else masks
     if isinstance(image, Image.Image):
-        return _mask_image(single)
+        return mask_image(single)
     if isinstance(image, torch.Tensor):
         return single.to(image.device)
     return single.numpy()
@@ -219,7 +219,7 @@ class RestoreTask(Task):
         else:
             used = restorer.prepare_mask(given, pixels)
         if detect_only:
-            write_image(_mask_image(used), target, inputs=protected)
+            write_image(mask_image(used), target, inputs=protected)
             share = float(used.float().mean())
             note = f" ({finding.verdict})" if given is None and finding.verdict else ""
             print(f"{source}: damage on {share:.2%} of the picture{note}; mask written to "
@@ -240,7 +240,7 @@ class RestoreTask(Task):
         restored = restorer.inpaint(pixels, used, opaque)
         write_image(uint8_to_pil(restored), target, alpha=picture.alpha, inputs=protected)
         if save_mask:
-            write_image(_mask_image(used), _mask_path(source, target), inputs=protected)
+            write_image(mask_image(used), _mask_path(source, target), inputs=protected)
         print(f"{source}: repainted {float(used.float().mean()):.2%} of the picture -> {target}",
               file=sys.stderr)
         if target.suffix.lower() in LOSSY:
@@ -262,7 +262,8 @@ def _mask_path(source: Path, target: Path) -> Path:
     return target.with_name(f"{source.stem}.mask.png")
 
 
-def _mask_image(mask: torch.Tensor):
+def mask_image(mask: torch.Tensor):
+    """A bool (H, W) mask as the black and white "L" picture artgan writes masks as."""
     from PIL import Image
 
     return Image.fromarray(mask.numpy().astype("uint8") * 255, "L")
