@@ -116,7 +116,6 @@ def cached(key: str | None, make: Callable[[], Any]) -> Any:
     atomically; a ``key`` of None (a network without a file) is never cached."""
     if key is None:
         return make()
-    ov = openvino()
     xml = cache_path(key)
     if xml.is_file() and xml.with_suffix(".bin").is_file():
         try:
@@ -124,16 +123,24 @@ def cached(key: str | None, make: Callable[[], Any]) -> Any:
         except RuntimeError:
             pass  # truncated or garbled: converted again below, and replaced
     model = make()
+    save(model, xml)
+    return model
+
+
+def save(model: Any, xml: Path) -> Path:
+    """Write ``model`` as OpenVINO IR, ``xml`` and the ``.bin`` beside it, each atomically
+    and the ``.xml`` last, so a reader never meets a half-written pair."""
+    ov = openvino()
     xml.parent.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix=".convert.", dir=xml.parent))
     try:
         ov.save_model(model, str(folder / xml.name), compress_to_fp16=False)
-        for suffix in (".bin", ".xml"):  # the .xml last: it names a complete entry
+        for suffix in (".bin", ".xml"):
             with atomic_path(xml.with_suffix(suffix)) as temporary:
                 os.replace(folder / xml.with_suffix(suffix).name, temporary)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return model
+    return xml
 
 
 class OpenVINOModel:

@@ -18,7 +18,7 @@ import traceback
 
 import click
 
-from artgan import __version__, plugins, store
+from artgan import __version__, export, plugins, store
 from artgan.errors import ArtganError, UnknownNameError
 
 
@@ -173,18 +173,17 @@ def evaluate(real_dir, fake_dir, metrics, size, inception_weights, as_json) -> N
 @cli.command("export")
 @click.argument("task_name", metavar="TASK")
 @click.argument("model")
-@click.option("--format", "fmt", type=click.Choice(["onnx"]), default="onnx",
-              show_default=True, help="File format (OpenVINO is planned).")
+@click.option("--format", "fmt", type=click.Choice(export.FORMATS), default="onnx",
+              show_default=True, help='onnx (pip install "artgan[onnx]") or openvino IR, '
+              'an .xml and its .bin (pip install "artgan[openvino]").')
 @click.option("--out", "-o", type=click.Path(file_okay=False), default=".", show_default=True,
-              help="Folder for the files, one <model>.<network>.onnx per network (a style "
-              "model's a2b and b2a, a restore model's detector and inpainter).")
+              help="Folder for the files, one <model>.<network>.onnx (or .xml) per network "
+              "(a style model's a2b and b2a, a restore model's detector and inpainter).")
 @click.option("--size", type=click.IntRange(min=1), metavar="PX",
               help="The inpainter's fixed size (default: the model's working size); the "
               "side of the example pictures other networks are traced with.")
 def export_model(task_name: str, model: str, fmt: str, out: str, size: int | None) -> None:
     """Export a model's networks to run without torch: artgan export TASK MODEL."""
-    from artgan import export
-
     plugins.get_task(task_name)
     for path in export.export(task_name, model, out, fmt, size):
         click.echo(f"wrote {path}")

@@ -1,20 +1,23 @@
-"""Export a model's networks to ONNX, to run them without torch.
+"""Export a model's networks to ONNX or OpenVINO, to run them without torch.
 
 Why: a painting model is a few MB, torch is a few hundred; an exported network runs in
-onnxruntime (or, later, OpenVINO) inside an image editor's plugin, a web server or a phone
+onnxruntime or OpenVINO inside an image editor's plugin, a web server or a phone
 app that cannot carry torch. Each network of a model becomes one self-contained fp32 file
 (``<model>.<network>.onnx``: a style model's ``a2b`` and ``b2a``, a restore model's
 ``detector`` and ``inpainter``, a generate model's ``generator``), made by torch's dynamo
-exporter at opset 18 (rfft2 becomes ONNX's DFT). Batch size is dynamic; so are height and
+exporter at opset 18 (rfft2 becomes ONNX's DFT); or, with ``format="openvino"``, one
+OpenVINO IR pair (``<model>.<network>.xml`` and ``.bin``) converted by
+``openvino.convert_model`` from the same prepared networks. Batch size is dynamic; so are height and
 width where the network is fully convolutional (style generators, the detector). The
 generator has its fixed output size, and the inpainter is exported at one size (its
 fill's pyramid has a depth that depends on the size, which ONNX shapes cannot follow):
 the restorer runs it on windows of the model's working size anyway.
 
-What a runtime needs to feed a network is in the file's ``metadata_props``, under
-``artgan.*`` keys: the value range of inputs and outputs (``[0, 1]`` pictures, N x 3 x H x W
-RGB; the detector returns logits), the size multiple and minimum (or fixed size), the
-network and its direction, the task, model name and artgan version.
+What a runtime needs to feed a network is in the file's metadata (ONNX
+``metadata_props``, OpenVINO ``rt_info``), under ``artgan.*`` keys: the value range of
+inputs and outputs (``[0, 1]`` pictures, N x 3 x H x W RGB; the detector returns logits),
+the size multiple and minimum (or fixed size), the network and its direction, the task,
+model name and artgan version.
 ``examples/onnx_stylize.py`` reads them to run a style model with onnxruntime alone.
 """
 
@@ -36,9 +39,11 @@ from torch import Tensor, nn
 from artgan import __version__, store
 from artgan.errors import ArtganError
 
-FORMATS = ("onnx",)
+FORMATS = ("onnx", "openvino")
+SUFFIXES = {"onnx": ".onnx", "openvino": ".xml"}
 OPSET = 18
 FORMAT = "artgan.onnx/1"
+OPENVINO_FORMAT = "artgan.openvino/1"
 MISSING_EXTRA = 'export needs the onnx extra: pip install "artgan[onnx]"'
 EXAMPLE_BATCH = 2  # a batch of 1 would make the exporter fix the batch size at 1
 
@@ -234,13 +239,51 @@ def to_onnx(network: ExportNetwork, path: Path, base: dict[str, Any]) -> Path:
     return path
 
 
+def _shapes(network: ExportNetwork) -> list[list[int]]:
+    """Each input's shape with -1 where the export leaves it dynamic."""
+    dynamic = network.dynamic or {}
+    return [[-1 if axis in dynamic.get(name, {}) else size
+             for axis, size in enumerate(example.shape)]
+            for name, example in network.inputs.items()]
+
+
+def to_openvino(network: ExportNetwork, path: Path, base: dict[str, Any]) -> Path:
+    """Convert one network to OpenVINO IR at ``path`` (.xml, its weights in the .bin beside
+    it) with its metadata in ``rt_info``; one ArtganError if it cannot be converted."""
+    from artgan import backends
+
+    module = network.module.eval()
+    for parameter in module.parameters():
+        parameter.requires_grad_(False)
+    try:
+        converted = backends.convert(module, list(network.inputs.values()), _shapes(network))
+    except Exception as exc:  # the converter raises many kinds; each is one user error
+        raise ArtganError(f"cannot export the {base['model']} {network.name} network to "
+                          f"OpenVINO: {_reason(exc)}") from exc
+    for port, name in zip(converted.inputs, network.inputs, strict=True):
+        port.get_tensor().set_names({name})
+    converted.outputs[0].get_tensor().set_names({network.output})
+    metadata = {**base, "format": OPENVINO_FORMAT, "network": network.name,
+                "output": network.output, **network.metadata}
+    for key, value in metadata.items():
+        converted.set_rt_info(value if isinstance(value, str) else json.dumps(value),
+                              ["artgan", key])
+    return backends.save(converted, path)
+
+
 def export(task: str, model: str, out: str | Path = ".", format: str = "onnx",
            size: int | None = None) -> list[Path]:
     """Write each network of ``model`` (a ``task`` model name or file) to the folder ``out``
-    as ``<model>.<network>.onnx``; returns the paths written."""
+    as ``<model>.<network>.onnx`` (or ``.xml`` and ``.bin`` for OpenVINO); returns the
+    paths written."""
     if format not in FORMATS:
-        raise ArtganError(f"--format {format}: only {', '.join(FORMATS)} is supported")
-    require_onnx()
+        raise ArtganError(f"--format {format}: choose one of {', '.join(FORMATS)}")
+    if format == "onnx":
+        require_onnx()
+    else:
+        from artgan import backends
+
+        backends.openvino()
     loaded, networks = export_networks(task, model, size)
     stem = loaded.info.name
     base = {"format": FORMAT, "task": task, "model": stem,
@@ -249,20 +292,32 @@ def export(task: str, model: str, out: str | Path = ".", format: str = "onnx",
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ArtganError(f"--out {out}: must be a folder (one file per network goes there)")
-    return [to_onnx(network, out / f"{stem}.{network.name}.onnx", base)
+    write = to_onnx if format == "onnx" else to_openvino
+    return [write(network, out / f"{stem}.{network.name}{SUFFIXES[format]}", base)
             for network in networks]
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
-    """The ``artgan.*`` metadata of an exported file, JSON values decoded."""
-    import onnx
+    """The ``artgan.*`` metadata of an exported file (``.onnx`` or OpenVINO ``.xml``), JSON
+    values decoded."""
+    path = Path(path)
+    if path.suffix == ".xml":
+        from artgan import backends
 
-    proto = onnx.load(str(path), load_external_data=False)
+        model = backends.openvino().Core().read_model(str(path))
+        info = model.get_rt_info()
+        entries = {key: value.astype(str) for key, value in info["artgan"].items()} \
+            if "artgan" in info else {}
+    else:
+        import onnx
+
+        proto = onnx.load(str(path), load_external_data=False)
+        entries = {entry.key[7:]: entry.value for entry in proto.metadata_props
+                   if entry.key.startswith("artgan.")}
     out: dict[str, Any] = {}
-    for entry in proto.metadata_props:
-        if entry.key.startswith("artgan."):
-            try:
-                out[entry.key[7:]] = json.loads(entry.value)
-            except json.JSONDecodeError:
-                out[entry.key[7:]] = entry.value
+    for key, value in entries.items():
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
     return out

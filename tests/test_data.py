@@ -33,7 +33,9 @@ def mixed(tmp_path):
     Image.fromarray(rng.integers(0, 256, (24, 24), dtype=np.uint8), "L").save(root / "grey.png")
     deep = rng.integers(0, 65536, (20, 28), dtype=np.uint16)
     Image.fromarray(deep).save(root / "sub" / "deep16.png")
-    Image.new("P", (3, 2), 5).save(root / "sub" / "tiny.bmp")
+    tiny = Image.new("P", (3, 2), 5)
+    tiny.putpalette(list(range(256)) * 3)  # Pillow writes an empty palette it cannot read
+    tiny.save(root / "sub" / "tiny.bmp")
     Image.new("RGB", (900, 600), (200, 10, 10)).save(root / "sub" / "large.webp")
     (root / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 definitely not a jpeg")
     (root / "notes.txt").write_text("ignored")

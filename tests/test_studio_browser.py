@@ -107,10 +107,21 @@ def _picture(path: Path, size=(256, 192)) -> Path:
 
 
 def _download(page, selector: str) -> list[np.ndarray]:
+    """The files offered in ``selector`` once they are there; an error shown instead fails
+    the test with its text."""
     links = page.locator(f"{selector} a[href]")
-    links.first.wait_for(timeout=LONG)
+    links.or_(page.locator(".toast-body")).first.wait_for(timeout=LONG)
+    if not links.count():
+        raise AssertionError(f"the page said: {page.locator('.toast-body').first.inner_text()}")
     return [np.asarray(Image.open(io.BytesIO(page.request.get(links.nth(i).get_attribute(
         "href")).body()))) for i in range(links.count())]
+
+
+def _slide(page, label: str, value: int) -> None:
+    """Type ``value`` into a gradio slider's number box."""
+    box = page.get_by_role("spinbutton", name=f"number input for {label}", exact=True)
+    box.fill(str(value))
+    box.press("Enter")
 
 
 def test_a_tab_per_task_and_the_plugins_option(page):
@@ -120,9 +131,11 @@ def test_a_tab_per_task_and_the_plugins_option(page):
     assert page.get_by_label("levels").input_value() == "4"
 
 
-def test_restore_repaints_only_under_the_stroke(page, tmp_path):
+@pytest.mark.parametrize("mode", ["repair damage", "remove an object"])
+def test_restore_repaints_only_under_the_stroke(page, tmp_path, mode):
     source = _picture(tmp_path / "clean.png")
     page.get_by_role("tab", name="restore").click()
+    page.get_by_label(mode).check()
     page.locator("#restore-upload input[type=file]").set_input_files(str(source))
     page.get_by_text("No damage found").wait_for(timeout=LONG)
     canvas = page.locator("#restore-editor canvas").first.bounding_box()
@@ -150,6 +163,21 @@ def test_style_transfer_runs(page, tmp_path):
     (result,) = _download(page, "#style-transfer-download")
     assert result.shape[:2] == (128, 160)
     assert np.abs(result[..., :3].astype(int) - np.asarray(Image.open(source))).mean() > 5
+
+
+def test_generate_paints_a_grid_and_walks(page):
+    page.get_by_role("tab", name="generate").click()
+    _slide(page, "count", 2)
+    page.locator("#generate-paint").click()
+    (grid,) = _download(page, "#generate-grid")
+    assert grid.ndim == 3 and grid.shape[1] > grid.shape[0]  # two pictures side by side
+    assert grid.std() > 5  # pictures, not a flat sheet
+    _slide(page, "frames", 8)
+    page.locator("#generate-walk").click()
+    links = page.locator("#generate-animation a[href]")
+    links.first.wait_for(timeout=LONG)
+    walk = Image.open(io.BytesIO(page.request.get(links.first.get_attribute("href")).body()))
+    assert walk.format == "GIF" and walk.n_frames == 8
 
 
 def test_a_non_image_is_one_line_in_the_page(page, tmp_path):

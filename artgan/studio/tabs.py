@@ -142,7 +142,7 @@ def sampler_tab(studio: Any, task: Task) -> None:
             gallery = gr.Gallery(label="pictures", format="png", columns=4)
             grid = gr.File(label="grid", elem_id=f"{task.name}-grid")
             animation = gr.Image(label="latent walk", type="filepath", interactive=False)
-            saved = gr.File(label="animation")
+            saved = gr.File(label="animation", elem_id=f"{task.name}-animation")
 
     def prepare(values: tuple[Any, ...], progress: Any):
         chosen, rest = _split(model, values)

@@ -145,7 +145,6 @@ class Trainer:
             self.validate()  # the starting point is a candidate too (it matters when fine-tuning)
         bad_in_a_row = 0
         stop_reason = "steps"
-        saved: Path | None = None
         try:
             while True:
                 stop_reason = self._should_stop()
@@ -182,7 +181,7 @@ class Trainer:
                 if config.validate_every and self.step % config.validate_every == 0:
                     self.validate()
                 if self.step % config.checkpoint_every == 0:
-                    saved = self.save_checkpoint()
+                    self.save_checkpoint()
         except KeyboardInterrupt:
             stop_reason = "interrupted"
         if self.monitor.pending:
@@ -193,8 +192,9 @@ class Trainer:
             self._sample()
         if config.validate_every and self.step % config.validate_every and self.step > first_step:
             self.validate()  # the last step is a candidate too, unless this run took none
-        if saved is None or self.step % config.checkpoint_every:
-            saved = self.save_checkpoint()
+        # always, even just after a periodic one: the time spent since then (sampling,
+        # validation) counts against a --minutes budget on resume
+        saved = self.save_checkpoint()
         seconds = time.monotonic() - self._started
         images_per_second = (self.images - first_images) / max(seconds, 1e-9)
         self.monitor.note(

@@ -166,7 +166,14 @@ class Inpainter(nn.Module):
             pair = block(pair)
         x = self.decoder(torch.cat(pair, dim=1))
         correction = self.head(torch.cat([x, stem], dim=1))
-        return torch.sigmoid(torch.logit(fill.float(), eps=1e-3) + correction.float())
+        return torch.sigmoid(_logit(fill.float()) + correction.float())
+
+
+def _logit(x: Tensor, eps: float = 1e-3) -> Tensor:
+    """``torch.logit(x, eps)`` spelt out as its kernel computes it: OpenVINO's converter
+    has no translation for ``aten::logit``."""
+    x = x.clamp(eps, 1 - eps)
+    return torch.log(x / (1 - x))
 
 
 def composite(prediction: Tensor, image: Tensor, mask: Tensor) -> Tensor:
