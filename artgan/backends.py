@@ -234,3 +234,23 @@ class OpenVINOStyle:
                 target.replace_source_output(value)
             model.remove_parameter(parameter)
         return OpenVINOModel(model)
+
+
+class OpenVINODetector(nn.Module):
+    """A restore detector whose forward runs in OpenVINO: the torch network stays inside
+    for what callers read of it (``multiple``, ``outputs``, its CPU parameters), so the
+    tiled detection runs it unchanged. Pictures (N, 3, H, W) of any size are one cached
+    conversion (height, width and batch dynamic)."""
+
+    def __init__(self, network: nn.Module, key: str | None):
+        super().__init__()
+        self.network = network
+        self.multiple = network.multiple
+        self.outputs = getattr(network, "outputs", 1)
+        side = 2 * network.multiple
+        example = [torch.rand(2, 3, side, side)]
+        self.compiled = OpenVINOModel(cached(
+            key, lambda: convert(network, example, [(-1, 3, -1, -1)])))
+
+    def forward(self, image: Tensor) -> Tensor:
+        return self.compiled(image)

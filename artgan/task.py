@@ -79,11 +79,11 @@ def compare_option() -> click.Option:
 BACKENDS = ("auto", "torch", "openvino")  # what ``--backend`` takes (``artgan.backends``)
 
 
-def backend_option() -> click.Option:
-    """``--backend``: what runs the network (``artgan.backends``)."""
+def backend_option(default: str = "auto", network: str = "the network") -> click.Option:
+    """``--backend``: what runs ``network`` (``artgan.backends``)."""
     return click.Option(
-        ["--backend"], type=click.Choice(BACKENDS), default="auto",
-        show_default=True, help="What runs the network: openvino (CPU only; pip install "
+        ["--backend"], type=click.Choice(BACKENDS), default=default,
+        show_default=True, help=f"What runs {network}: openvino (CPU only; pip install "
         '"artgan[openvino]"), torch, or auto: openvino when installed and on the CPU.',
     )
 

@@ -1,7 +1,7 @@
 """End-to-end restore of a large scan on the CPU: time and peak memory.
 
     PYTHONPATH=.:plugins python benchmarks/bench_restore.py [--model general] \
-        [--width 4000 --height 3000] [--threads 2]
+        [--width 4000 --height 3000] [--threads 2] [--backends torch openvino]
 
 A painting (the first of ../shared/data/monet, else a synthetic picture) is enlarged to
 ``--width`` x ``--height`` and damaged in random 512 px patches (thin, medium and large
@@ -9,8 +9,10 @@ damage in turn) until about ``--damage`` of its area is damaged. A subprocess wi
 ``--threads`` threads then reads the PNG, detects the damage, inpaints it window by window
 and writes the result with the library calls ``artgan restore`` makes; a second one
 repaints the true mask (``--mask``). Reported: seconds per stage, windows, and the
-process's peak RSS. With a model whose detector marks most of the picture (e.g. random
-weights) the detected-mask repair is skipped.
+process's peak RSS. Both runs are made for each of ``--backends`` (what runs the
+detector; OpenVINO's conversion is cached beforehand, so it is not timed). With a model
+whose detector marks most of the picture (e.g. random weights) the detected-mask repair is
+skipped.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_style import cpu_description
+
 CHILD = r"""
 import json, sys, time, resource, torch
 torch.set_num_threads(int(sys.argv[5]))
@@ -35,7 +39,7 @@ from artgan_restore.restorer import Restorer, read_mask
 image_path, mask_path, out_path, model = sys.argv[1:5]
 times = {}
 start = time.perf_counter()
-restorer = Restorer.load(model, "cpu")
+restorer = Restorer.load(model, "cpu", sys.argv[6])
 picture = read_image(image_path)
 pixels = pil_to_uint8(picture.rgb)
 times["read"] = time.perf_counter() - start
@@ -96,11 +100,12 @@ def damaged_scan(width: int, height: int, share: float, folder: Path):
     return image, mask
 
 
-def run_child(image: Path, mask: str, out: Path, model: str, threads: int) -> dict:
+def run_child(image: Path, mask: str, out: Path, model: str, threads: int,
+              backend: str) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", CHILD, str(image), mask, str(out), model,
-                           str(threads)], capture_output=True, text=True, env=env)
+                           str(threads), backend], capture_output=True, text=True, env=env)
     wall = time.perf_counter() - start
     if done.returncode:
         raise SystemExit(done.stderr)
@@ -117,6 +122,10 @@ def main() -> int:
     parser.add_argument("--height", type=int, default=3000)
     parser.add_argument("--damage", type=float, default=0.02, help="damaged share of the area")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--backends", nargs="+", choices=("torch", "openvino"),
+                        default=["torch", "openvino"],
+                        help="what runs the detector, each measured in turn (the inpainter "
+                        "is torch's either way)")
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared"
                                               / "data" / "monet"))
     args = parser.parse_args()
@@ -129,26 +138,35 @@ def main() -> int:
 
     from artgan.convert import uint8_to_pil
 
+    if "openvino" in args.backends:  # convert once into the cache, outside the timings
+        from artgan_restore.restorer import Restorer
+
+        Restorer.load(args.model, "cpu", "openvino")
     image, mask = damaged_scan(args.width, args.height, args.damage, Path(args.data))
     with tempfile.TemporaryDirectory() as folder:
         scan = Path(folder) / "scan.png"
         mask_path = Path(folder) / "mask.png"
         uint8_to_pil(image).save(scan)
         Image.fromarray(mask.numpy().astype("uint8") * 255).save(mask_path)
-        rows = [("detect + inpaint", run_child(scan, "-", Path(folder) / "a.png", args.model,
-                                               args.threads)),
-                ("inpaint (--mask)", run_child(scan, str(mask_path), Path(folder) / "b.png",
-                                               args.model, args.threads))]
-    print(f"\n{args.width}x{args.height} scan, {float(mask.float().mean()):.2%} damaged, "
+        rows = []
+        for backend in args.backends:
+            rows += [(f"detect + inpaint, {backend}",
+                      run_child(scan, "-", Path(folder) / "a.png", args.model, args.threads,
+                                backend)),
+                     (f"--mask, {backend}",
+                      run_child(scan, str(mask_path), Path(folder) / "b.png", args.model,
+                                args.threads, backend))]
+    print(f"\n{cpu_description()}")
+    print(f"{args.width}x{args.height} scan, {float(mask.float().mean()):.2%} damaged, "
           f"{args.threads} threads, model {args.model}")
-    print(f"{'run':18} {'mask area':>9} {'windows':>7} {'read s':>6} {'detect s':>8} "
+    print(f"{'run':26} {'mask area':>9} {'windows':>7} {'read s':>6} {'detect s':>8} "
           f"{'inpaint s':>9} {'write s':>7} {'total s':>8} {'peak RSS MB':>11}")
     for name, row in rows:
         times = row["times"]
         inpaint = f"{times['inpaint']:9.1f}" if "inpaint" in times else f"{'skipped':>9}"
         detect = f"{times['detect']:8.1f}" if "detect" in times else f"{'-':>8}"
         write = f"{times['write']:7.1f}" if "write" in times else f"{'-':>7}"
-        print(f"{name:18} {row['area']:9.2%} {row.get('windows', '-'):>7} "
+        print(f"{name:26} {row['area']:9.2%} {row.get('windows', '-'):>7} "
               f"{times['read']:6.1f} {detect} {inpaint} {write} {row['wall']:8.1f} "
               f"{row['peak_rss_mb']:11.0f}")
     print("(read: model and picture; total: the whole process, interpreter and imports included)")

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import platform
 import shutil
 import socket
 import subprocess
@@ -39,26 +38,12 @@ from statistics import median
 
 import numpy as np
 import torch
+from bench_style import cpu_description
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ROOT / "examples" / "photos"
 LONG = 300_000  # ms
-
-
-def cpu_name() -> str:
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                name = line.split(":", 1)[1].strip()
-                break
-        else:
-            name = platform.processor()
-        flags = open("/proc/cpuinfo").read()
-        best = next((f for f in ("amx_tile", "avx512_bf16", "avx2") if f in flags), "")
-        return f"{name} ({best.replace('_tile', '')}, {os.cpu_count()} cores)"
-    except OSError:
-        return platform.processor() or "unknown CPU"
 
 
 def free_port() -> int:
@@ -207,7 +192,7 @@ def main() -> None:
                       for i in range(args.repeat)]
     width, height = Image.open(PHOTOS / "coffee.jpg").size
     scale = args.size / max(width, height)
-    print(f"\nartgan studio on {cpu_name()}, torch {torch.__version__}; "
+    print(f"\nartgan studio on {cpu_description()}, torch {torch.__version__}; "
           f"{round(width * scale)}x{round(height * scale)} px, median of {args.repeat}\n")
     print("| measure | studio (s) | CLI (s) | studio / CLI |")
     print("|---|---:|---:|---:|")

@@ -22,10 +22,10 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
 
-from artgan import ArtganError
+from artgan import ArtganError, backends
 from artgan.convert import from_float, to_float
 from artgan.imageio import ImageError, read_image
-from artgan.infer import autocast_dtype, pick_device
+from artgan.infer import autocast_dtype
 from artgan.store import load_model
 from artgan_restore.detector import SURE, detect_maps, dilate, keep_connected
 from artgan_restore.model import TASK
@@ -119,14 +119,22 @@ class Restorer:
 
     @classmethod
     def load(cls, model: str | os.PathLike | None, device: str | None = None,
-             **options: Any) -> Restorer:
-        """Load a restore model by name or path onto ``device`` (None/"auto": CUDA if any)."""
-        target = pick_device(device or "auto")
+             backend: str = "torch", **options: Any) -> Restorer:
+        """Load a restore model by name or path onto ``device`` (None/"auto": CUDA if any).
+        ``backend`` ``openvino`` (or ``auto`` with it installed, on the CPU) runs the
+        detector there, 2.3x faster than torch in issue 21's probe; the inpainter, which
+        gains little, stays in torch (see ``artgan.backends.choose``)."""
+        backend, target = backends.choose(backend, device or "auto")
         loaded = load_model(model, TASK, target)
         if not isinstance(loaded.network, nn.ModuleDict) or set(loaded.network) != {
                 "detector", "inpainter"}:
             raise ArtganError(f"{loaded.info.path}: not a restore model (it holds no detector "
                               "and inpainter)")
+        if backend == "openvino":
+            key = backends.weights_key(loaded.info.path, "detector")
+            detector = backends.OpenVINODetector(loaded.network["detector"].eval(), key)
+            loaded.network = nn.ModuleDict({"detector": detector,
+                                            "inpainter": loaded.network["inpainter"]})
         if options.get("threshold") is None:
             options["threshold"] = model_threshold(loaded.info.card)
         if options.get("sure") is None:

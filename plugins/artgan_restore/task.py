@@ -20,6 +20,7 @@ from artgan import ArtganError, Pipeline, Task
 from artgan.batch import check_distinct, output_paths, process_files
 from artgan.convert import pil_to_uint8, to_batch, uint8_to_pil
 from artgan.imageio import IMAGE_EXTENSIONS, find_images, read_image, write_image
+from artgan.task import backend_option
 from artgan_restore.model import TASK
 from artgan_restore.restorer import (
     DEFAULT_DILATE,
@@ -133,6 +134,8 @@ class RestoreTask(Task):
             click.Option(["--model"], help="Model name or .safetensors path."),
             click.Option(["--device"], default="auto", show_default=True,
                          help="auto, cpu, cuda or cuda:N."),
+            # torch by default: the shipped thresholds were calibrated on torch's output
+            backend_option("torch", "the detector"),
         ]
 
     def train_options(self) -> list[click.Parameter]:
@@ -148,22 +151,24 @@ class RestoreTask(Task):
         return train(run, **run.options)
 
     def load(self, model: str | None = None, *, force: bool = False, device: str | None = None,
-             threshold: float | None = None, dilate: int | None = None, remove: bool = False
-             ) -> RestorePipeline:
+             threshold: float | None = None, dilate: int | None = None, remove: bool = False,
+             backend: str = "torch") -> RestorePipeline:
         """A pipeline for ``model``. ``remove=True`` (with a mask) paints over what the mask
         covers without reading it; ``force=True`` repaints a detection the safety net would
-        refuse (see ``RestorePipeline``); ``threshold`` None: the model's own."""
-        return RestorePipeline(self.restorer(model, device, threshold, dilate, remove), force)
+        refuse (see ``RestorePipeline``); ``threshold`` None: the model's own; ``backend``:
+        what runs the detector (see ``Restorer.load``)."""
+        return RestorePipeline(self.restorer(model, device, threshold, dilate, remove,
+                                             backend), force)
 
     def restorer(self, model: str | None = None, device: str | None = None,
                  threshold: float | None = None, dilate: int | None = None,
-                 remove: bool = False) -> Restorer:
-        """The model loaded once per (model, device); the other options set per call
-        (``threshold`` None: the model's own)."""
-        key = (str(model if model is not None else self.default_model), str(device))
+                 remove: bool = False, backend: str = "torch") -> Restorer:
+        """The model loaded once per (model, device, backend); the other options set per
+        call (``threshold`` None: the model's own)."""
+        key = (str(model if model is not None else self.default_model), str(device), backend)
         if key not in self._loaded:
             self._loaded[key] = Restorer.load(model if model is not None else self.default_model,
-                                              device)
+                                              device, backend)
         loaded = self._loaded[key]
         return Restorer(loaded.networks, loaded.size, loaded.device,
                         loaded.threshold if threshold is None else threshold, dilate,
@@ -172,7 +177,7 @@ class RestoreTask(Task):
     def run(self, inputs: list[str], out: str | None = None, mask: str | None = None,
             save_mask: bool = False, detect_only: bool = False, threshold: float | None = None,
             dilate: int | None = None, model: str | None = None, device: str = "auto",
-            remove: bool = False, force: bool = False, **_: Any) -> int:
+            remove: bool = False, force: bool = False, backend: str = "torch", **_: Any) -> int:
         """Restore (or only detect damage in) image files; returns the exit code."""
         if remove and mask is None:
             raise ArtganError("--remove needs --mask: it says what to take out")
@@ -186,7 +191,7 @@ class RestoreTask(Task):
             check_distinct([*pairs, *((source, _mask_path(source, target))
                                       for source, target in pairs)])
         masks = _MaskSource(mask, inputs) if mask is not None else None
-        restorer = self.restorer(model, device, threshold, dilate, remove)
+        restorer = self.restorer(model, device, threshold, dilate, remove, backend)
         # never written over: the pictures and the user's own masks
         protected = [source for source, _ in pairs] + (masks.files() if masks else [])
         if save_mask and not detect_only:  # refuse before anything is written
