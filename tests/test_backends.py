@@ -186,9 +186,8 @@ def _scratched(seed: int = 0) -> torch.Tensor:
 
 
 def test_restore_detector_matches_torch_and_is_cached(conversions):
-    from artgan_restore.restorer import Restorer
-
     from artgan_restore.detector import damage_probability
+    from artgan_restore.restorer import Restorer
 
     picture = _scratched()
     torch_net = Restorer.load("general", "cpu", "torch").networks["detector"]
