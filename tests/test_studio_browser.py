@@ -131,13 +131,17 @@ def test_a_tab_per_task_and_the_plugins_option(page):
     assert page.get_by_label("levels").input_value() == "4"
 
 
-@pytest.mark.parametrize("mode", ["repair damage", "remove an object"])
-def test_restore_repaints_only_under_the_stroke(page, tmp_path, mode):
-    source = _picture(tmp_path / "clean.png")
+def _stroke_and_restore(page, source: Path, mode: str = "repair damage",
+                        brush: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Upload ``source`` in the restore tab, draw one stroke across its middle (with the
+    brush set to ``brush`` px first), restore; returns the downloaded result and mask."""
     page.get_by_role("tab", name="restore").click()
     page.get_by_label(mode).check()
     page.locator("#restore-upload input[type=file]").set_input_files(str(source))
     page.get_by_text("No damage found").wait_for(timeout=LONG)
+    if brush is not None:
+        page.locator("#restore-editor button[aria-label='Brush Size']").click()
+        page.locator("#restore-editor input[type=range]").fill(str(brush))
     canvas = page.locator("#restore-editor canvas").first.bounding_box()
     middle_x, middle_y = canvas["x"] + canvas["width"] / 2, canvas["y"] + canvas["height"] / 2
     page.mouse.move(middle_x - 60, middle_y)
@@ -147,12 +151,27 @@ def test_restore_repaints_only_under_the_stroke(page, tmp_path, mode):
     page.mouse.up()
     page.locator("#restore-run").click()
     restored, mask = _download(page, "#restore-download")
+    return restored, (mask[..., 0] if mask.ndim == 3 else mask) > 127
+
+
+@pytest.mark.parametrize("mode", ["repair damage", "remove an object"])
+def test_restore_repaints_only_under_the_stroke(page, tmp_path, mode):
+    source = _picture(tmp_path / "clean.png")
+    restored, mask = _stroke_and_restore(page, source, mode)
     before = np.asarray(Image.open(source))
-    mask = (mask[..., 0] if mask.ndim == 3 else mask) > 127
     changed = (restored.astype(int) != before).any(-1)
     assert 200 < mask.sum() < 0.2 * mask.size  # the stroke, not the picture
     assert not mask[:, :40].any() and not mask[:, -40:].any()  # only around the middle
     assert changed.any() and not (changed & ~mask).any()
+
+
+def test_the_brush_size_sets_the_strokes_width(page, tmp_path):
+    source = _picture(tmp_path / "clean.png")
+    _, thin = _stroke_and_restore(page, source, brush=4)
+    page.reload()  # a fresh upload box
+    _, wide = _stroke_and_restore(page, source, brush=40)
+    assert 0 < thin.sum() and wide.sum() > 3 * thin.sum()
+    assert wide.any(axis=1).sum() > 2 * thin.any(axis=1).sum()  # taller: a wider line
 
 
 def test_style_transfer_runs(page, tmp_path):
