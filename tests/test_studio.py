@@ -4,15 +4,24 @@ accepts from a page, and how the studio starts, refuses and cleans up."""
 from __future__ import annotations
 
 import importlib.util
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from artgan import plugins
 from artgan.errors import ArtganError
-from artgan.studio.files import Workspace, read_upload
+from artgan.studio.files import Workspace, download_stem, max_upload_bytes, read_upload
 from artgan.studio.forms import fields
 from artgan.studio.tabs import _whole, load_keywords, takes_pictures
 
@@ -126,3 +135,136 @@ def test_another_host_warns_and_a_taken_port_is_one_line(capsys):
 def test_studio_help(cli):
     result = cli("studio", "--help")
     assert result.returncode == 0 and "--host" in result.stdout and "127.0.0.1" in result.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_sigterm_stops_the_studio_and_removes_its_folder(tmp_path):
+    pytest.importorskip("gradio")
+    temp, port = tmp_path / "tmp", _free_port()
+    temp.mkdir()
+    with open(tmp_path / "stderr", "w") as err:
+        studio = subprocess.Popen([sys.executable, "-m", "artgan", "studio", "--port", str(port)],
+                                  env=dict(os.environ, TMPDIR=str(temp)), stderr=err)
+    try:
+        deadline = time.monotonic() + 240
+        while True:  # until it answers
+            assert studio.poll() is None, (tmp_path / "stderr").read_text()
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the studio did not answer in 240 s"
+                time.sleep(0.5)
+        (folder,) = temp.glob("artgan-studio-*")
+        studio.send_signal(signal.SIGTERM)
+        assert studio.wait(timeout=60) == 0
+    finally:
+        if studio.poll() is None:
+            studio.kill()
+            studio.wait()
+    assert not folder.exists() and list(temp.iterdir()) == []
+
+
+def test_a_second_studio_neither_uses_nor_recreates_the_first_ones_folder():
+    pytest.importorskip("gradio")
+    from artgan.studio import running
+
+    folders = []
+    for _ in range(2):
+        with running("127.0.0.1", _free_port()):
+            folders.append(Path(os.environ["GRADIO_TEMP_DIR"]).parent)
+            # gradio makes this folder at each launch, in its cache as it was at first import
+            assert (folders[-1] / "uploads" / "vibe_edit_history").is_dir()
+    assert folders[0] != folders[1] and not any(folder.exists() for folder in folders)
+
+
+def _handlers(monkeypatch, tmp_path, task_name: str):
+    """The event handlers of ``task_name``'s tab, as the page calls them, by name."""
+    gr = pytest.importorskip("gradio")
+    from artgan.studio import OFFLINE, Studio
+    from artgan.studio.tabs import picture_tab
+
+    for name, value in {**OFFLINE, "GRADIO_TEMP_DIR": str(tmp_path / "gradio")}.items():
+        monkeypatch.setenv(name, value)
+    studio = Studio(Workspace(tmp_path / "studio"))
+    task, custom = plugins.get_task(task_name), plugins.registry("studio_tab")
+    with gr.Blocks() as blocks:
+        (custom.get(task_name) if task_name in custom else picture_tab)(studio, task)
+    return studio, task, {block.fn.__name__: block.fn for block in blocks.fns.values()}
+
+
+def _upload(tmp_path, name: str, size=(20, 16)) -> str:
+    """A picture where gradio keeps uploads: its own folder, the browser's file name."""
+    stored = tmp_path / "uploads" / "0123abcd" / name
+    stored.parent.mkdir(parents=True)
+    Image.new("RGB", size, (90, 120, 150)).save(stored)
+    return str(stored)
+
+
+def test_restore_takes_only_installed_models_from_the_page(monkeypatch, tmp_path):
+    import gradio as gr
+
+    _, _, handlers = _handlers(monkeypatch, tmp_path, "restore")
+    picture = _upload(tmp_path, "photo.png")
+    kept = (torch.zeros(3, 16, 20, dtype=torch.uint8), None, "photo")
+    for name in ("../../secret", str(tmp_path / "x.safetensors"), "no-such-model"):
+        with pytest.raises(gr.Error) as caught:
+            handlers["detect"](picture, name)
+        assert caught.value.message == f"unknown restore model {name!r}"
+        with pytest.raises(gr.Error, match="unknown restore model"):
+            handlers["restore"](None, kept, name, "repair damage")
+
+
+@pytest.mark.parametrize("task_name, handler, model", [("restore", "detect", ["general"]),
+                                                       ("style-transfer", "show", [])])
+def test_an_upload_over_the_pixel_limit_is_one_line_in_the_page(monkeypatch, tmp_path, capsys,
+                                                                  task_name, handler, model):
+    import gradio as gr
+
+    monkeypatch.setenv("ARTGAN_MAX_PIXELS", "100")
+    _, _, handlers = _handlers(monkeypatch, tmp_path, task_name)
+    with pytest.raises(gr.Error) as caught:
+        handlers[handler](_upload(tmp_path, "big.png"), *model)
+    message = caught.value.message
+    assert message.startswith("big.png: image too large: 20x16 is 320 pixels")
+    assert "\n" not in message and str(tmp_path) not in message
+    assert "Traceback" not in capsys.readouterr().err
+    assert max_upload_bytes() == 400  # the page's size limit follows the pixel limit
+
+
+def test_download_names_keep_only_safe_characters_of_the_uploads_name():
+    assert download_stem("photo (1)") == "photo_1_"
+    assert download_stem("..my photo;rm -rf ~") == "my_photo_rm_-rf_"
+    assert download_stem("写真.2024") == "写真.2024"
+    assert download_stem("..") == download_stem("") == "picture"
+    assert download_stem("a" * 300) == "a" * 48
+
+
+def test_restores_downloads_are_named_after_the_upload_safely(monkeypatch, tmp_path):
+    studio, task, handlers = _handlers(monkeypatch, tmp_path, "restore")
+
+    class Unchanged:  # a restorer that finds nothing and repaints nothing, instantly
+        def find(self, pixels):
+            return SimpleNamespace(mask=torch.zeros(pixels.shape[-2:], dtype=torch.bool),
+                                   verdict=None)
+
+        def prepare_mask(self, mask, pixels):
+            return mask
+
+        def inpaint(self, pixels, mask):
+            return pixels
+
+    monkeypatch.setattr(task, "restorer", lambda *args, **kwargs: Unchanged())
+    value, kept, said = handlers["detect"](_upload(tmp_path, "..my photo;rm -rf ~.png"),
+                                           task.default_model)
+    assert kept[2] == "my_photo_rm_-rf_" and said.startswith("No damage found")
+    value["layers"][0][4:8, 5:9, 3] = 150
+    _, files = handlers["restore"](value, kept, task.default_model, "repair damage")
+    assert [Path(f).name for f in files] == ["my_photo_rm_-rf_.restored.png",
+                                             "my_photo_rm_-rf_.mask.png"]
+    assert all(Path(f).parent.parent == studio.workspace.results for f in files)

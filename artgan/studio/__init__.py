@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 import sys
 from collections import OrderedDict
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from artgan import plugins, store
@@ -31,6 +34,9 @@ OFFLINE = {  # set before gradio is imported: no analytics, no update checks, no
     "HF_HUB_OFFLINE": "1",
     "HF_HUB_DISABLE_TELEMETRY": "1",
 }
+# gradio modules that copy GRADIO_TEMP_DIR when first imported (their DEFAULT_TEMP_DIR)
+TEMP_DIR_COPIES = ("gradio.route_utils", "gradio.routes", "gradio.screen_recording_utils",
+                   "gradio.mcp")
 
 
 class Studio:
@@ -48,11 +54,16 @@ class Studio:
     def read(self, path: str | None) -> Picture:
         return read_upload(path)
 
-    def pipeline(self, task: Task, model: str | None, options: dict[str, Any]) -> Any:
-        """``task.load(model, **options)``, kept for the next request with the same choice.
-        ``model`` must be one of the installed names: the page cannot name a file."""
+    def checked_model(self, task: Task, model: str | None) -> str | None:
+        """``model`` if it is one of ``task``'s installed names (None: the task's default).
+        Every model choice from the page passes here, as loaders also accept a file path."""
         if model is not None and model not in self.model_names(task.name):
             raise ArtganError(f"unknown {task.name} model {model!r}")
+        return model
+
+    def pipeline(self, task: Task, model: str | None, options: dict[str, Any]) -> Any:
+        """``task.load(model, **options)``, kept for the next request with the same choice."""
+        model = self.checked_model(task, model)
         if self.device is not None and "device" in _parameters(task):
             options = {**options, "device": self.device}
         check_load_options(task, options)
@@ -90,9 +101,20 @@ def build(studio: Studio) -> Any:
 
 
 def serve(host: str = "127.0.0.1", port: int = 7860, device: str | None = None) -> None:
-    """Serve the studio until Ctrl-C (``artgan studio``)."""
-    with running(host, port, device) as app:
-        app.block_thread()
+    """Serve the studio until Ctrl-C or SIGTERM (``artgan studio``). SIGTERM (kill, systemd,
+    docker stop) would otherwise end the process at once, leaving the temporary folder:
+    here it stops the studio as Ctrl-C does, cleaned up, exit status 0."""
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        with running(host, port, device) as app:
+            app.block_thread()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM's handler: leave ``block_thread`` so that ``running`` cleans up."""
+    raise SystemExit(0)
 
 
 @contextmanager
@@ -105,13 +127,12 @@ def running(host: str = "127.0.0.1", port: int = 7860, device: str | None = None
     if host not in LOCAL_HOSTS:
         plugins.warn(f"--host {host}: the studio is reachable from other machines, with no "
                      "login; anyone who can reach it can use this computer's models and CPU")
-    workspace = Workspace()
-    saved = {name: os.environ.get(name) for name in (*OFFLINE, "GRADIO_TEMP_DIR")}
-    os.environ.update(OFFLINE)
-    os.environ["GRADIO_TEMP_DIR"] = str(workspace.uploads)
-    app = None
-    try:
+    with ExitStack() as stack:  # undone in reverse: the app closed, settings, the folder
+        workspace = Workspace()
+        stack.callback(workspace.remove)
+        stack.enter_context(_gradio_settings(workspace.uploads))
         app = build(Studio(workspace, device))
+        stack.callback(app.close)
         app.queue(default_concurrency_limit=1)  # one job at a time: memory stays bounded
         try:
             app.launch(server_name=host, server_port=port, max_file_size=max_upload_bytes(),
@@ -123,11 +144,33 @@ def running(host: str = "127.0.0.1", port: int = 7860, device: str | None = None
                               "allowed; choose another with --port") from None
         print(f"artgan studio: {app.local_url}", file=sys.stderr, flush=True)
         yield app
+
+
+@contextmanager
+def _gradio_settings(folder: Path) -> Iterator[None]:
+    """gradio offline and its cache in ``folder`` while the block runs, and as they were
+    afterwards (a notebook may start another studio). gradio reads GRADIO_TEMP_DIR when it
+    needs it, except the modules that copied it when gradio was first imported: those are
+    pointed at ``folder`` too, or a second studio in one process would write into (and so
+    recreate) the first one's removed folder."""
+    saved = {name: os.environ.get(name) for name in (*OFFLINE, "GRADIO_TEMP_DIR")}
+    try:
+        os.environ.update(OFFLINE)  # before gradio's first import
+        import gradio  # noqa: F401  (the copies get the folder they would have without us)
+
+        copies = [module for name in TEMP_DIR_COPIES
+                  if hasattr(module := sys.modules.get(name), "DEFAULT_TEMP_DIR")]
+        kept = [module.DEFAULT_TEMP_DIR for module in copies]
+        os.environ["GRADIO_TEMP_DIR"] = str(folder)
+        for module in copies:
+            module.DEFAULT_TEMP_DIR = str(folder)
+        try:
+            yield
+        finally:
+            for module, value in zip(copies, kept, strict=True):
+                module.DEFAULT_TEMP_DIR = value
     finally:
-        if app is not None:
-            app.close()
-        workspace.remove()
-        for name, value in saved.items():  # as it was: a notebook may start another
+        for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
             else:

@@ -2,7 +2,10 @@
 
 Uploads arrive in it (gradio's cache is pointed there) and results are written there for
 the browser to download; nothing is written anywhere else, and no name from the browser
-chooses a path (results are named by the studio). Uploads are decoded by
+chooses a path: each result gets a fresh folder of the studio's, named by the studio or,
+for restore's downloads, after the upload (``photo.restored.png``) through
+``download_stem``, which keeps only letters, digits, ``-``, ``_`` and inner dots, so the
+name cannot leave that folder or hide the file. Uploads are decoded by
 ``artgan.imageio.read_image``, so the CLI's pixel limit, EXIF rotation and mode handling
 apply, and an error names the uploaded file, never the server path it was stored at.
 """
@@ -10,6 +13,7 @@ apply, and an error names the uploaded file, never the server path it was stored
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -21,6 +25,7 @@ from artgan.errors import ArtganError
 from artgan.imageio import Picture, max_pixels_limit, read_image, write_image
 
 UPLOAD_BYTES_PER_PIXEL = 4  # an uncompressed RGBA picture at the pixel limit fits
+STEM_CHARS = 48  # a download's stem: with a suffix, within any file system's 255 bytes
 
 
 class Workspace:
@@ -45,6 +50,14 @@ class Workspace:
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def download_stem(name: str) -> str:
+    """``name`` (an upload's, from the browser) as the stem of a result's file name: runs of
+    anything but letters, digits, ``-``, ``_`` and ``.`` become ``_``, no leading or
+    trailing dots, at most ``STEM_CHARS``; ``picture`` when nothing is left."""
+    cleaned = re.sub(r"[^\w.-]+", "_", name).strip(".")[:STEM_CHARS].strip(".")
+    return cleaned or "picture"
 
 
 def max_upload_bytes() -> int:

@@ -19,6 +19,7 @@ import torch
 
 from artgan.convert import pil_to_uint8, uint8_to_pil
 from artgan.errors import ArtganError
+from artgan.studio.files import download_stem
 from artgan_restore.task import mask_image
 
 OVERLAY = (255, 40, 40, 150)  # the mask layer's colour: translucent red
@@ -34,7 +35,7 @@ def restore_tab(studio: Any, task: Any) -> None:
 
     gr.Markdown(task.description + " Upload a picture: the damage found is shown in red. "
                 "Paint over anything else to repair, erase what should stay, then restore.")
-    picture = gr.State(None)  # the upload as decoded here: (pixels, alpha, name)
+    picture = gr.State(None)  # the upload as decoded here: (pixels, alpha, download stem)
     with gr.Row():
         with gr.Column(scale=1):
             upload = gr.File(label="picture", file_types=["image"], type="filepath",
@@ -62,6 +63,7 @@ def restore_tab(studio: Any, task: Any) -> None:
     def detect(path: str | None, chosen: str | None, progress=gr.Progress()):
         if not path:
             return None, None, ""
+        chosen = studio.checked_model(task, chosen)
         upload = studio.read(path)
         pixels = pil_to_uint8(upload.rgb)
         progress(0.2, desc="finding damage")
@@ -75,13 +77,14 @@ def restore_tab(studio: Any, task: Any) -> None:
                 said += f" Automatic restore would leave it alone ({finding.verdict})."
         value = {"background": np.asarray(upload.rgb), "layers": [_overlay(finding.mask)],
                  "composite": None}
-        return value, (pixels, upload.alpha, upload.path.stem), said
+        return value, (pixels, upload.alpha, download_stem(upload.path.stem)), said
 
     @one_line
     def restore(value: dict | None, kept: tuple | None, chosen: str | None, how: str,
                 progress=gr.Progress()):
         if kept is None:
             raise ArtganError("upload a picture first")
+        chosen = studio.checked_model(task, chosen)
         if how not in MODES:
             raise ArtganError(f"unknown mode {how!r}")
         pixels, alpha, name = kept
