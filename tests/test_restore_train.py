@@ -91,6 +91,26 @@ def test_detector_only_fine_tuning_keeps_the_inpainter_and_picks_the_best_step(
                for key, value in trained["networks"]["detector"].items()), "detector unchanged"
 
 
+def _norm_statistics(state):
+    return {key: value.float() for key, value in state.items()
+            if key.endswith(("running_mean", "running_var"))}
+
+
+def test_detector_only_fine_tuning_keeps_the_batch_norm_statistics(folder, tmp_path,
+                                                                     monkeypatch):
+    """Updated from small batches, the statistics drift and worsen a fine-tune; a detector
+    that starts from the model's weights keeps them (its scales and shifts still learn)."""
+    monkeypatch.chdir(tmp_path)
+    start, _ = fine_tune(folder, tmp_path, "tuned", "--only", "detector", "--steps", "2")
+    trained = checkpoint.load(tmp_path / "runs" / "restore" / "restore" / "checkpoints")
+    before = store.load_model(start, "restore").network["detector"].state_dict()
+    after = trained["networks"]["detector"]
+    kept = _norm_statistics(after)
+    assert kept and all(torch.equal(value, before[key].float()) for key, value in kept.items())
+    assert any(not torch.equal(after[key].float(), before[key].float())
+               for key in after if key.endswith(".weight") and key not in kept)
+
+
 def test_detector_only_with_another_detector_shape_trains_a_new_detector(
         folder, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -104,6 +124,11 @@ def test_detector_only_with_another_detector_shape_trains_a_new_detector(
     assert after.info.card["trained"] == "new detector only"
     assert after.network["detector"].stem[1][0].out_channels == 6
     assert_kept(start, target)
+    # a new detector learns its batch-norm statistics
+    trained = checkpoint.load(tmp_path / "runs" / "restore" / "restore" / "checkpoints")
+    fresh = _norm_statistics(trained["networks"]["detector"])
+    assert any(not torch.equal(value, torch.zeros_like(value)) for key, value in fresh.items()
+               if key.endswith("running_mean"))
 
 
 def test_inpainter_only_fine_tuning_keeps_the_detector_and_validates_by_psnr(
