@@ -152,6 +152,7 @@ def _restore_networks(loaded: store.LoadedModel, size: int | None) -> list[Expor
 
 BUILDERS: dict[str, Callable[[store.LoadedModel, int | None], list[ExportNetwork]]] = {
     "cyclegan": _style_networks,
+    "cut": _style_networks,
     "fastgan": _generate_networks,
     "restore": _restore_networks,
 }

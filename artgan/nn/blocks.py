@@ -18,11 +18,14 @@ UPSAMPLING = ("nearest", "transposed")
 PADDINGS = ("valid", "zero", "reflect")
 
 
-def _conv_norm_relu(c_in: int, c_out: int, kernel: int, stride: int = 1) -> list[nn.Module]:
-    """Reflection-padded convolution, instance norm and ReLU (conv bias is cancelled by IN)."""
+def _conv_norm_relu(c_in: int, c_out: int, kernel: int, stride: int = 1,
+                    antialias: bool = False) -> list[nn.Module]:
+    """Reflection-padded convolution, instance norm and ReLU (conv bias is cancelled by IN);
+    with ``antialias`` a strided convolution blurs its input first."""
+    conv = BlurDownConv if antialias and stride > 1 else nn.Conv2d
     return [
         nn.ReflectionPad2d(kernel // 2),
-        nn.Conv2d(c_in, c_out, kernel, stride=stride, bias=False),
+        conv(c_in, c_out, kernel, stride=stride, bias=False),
         nn.InstanceNorm2d(c_out),
         nn.ReLU(inplace=True),
     ]
@@ -34,6 +37,27 @@ def exporting() -> bool:
     dynamo, OpenVINO through the TorchScript tracer), where a few blocks take a form
     those runtimes run well instead of the one eager torch runs fastest."""
     return torch.compiler.is_exporting() or torch.jit.is_tracing()
+
+def blur(x: Tensor) -> Tensor:
+    """Each channel low-passed by the fixed [1, 2, 1] x [1, 2, 1] / 16 filter (reflect-padded).
+
+    Its response is zero at the Nyquist frequency, so it removes exactly what makes a mesh:
+    the period-2 patterns that a strided convolution aliases finer detail into, and that the
+    four phases of a nearest-neighbour upsampling leave behind (Zhang 2019, "Making
+    convolutional networks shift-invariant again")."""
+    taps = torch.tensor([1.0, 2.0, 1.0], dtype=x.dtype, device=x.device)
+    kernel = (taps[:, None] * taps[None, :] / 16).expand(x.shape[1], 1, 3, 3)
+    return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), kernel, groups=x.shape[1])
+
+
+class BlurDownConv(nn.Conv2d):
+    """A strided convolution that low-passes its input first (``blur``), so detail finer
+    than its output grid is smoothed away instead of aliased into a mesh. Its parameters are
+    a plain ``nn.Conv2d``'s, so weights trained without the blur load into it."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(blur(x))
+
 
 class ResidualBlock(nn.Module):
     """Two reflection-padded 3x3 convolutions with instance norm, added to the input."""
@@ -61,12 +85,20 @@ class NearestUpConv(nn.Conv2d):
     offset and written to every other output pixel. Reflecting the upsampled image by one
     pixel equals replicating the small one, so the borders match exactly too. This never
     builds the large upsampled tensor and does 4 multiply-adds per output value instead of 9.
+
+    With ``antialias`` the output is low-passed (``blur``), which removes any difference
+    between the four phases: the period-2 mesh they can leave.
     """
 
     PHASES = ((0, 0), (0, 1), (1, 0), (1, 1))  # (row, column) offset of each output phase
 
-    def __init__(self, c_in: int, c_out: int, bias: bool = False):
+    def __init__(self, c_in: int, c_out: int, bias: bool = False, antialias: bool = False):
         super().__init__(c_in, c_out, 3, bias=bias)
+        self.antialias = antialias
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.upsample(x)
+        return blur(out) if self.antialias else out
 
     def phase_weight(self) -> Tensor:
         """(4 * out, in, 2, 2): the 2x2 kernel of each output phase, in ``PHASES`` order."""
@@ -77,7 +109,7 @@ class NearestUpConv(nn.Conv2d):
         top, bottom = split(self.weight, 2)
         return torch.cat([*split(top, 3), *split(bottom, 3)])
 
-    def forward(self, x: Tensor) -> Tensor:
+    def upsample(self, x: Tensor) -> Tensor:
         bias = None if self.bias is None else self.bias.repeat(4)
         padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
         phases = F.conv2d(padded, self.phase_weight(), bias)  # (N, 4 * out, H + 1, W + 1)
@@ -104,11 +136,12 @@ class NearestUpConv(nn.Conv2d):
         return rows.reshape(phases.shape[0], c, 2 * h, 2 * w)  # (N, out, H, 2, W, 2) woven
 
 
-def _upsample(c_in: int, c_out: int, mode: str) -> list[nn.Module]:
+def _upsample(c_in: int, c_out: int, mode: str, antialias: bool = False) -> list[nn.Module]:
     """2x upsampling, instance norm, ReLU; "nearest" is nearest-neighbour + 3x3 convolution,
-    which cannot produce the checkerboard pattern of (uneven-overlap) transposed convolutions."""
+    which cannot produce the checkerboard pattern of (uneven-overlap) transposed convolutions
+    (with ``antialias``, nor any other period-2 pattern)."""
     if mode == "nearest":
-        up: nn.Module = NearestUpConv(c_in, c_out)
+        up: nn.Module = NearestUpConv(c_in, c_out, antialias=antialias)
     else:
         up = nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=1, bias=False)
     return [up, nn.InstanceNorm2d(c_out), nn.ReLU(inplace=True)]
@@ -118,7 +151,9 @@ class ResnetGenerator(nn.Module):
     """CycleGAN's generator: 7x7 stem, strided downsampling, residual blocks, upsampling, 7x7 out.
 
     Fully convolutional, so it runs on any size that is a multiple of ``2 ** n_down``; images
-    in and out are in [-1, 1] (tanh output).
+    in and out are in [-1, 1] (tanh output). ``antialias`` blurs before each downsampling
+    and after each (nearest) upsampling; it adds no weights, so a model trained without it
+    can be fine-tuned with it.
     """
 
     def __init__(
@@ -128,6 +163,7 @@ class ResnetGenerator(nn.Module):
         n_down: int = 2,
         upsample: str = "nearest",
         channels: int = 3,
+        antialias: bool = False,
     ):
         super().__init__()
         if upsample not in UPSAMPLING:
@@ -136,11 +172,11 @@ class ResnetGenerator(nn.Module):
         layers = _conv_norm_relu(channels, width, 7)
         c = width
         for _ in range(n_down):
-            layers += _conv_norm_relu(c, c * 2, 3, stride=2)
+            layers += _conv_norm_relu(c, c * 2, 3, stride=2, antialias=antialias)
             c *= 2
         layers += [ResidualBlock(c) for _ in range(n_blocks)]
         for _ in range(n_down):
-            layers += _upsample(c, c // 2, upsample)
+            layers += _upsample(c, c // 2, upsample, antialias)
             c //= 2
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(c, channels, 7)]
         self.net = nn.Sequential(*layers)
@@ -159,21 +195,24 @@ class PatchDiscriminator(nn.Module):
 
     With the defaults (``width=64, n_layers=3``) each logit sees a 70x70 patch. ``padding``
     ``"valid"`` uses no padding at all, so only patches fully inside the image are judged;
-    ``"zero"`` is the original.
+    ``"zero"`` is the original. ``antialias`` blurs the input of each strided convolution,
+    so the discriminator cannot reward a generator for detail that only its aliasing sees.
     """
 
     def __init__(
-        self, width: int = 64, n_layers: int = 3, padding: str = "valid", channels: int = 3
+        self, width: int = 64, n_layers: int = 3, padding: str = "valid", channels: int = 3,
+        antialias: bool = False,
     ):
         super().__init__()
         if padding not in PADDINGS:
             raise ValueError(f"padding must be one of {PADDINGS}, not {padding!r}")
 
         def conv(c_in: int, c_out: int, stride: int) -> list[nn.Module]:
+            kind = BlurDownConv if antialias and stride > 1 else nn.Conv2d
             if padding == "valid":
-                return [nn.Conv2d(c_in, c_out, 4, stride=stride)]
+                return [kind(c_in, c_out, 4, stride=stride)]
             mode = "zeros" if padding == "zero" else "reflect"
-            return [nn.Conv2d(c_in, c_out, 4, stride=stride, padding=1, padding_mode=mode)]
+            return [kind(c_in, c_out, 4, stride=stride, padding=1, padding_mode=mode)]
 
         layers = conv(channels, width, 2) + [nn.LeakyReLU(0.2, inplace=True)]
         c = width

@@ -1,4 +1,4 @@
-"""The built-in ``style-transfer`` task: repaint photos in a painter's style (CycleGAN).
+"""The built-in ``style-transfer`` task: repaint photos in a painter's style (CycleGAN, CUT).
 
 ``artgan run style-transfer --style monet photo.jpg`` repaints a photo, at any size;
 ``artgan train style-transfer --domain-a photos/ --domain-b paintings/ --name mine`` trains
@@ -11,7 +11,7 @@ from __future__ import annotations
 import artgan
 from artgan import store
 
-from .model import ARCHITECTURE, cyclegan
+from .model import ARCHITECTURE, CUT_ARCHITECTURE, cut, cyclegan
 from .task import StylePipeline, StyleTransferTask
 
 TASK = StyleTransferTask()
@@ -25,6 +25,7 @@ def register_tasks(register):
 @artgan.hookimpl
 def register_architectures(register):
     register(ARCHITECTURE, cyclegan)
+    register(CUT_ARCHITECTURE, cut)
 
 
 @artgan.hookimpl
@@ -32,4 +33,4 @@ def register_models(register):
     store.register_shipped(register, TASK.name)
 
 
-__all__ = ["TASK", "StylePipeline", "StyleTransferTask", "cyclegan"]
+__all__ = ["TASK", "StylePipeline", "StyleTransferTask", "cut", "cyclegan"]

@@ -24,7 +24,7 @@ from artgan.imageio import attach_alpha, split_alpha
 from artgan.nn.blocks import PADDINGS, UPSAMPLING
 from artgan.task import Pipeline, Task, backend_option
 
-from .model import ARCHITECTURE, DEFAULT_CONFIG
+from .model import ARCHITECTURES, DEFAULT_CONFIG, METHODS
 
 
 class UnitRange(nn.Module):
@@ -157,8 +157,12 @@ class StyleTransferTask(Task):
         loaded = store.load_model(model or self.default_model, self.name, target)
         network = loaded.network
         direction = "b2a" if reverse else "a2b"
-        if loaded.info.metadata["architecture"] != ARCHITECTURE or direction not in network:
-            raise ArtganError(f"{loaded.info.path}: not a CycleGAN style model")
+        architecture = loaded.info.metadata["architecture"]
+        if architecture not in ARCHITECTURES:
+            raise ArtganError(f"{loaded.info.path}: not a style model")
+        if direction not in network:
+            raise ArtganError(f"{loaded.info.name}: trained one way ({architecture}), it "
+                              "has no painting -> photo generator for --reverse")
         key = backends.weights_key(loaded.info.path, direction) if backend == "openvino" else None
         return StylePipeline(network[direction], target, name=loaded.info.name, tile=tile,
                              overlap=overlap, batch=batch, max_size=max_size, backend=backend,
@@ -193,6 +197,12 @@ class StyleTransferTask(Task):
             click.Option(["--upsample"], type=click.Choice(UPSAMPLING),
                          default=DEFAULT_CONFIG["upsample"], show_default=True,
                          help="nearest: resize + conv, no checkerboard; transposed: the paper."),
+            click.Option(["--antialias/--no-antialias"], default=None,
+                         help="Blur before every strided convolution (generator and "
+                         "discriminator) and after each upsampling, so no period-2 mesh is "
+                         "learnt; adds no weights, so an --init model without it can be "
+                         "fine-tuned with it (default: as the --init model has it, else "
+                         "off)."),
             click.Option(["--d-width"], type=click.IntRange(min=1), default=64, show_default=True,
                          help="Discriminator width."),
             click.Option(["--d-layers"], type=click.IntRange(min=1), default=3, show_default=True,
@@ -200,13 +210,24 @@ class StyleTransferTask(Task):
             click.Option(["--d-padding"], type=click.Choice(PADDINGS), default="valid",
                          show_default=True, help="valid: D judges only whole patches inside the "
                          "picture, so it cannot reward stripes along the edges."),
+            click.Option(["--method"], type=click.Choice(METHODS), default="cyclegan",
+                         show_default=True,
+                         help="cyclegan: two generators, both directions; cut: one "
+                         "generator kept faithful by a contrastive patch loss (PatchNCE), "
+                         "about a third of the work per step, photo -> painting only; "
+                         "fastcut: CUT's lighter variant."),
+            click.Option(["--nce-weight"], type=click.FloatRange(min=0), metavar="W",
+                         help="cut/fastcut: weight of the PatchNCE term (the paper: 1 for "
+                         "cut, 10 for fastcut)."),
             click.Option(["--cycle"], type=click.FloatRange(min=0), default=10.0,
-                         show_default=True, help="Cycle-consistency weight (lambda)."),
+                         show_default=True, help="cyclegan: cycle-consistency weight "
+                         "(lambda)."),
             click.Option(["--identity"], type=click.FloatRange(min=0), default=5.0,
-                         show_default=True, help="Identity weight (the paper: 0.5 x lambda); "
-                         "keeps colours, 0 lets them drift."),
+                         show_default=True, help="cyclegan: identity weight (the paper: "
+                         "0.5 x lambda); keeps colours, 0 lets them drift."),
             click.Option(["--pool"], type=click.IntRange(min=0), default=50, show_default=True,
-                         help="History pool of past fakes shown to the discriminators."),
+                         help="cyclegan: history pool of past fakes shown to the "
+                         "discriminators."),
             click.Option(["--batch-size"], type=click.IntRange(min=1), default=1,
                          show_default=True, help="Picture pairs per step (the paper: 1)."),
             click.Option(["--lr"], type=click.FloatRange(min=0, min_open=True), default=2e-4,
@@ -220,10 +241,11 @@ class StyleTransferTask(Task):
                          "every --validate-every steps, score their SWD to --domain-b; the "
                          "best-scoring step is exported."),
             click.Option(["--init"], metavar="STYLE",
-                         help="Start both generators from this style model (name or file) "
+                         help="Start the generators from this style model (name or file) "
                          "instead of from scratch: fine-tuning, e.g. to a new painter; its "
                          "architecture is used (--width, --blocks, --upsample must match "
-                         "or be left out)."),
+                         "or be left out). cut/fastcut take its photo -> painting "
+                         "generator; cyclegan needs a cyclegan model."),
             click.Option(["--workers"], type=click.IntRange(min=0), default=0, show_default=True,
                          help="Data loading processes (pictures are cached in memory)."),
             click.Option(["--out"], help="Model file (default: the user model folder/NAME)."),
@@ -233,7 +255,7 @@ class StyleTransferTask(Task):
     def train(self, **options: Any) -> Path:
         from artgan.train.driver import prepare
 
-        from .training import train_cyclegan
+        from .training import train_style
 
         run = prepare(self.name, self.train_options(), options)
         options = run.options
@@ -250,16 +272,25 @@ class StyleTransferTask(Task):
                         f"--{option} {given}: --init {options['init']} has "
                         f"{option} {start.config.get(key)}; leave --{option} out"
                     )
+            if options["method"] == "cyclegan" and "b2a" not in start.network:
+                raise ArtganError(f"--init {options['init']}: trained one way, it has no "
+                                  "painting -> photo generator for --method cyclegan")
             generator = dict(start.config)
             init = start.network.state_dict()
+        if options["antialias"] is not None:
+            generator["antialias"] = options["antialias"]
         module_options = {
             "d_width": options["d_width"], "d_layers": options["d_layers"],
             "d_padding": options["d_padding"], "lr": options["lr"],
-            "cycle_weight": options["cycle"], "identity_weight": options["identity"],
-            "pool_size": options["pool"],
+            "d_antialias": bool(generator.get("antialias")),
         }
-        return train_cyclegan(
-            options["domain_a"], options["domain_b"], run.out, run.config,
+        if options["method"] == "cyclegan":
+            module_options.update(cycle_weight=options["cycle"],
+                                  identity_weight=options["identity"], pool_size=options["pool"])
+        else:
+            module_options.update(method=options["method"], nce_weight=options["nce_weight"])
+        return train_style(
+            options["method"], options["domain_a"], options["domain_b"], run.out, run.config,
             size=options["size"], load_size=options["load_size"], generator=generator,
             module_options=module_options, batch_size=options["batch_size"],
             workers=options["workers"], holdout=options["holdout"],

@@ -1,4 +1,5 @@
-"""CycleGAN's training algorithm (Zhu et al. 2017) as a ``GanModule`` for the shared Trainer.
+"""CycleGAN's training algorithm (Zhu et al. 2017) as a ``GanModule`` for the shared Trainer,
+and ``train_style``, which trains a style with it or with CUT (``contrastive.py``).
 
 One step: each discriminator learns to tell (augmented) real pictures of its domain from
 (augmented) fakes drawn half the time from a history pool; then both generators learn to
@@ -23,9 +24,11 @@ from artgan.nn.blocks import HistoryPool, PatchDiscriminator
 from artgan.train import GanModule, StepContext, TrainConfig, Trainer
 from artgan.train.driver import resumable_loader
 
+from .contrastive import CUTModule
 from .model import ARCHITECTURE, cyclegan
 
 GRID = 4  # pictures per domain in the progress grids
+TITLES = {"cyclegan": "CycleGAN", "cut": "CUT", "fastcut": "FastCUT"}
 
 
 class StyleValidation:
@@ -80,6 +83,7 @@ class CycleGANModule(GanModule):
         d_width: int = 64,
         d_layers: int = 3,
         d_padding: str = "valid",
+        d_antialias: bool = False,
         lr: float = 2e-4,
         cycle_weight: float = 10.0,
         identity_weight: float = 5.0,
@@ -89,7 +93,8 @@ class CycleGANModule(GanModule):
         validation: StyleValidation | None = None,
     ):
         self.config = dict(generator)
-        self.discriminator = {"width": d_width, "n_layers": d_layers, "padding": d_padding}
+        self.discriminator = {"width": d_width, "n_layers": d_layers, "padding": d_padding,
+                              "antialias": d_antialias}
         self.lr = lr
         self.cycle_weight = cycle_weight
         self.identity_weight = identity_weight
@@ -109,6 +114,7 @@ class CycleGANModule(GanModule):
     def shape_options(self) -> dict[str, Any]:
         return {"--width": self.config.get("width"), "--blocks": self.config.get("n_blocks"),
                 "--upsample": self.config.get("upsample"),
+                "--antialias": bool(self.config.get("antialias")),
                 "--d-width": self.discriminator["width"],
                 "--d-layers": self.discriminator["n_layers"]}
 
@@ -192,7 +198,8 @@ class CycleGANModule(GanModule):
         return both.eval(), ARCHITECTURE, dict(self.config)
 
 
-def train_cyclegan(
+def train_style(
+    method: str,
     domain_a: str,
     domain_b: str,
     out: Path,
@@ -209,8 +216,9 @@ def train_cyclegan(
     init: dict[str, Tensor] | None = None,
     init_name: str | None = None,
 ) -> Path:
-    """Train on the pictures of two folders and export both generators to ``out``
-    (the options as ``StyleTransferTask.train`` has them from ``driver.prepare``).
+    """Train with ``method`` ("cyclegan", or "cut"/"fastcut": ``contrastive.CUTModule``) on the
+    pictures of two folders and export the generators to ``out`` (the options as
+    ``StyleTransferTask.train`` has them from ``driver.prepare``).
 
     ``holdout`` photos (the last by name) are left out for the quality benchmark and the
     ``validate`` photos before them for ``config.validate_every``; ``init`` holds
@@ -231,11 +239,13 @@ def train_cyclegan(
         multiple = 2 ** generator.get("n_down", 2)  # whole pictures at the scale of the crops
         side = (load_size or size) // multiple * multiple
         validation = StyleValidation.from_paths(validation_paths, folder_b.paths, side)
-    module = CycleGANModule(generator, init=init, validation=validation, **module_options)
-    minimum = PatchDiscriminator(
-        module.discriminator["width"], module.discriminator["n_layers"],
-        module.discriminator["padding"],
-    ).min_size()
+    if method == "cyclegan":
+        module: GanModule = CycleGANModule(generator, init=init, validation=validation,
+                                           **module_options)
+    else:
+        module = CUTModule(generator, seed=config.seed, init=init, validation=validation,
+                           **module_options)
+    minimum = PatchDiscriminator(**module.discriminator).min_size()
     if size < minimum:
         raise ArtganError(
             f"--size {size} is too small for the discriminator (at least {minimum} px with "
@@ -249,7 +259,8 @@ def train_cyclegan(
     trainer = Trainer(module, resumable_loader(dataset, batch_size, config, workers), config)
     result = trainer.fit()
     facts = {
-        "summary": f"{Path(domain_a).name} -> {Path(domain_b).name} CycleGAN at {size} px "
+        "summary": f"{Path(domain_a).name} -> {Path(domain_b).name} {TITLES[method]} at "
+                   f"{size} px "
                    f"(width {generator['width']}, {generator['n_blocks']} blocks)",
         "data": f"{domain_a} ({len(set_a)} pictures) <-> {domain_b} ({len(folder_b)} pictures)",
         "data_a": str(domain_a),
@@ -262,6 +273,7 @@ def train_cyclegan(
             "the held-out ones (not trained on), every "
             f"{config.validate_every} steps" if config.validate_every else None
         ),
+        "method": method,
         "size": size,
         "load_size": load_size,
         "batch_size": batch_size,

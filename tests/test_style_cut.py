@@ -1,0 +1,112 @@
+"""CUT and FastCUT (``--method cut|fastcut``): PatchNCE, the encoder's layers, tiny training
+runs writing one-way models, and what a one-way model refuses."""
+
+import pytest
+import torch
+from artgan_style_transfer import TASK, cut
+from artgan_style_transfer.contrastive import (
+    VARIANTS,
+    CUTModule,
+    ProjectionHeads,
+    encode,
+    encoder_layers,
+    layer_channels,
+    patch_nce,
+)
+from PIL import Image
+from safetensors import safe_open
+from test_style_transfer import TINY, _pictures, _save_tiny
+
+from artgan import store
+from artgan.cli import task_command
+from artgan.errors import ArtganError
+from artgan.nn.blocks import ResnetGenerator
+
+
+def test_encoder_layers_are_the_picture_stem_downsamplings_and_middle_block():
+    generator = ResnetGenerator(width=4, n_blocks=6, n_down=2)
+    layers = encoder_layers(generator)
+    assert layers == [-1, 3, 7, 11, 15]  # as the paper's 0, 4, 8, 12, 16 of 9 blocks
+    features = encode(generator, torch.rand(1, 3, 32, 32), layers)
+    assert [f.shape[1:] for f in features] == [(3, 32, 32), (4, 32, 32), (8, 16, 16),
+                                              (16, 8, 8), (16, 8, 8)]
+    assert layer_channels(generator, layers) == [3, 4, 8, 16, 16]
+
+
+def test_patch_nce_is_low_where_each_patch_finds_itself():
+    torch.manual_seed(0)
+    keys = [torch.nn.functional.normalize(torch.randn(2, 64, 16), dim=-1)]
+    matching = patch_nce(keys, keys)
+    shuffled = patch_nce([keys[0][:, torch.randperm(64)]], keys)
+    assert matching < 0.1 < shuffled
+
+
+def test_projection_heads_give_unit_vectors_at_the_sampled_places():
+    heads = ProjectionHeads([3, 8], width=5)
+    features = [torch.rand(2, 3, 4, 4), torch.rand(2, 8, 2, 2)]
+    out = heads(features, [torch.tensor([0, 5, 15]), torch.tensor([1, 3])])
+    assert [o.shape for o in out] == [(2, 3, 5), (2, 2, 5)]
+    assert torch.allclose(out[0].norm(dim=-1), torch.ones(2, 3))
+
+
+def test_variants_follow_the_paper():
+    assert VARIANTS["cut"]["nce_identity"] and not VARIANTS["fastcut"]["nce_identity"]
+    assert VARIANTS["fastcut"]["nce_weight"] == 10 and VARIANTS["fastcut"]["flip_equivariance"]
+    module = CUTModule(TINY, method="fastcut", nce_weight=3.0)
+    assert module.nce_weight == 3.0
+
+
+@pytest.mark.parametrize("method", ["cut", "fastcut"])
+def test_tiny_cut_run_writes_a_one_way_model(tmp_path, method):
+    photos, paintings = _pictures(tmp_path / "a", 6), _pictures(tmp_path / "b", 5, seed=1)
+    out = tmp_path / f"{method}.safetensors"
+    task_command(TASK, "train").main([
+        "--method", method, "--domain-a", str(photos), "--domain-b", str(paintings),
+        "--name", "tiny", "--size", "16", "--width", "4", "--blocks", "1", "--d-width", "4",
+        "--d-layers", "2", "--d-padding", "reflect", "--batch-size", "2", "--steps", "3",
+        "--holdout", "2", "--out", str(out), "--run-dir", str(tmp_path / "run"),
+        "--device", "cpu", "--precision", "fp32",
+    ], standalone_mode=False)
+    info = store.read_header(out)
+    assert info["architecture"] == "cut" and info["card"]["method"] == method
+    assert info["card"]["summary"].startswith("a -> b " + {"cut": "CUT ", "fastcut": "FastCUT "}[
+        method])
+    with safe_open(str(out), "pt") as handle:
+        assert all(key.startswith("a2b.") for key in handle.keys())
+    assert TASK.load(str(out), device="cpu")(Image.new("RGB", (20, 16))).size == (20, 16)
+    with pytest.raises(ArtganError, match="trained one way"):
+        TASK.load(str(out), device="cpu", reverse=True)
+
+
+def test_cut_starts_from_a_cyclegan_models_photo_to_painting_generator(tmp_path):
+    photos, paintings = _pictures(tmp_path / "a", 4), _pictures(tmp_path / "b", 4, seed=1)
+    start = _save_tiny(tmp_path / "start.safetensors", seed=5)
+    out = tmp_path / "tuned.safetensors"
+    TASK.train(method="fastcut", domain_a=str(photos), domain_b=str(paintings), name="x",
+               size=16, init=str(start), d_width=4, d_layers=2, d_padding="reflect",
+               steps=1, lr=1e-12, run_dir=tmp_path / "run", out=str(out), device="cpu",
+               precision="fp32")
+    before = store.load_model(start, "style-transfer").network["a2b"].state_dict()
+    after = store.load_model(out, "style-transfer").network["a2b"].state_dict()
+    for key, value in before.items():
+        torch.testing.assert_close(after[key], value.half().float(), rtol=1e-3, atol=1e-4)
+    # a one-way model cannot start a CycleGAN, which needs both directions
+    with pytest.raises(ArtganError, match="trained one way"):
+        TASK.train(method="cyclegan", domain_a=str(photos), domain_b=str(paintings), name="y",
+                   size=16, init=str(out), d_width=4, d_layers=2, d_padding="reflect",
+                   steps=1, run_dir=tmp_path / "run2", out=str(tmp_path / "y.safetensors"),
+                   device="cpu")
+
+
+def test_a_cut_model_builds_from_its_config():
+    assert list(cut(**TINY)) == ["a2b"]
+
+
+def test_a_cut_model_exports_its_one_generator(tmp_path):
+    from artgan.export import export_networks
+
+    path = store.save_model(cut(**TINY, antialias=True), tmp_path / "c.safetensors",
+                            task="style-transfer", architecture="cut",
+                            config={**TINY, "antialias": True})
+    _, networks = export_networks("style-transfer", str(path))
+    assert [network.name for network in networks] == ["a2b"]
