@@ -235,3 +235,29 @@ def test_history_pool_keeps_and_mixes_old_fakes():
     mixed = pool(torch.ones(64, 3, 2, 2))
     old = int((mixed.flatten(1).sum(1) == 0).sum())
     assert 0 < old <= 4
+
+
+def test_validation_by_artefacts_counts_a_mesh_against_a_generator():
+    """With "swd+artefacts" a generator that prints a checkerboard loses against one that
+    leaves the photos as clean as they were, where plain SWD can barely tell them apart."""
+    from artgan_style_transfer.training import StyleValidation
+
+    torch.manual_seed(0)
+    photos = F.avg_pool2d(torch.rand(4, 3, 72, 72), 9, stride=1)  # smooth, 64 px
+    paintings = torch.rand(6, 3, 64, 64)
+    ys, xs = torch.meshgrid(torch.arange(64), torch.arange(64), indexing="ij")
+    mesh = 0.03 * (-1.0) ** (ys + xs)
+
+    class Same(torch.nn.Module):
+        def __init__(self, add):
+            super().__init__()
+            self.add = add
+            self.weight = torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, x):
+            return (x + self.add).clamp(-1, 1)
+
+    for metric, ratio in (("swd", 1.05), ("swd+artefacts", 1.5)):
+        validation = StyleValidation(photos, paintings, metric=metric)
+        clean, meshy = validation(Same(0.0)), validation(Same(mesh))
+        assert (meshy / clean > ratio) == (metric == "swd+artefacts")

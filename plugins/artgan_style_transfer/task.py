@@ -24,7 +24,7 @@ from artgan.imageio import attach_alpha, split_alpha
 from artgan.nn.blocks import PADDINGS, UPSAMPLING
 from artgan.task import Pipeline, Task, backend_option
 
-from .model import ARCHITECTURES, DEFAULT_CONFIG, METHODS
+from .model import ARCHITECTURES, DEFAULT_CONFIG, METHODS, VALIDATION_METRICS
 
 
 class UnitRange(nn.Module):
@@ -240,6 +240,11 @@ class StyleTransferTask(Task):
                          help="Also leave out the N photos before the --holdout ones and, "
                          "every --validate-every steps, score their SWD to --domain-b; the "
                          "best-scoring step is exported."),
+            click.Option(["--validate-by"], type=click.Choice(VALIDATION_METRICS),
+                         default="swd+artefacts", show_default=True,
+                         help="What --validate scores: the photos' SWD to --domain-b, or "
+                         "that times how many times the photos' own periodic-artefact "
+                         "score (the mesh) the stylized photos have, when more than 1."),
             click.Option(["--init"], metavar="STYLE",
                          help="Start the generators from this style model (name or file) "
                          "instead of from scratch: fine-tuning, e.g. to a new painter; its "
@@ -295,4 +300,5 @@ class StyleTransferTask(Task):
             module_options=module_options, batch_size=options["batch_size"],
             workers=options["workers"], holdout=options["holdout"],
             validate=options["validate"], init=init, init_name=options["init"],
+            validate_by=options["validate_by"],
         )

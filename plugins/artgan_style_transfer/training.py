@@ -32,32 +32,42 @@ TITLES = {"cyclegan": "CycleGAN", "cut": "CUT", "fastcut": "FastCUT"}
 
 
 class StyleValidation:
-    """How close the A->B generator brings held-out photos to the painting set: their SWD.
+    """How close the A->B generator brings held-out photos to the painting set: their SWD,
+    and with ``metric`` "swd+artefacts" also how clean it leaves them.
 
-    The measure of ``benchmarks/quality_style.py`` (pooled-normalisation SWD of whole
+    SWD is the measure of ``benchmarks/quality_style.py`` (pooled-normalisation SWD of whole
     pictures to the paintings), on photos that neither training nor that benchmark uses,
     made cheaper for a run that checks it every few hundred steps: at most
     ``MAX_PAINTINGS`` paintings (evenly spaced) and ``projections`` random directions.
+    "swd+artefacts" multiplies it by how many times the photos' own score of periodic
+    artefacts (``metrics.periodic_artefacts``: the mesh) the stylized photos have, when that
+    is more than 1: a step as clean as its inputs is judged by its SWD alone, a meshy one
+    loses in proportion.
     """
 
     MAX_PAINTINGS = 200
 
     def __init__(
-        self, photos: Tensor, paintings: Tensor, *, projections: int = 128, batch: int = 8
+        self, photos: Tensor, paintings: Tensor, *, projections: int = 128, batch: int = 8,
+        metric: str = "swd",
     ):
         self.photos = photos * 2 - 1  # the generators work in [-1, 1]
         self.paintings = paintings
         self.projections = projections
         self.batch = batch
+        self.metric = metric
+        self.tile = min(64, photos.shape[-1], photos.shape[-2])
+        self.clean = (metrics.periodic_artefacts(photos, tile=self.tile)
+                      if metric == "swd+artefacts" else None)
 
     @classmethod
     def from_paths(
-        cls, photos: Sequence[Path], paintings: Sequence[Path], side: int
+        cls, photos: Sequence[Path], paintings: Sequence[Path], side: int, metric: str = "swd"
     ) -> StyleValidation:
         """Load the photos and (evenly spaced) paintings as ``side`` px centre squares."""
         stride = max(1, -(-len(paintings) // cls.MAX_PAINTINGS))
         return cls(metrics.load_squares(photos, side),
-                   metrics.load_squares(sorted(paintings)[::stride], side))
+                   metrics.load_squares(sorted(paintings)[::stride], side), metric=metric)
 
     def __call__(self, generator: nn.Module) -> float:
         device = next(generator.parameters()).device
@@ -65,10 +75,12 @@ class StyleValidation:
             generator(chunk.to(device)).float().cpu()
             for chunk in self.photos.split(self.batch)
         ]
-        stylized = (torch.cat(outputs) + 1) / 2
-        return metrics.swd(
-            self.paintings, stylized.clamp(0, 1), projections=self.projections
-        )["swd"]
+        stylized = ((torch.cat(outputs) + 1) / 2).clamp(0, 1)
+        score = metrics.swd(self.paintings, stylized, projections=self.projections)["swd"]
+        if self.clean is not None:
+            mesh = metrics.periodic_artefacts(stylized, tile=self.tile)
+            score *= max(1.0, mesh / max(self.clean, 1e-6))
+        return score
 
 
 class CycleGANModule(GanModule):
@@ -215,13 +227,15 @@ def train_style(
     validate: int,
     init: dict[str, Tensor] | None = None,
     init_name: str | None = None,
+    validate_by: str = "swd",
 ) -> Path:
     """Train with ``method`` ("cyclegan", or "cut"/"fastcut": ``contrastive.CUTModule``) on the
     pictures of two folders and export the generators to ``out`` (the options as
     ``StyleTransferTask.train`` has them from ``driver.prepare``).
 
     ``holdout`` photos (the last by name) are left out for the quality benchmark and the
-    ``validate`` photos before them for ``config.validate_every``; ``init`` holds
+    ``validate`` photos before them for ``config.validate_every`` (scored by
+    ``validate_by``, one of ``model.VALIDATION_METRICS``); ``init`` holds
     generator weights to start from (fine-tuning the style ``init_name``).
     """
     folder_a = ImageFolder(domain_a, size, load_size=load_size)
@@ -238,7 +252,8 @@ def train_style(
     if config.validate_every:
         multiple = 2 ** generator.get("n_down", 2)  # whole pictures at the scale of the crops
         side = (load_size or size) // multiple * multiple
-        validation = StyleValidation.from_paths(validation_paths, folder_b.paths, side)
+        validation = StyleValidation.from_paths(validation_paths, folder_b.paths, side,
+                                                validate_by)
     if method == "cyclegan":
         module: GanModule = CycleGANModule(generator, init=init, validation=validation,
                                            **module_options)
@@ -269,7 +284,8 @@ def train_style(
         "images_b": len(folder_b),
         "holdout": f"last {len(held_out)} of {domain_a} by name" if held_out else None,
         "validation": (
-            f"SWD to {domain_b} of the {len(validation_paths)} photos of {domain_a} before "
+            f"{'SWD' if validate_by == 'swd' else 'SWD x artefact ratio'} to {domain_b} of "
+            f"the {len(validation_paths)} photos of {domain_a} before "
             "the held-out ones (not trained on), every "
             f"{config.validate_every} steps" if config.validate_every else None
         ),
