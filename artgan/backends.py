@@ -236,21 +236,20 @@ class OpenVINOStyle:
         return OpenVINOModel(model)
 
 
-class OpenVINODetector(nn.Module):
-    """A restore detector whose forward runs in OpenVINO: the torch network stays inside
-    for what callers read of it (``multiple``, ``outputs``, its CPU parameters), so the
-    tiled detection runs it unchanged. Pictures (N, 3, H, W) of any size are one cached
-    conversion (height, width and batch dynamic)."""
+class OpenVINONetwork(nn.Module):
+    """A torch network whose forward runs in OpenVINO (a restore model's detector and
+    inpainter): the torch network stays inside for what callers read of it (``multiple``,
+    ``outputs``, its CPU parameters), so the code around it runs unchanged. ``example``
+    holds one (N, C, H, W) picture per input; batch, height and width are dynamic, so
+    pictures and windows of any size are one cached conversion."""
 
-    def __init__(self, network: nn.Module, key: str | None):
+    def __init__(self, network: nn.Module, key: str | None, example: Sequence[Tensor]):
         super().__init__()
         self.network = network
         self.multiple = network.multiple
         self.outputs = getattr(network, "outputs", 1)
-        side = 2 * network.multiple
-        example = [torch.rand(2, 3, side, side)]
-        self.compiled = OpenVINOModel(cached(
-            key, lambda: convert(network, example, [(-1, 3, -1, -1)])))
+        shapes = [(-1, x.shape[1], -1, -1) for x in example]
+        self.compiled = OpenVINOModel(cached(key, lambda: convert(network, example, shapes)))
 
-    def forward(self, image: Tensor) -> Tensor:
-        return self.compiled(image)
+    def forward(self, *inputs: Tensor) -> Tensor:
+        return self.compiled(*inputs)

@@ -10,7 +10,8 @@ damage in turn) until about ``--damage`` of its area is damaged. A subprocess wi
 and writes the result with the library calls ``artgan restore`` makes; a second one
 repaints the true mask (``--mask``). Reported: seconds per stage, windows, and the
 process's peak RSS. Both runs are made for each of ``--backends`` (what runs the
-detector; OpenVINO's conversion is cached beforehand, so it is not timed). With a model
+detector and the inpainter; OpenVINO's conversions are cached beforehand, so they are not
+timed). With a model
 whose detector marks most of the picture (e.g. random weights) the detected-mask repair is
 skipped.
 """
@@ -124,8 +125,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--backends", nargs="+", choices=("torch", "openvino"),
                         default=["torch", "openvino"],
-                        help="what runs the detector, each measured in turn (the inpainter "
-                        "is torch's either way)")
+                        help="what runs the detector and inpainter, each measured in turn")
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared"
                                               / "data" / "monet"))
     args = parser.parse_args()

@@ -185,20 +185,26 @@ def _scratched(seed: int = 0) -> torch.Tensor:
     return picture
 
 
-def test_restore_detector_matches_torch_and_is_cached(conversions):
+def test_restore_networks_match_torch_and_are_cached(conversions):
     from artgan_restore.detector import damage_probability
     from artgan_restore.restorer import Restorer
 
     picture = _scratched()
-    torch_net = Restorer.load("general", "cpu", "torch").networks["detector"]
-    openvino_net = Restorer.load("general", "cpu", "openvino").networks["detector"]
-    assert isinstance(openvino_net, backends.OpenVINODetector)
+    ours = Restorer.load("general", "cpu", "torch")
+    theirs = Restorer.load("general", "cpu", "openvino")
+    assert all(isinstance(net, backends.OpenVINONetwork) for net in theirs.networks.values())
     Restorer.load("general", "cpu", "openvino")
-    assert len(conversions) == 1  # the second load read the cache
-    ours = damage_probability(torch_net, picture)
-    theirs = damage_probability(openvino_net, picture)
-    assert ours.max() > 0.5  # the scratch is seen, so the comparison means something
-    assert (ours - theirs).abs().max() < 0.01
+    assert len(conversions) == 2  # detector and inpainter; the second load read the cache
+    probability = [damage_probability(restorer.networks["detector"], picture)
+                   for restorer in (ours, theirs)]
+    assert probability[0].max() > 0.5  # the scratch is seen, so the comparison means something
+    assert (probability[0] - probability[1]).abs().max() < 0.01
+    mask = torch.zeros(160, 192, dtype=torch.bool)
+    mask[38:44, 18:172] = True  # the scratch
+    for rows, cols in ((160, 192), (100, 116)):  # windows of the model's size; smaller
+        part, hole = picture[:, :rows, :cols], mask[:rows, :cols]
+        fixed = [restorer.inpaint(part, hole).int() for restorer in (ours, theirs)]
+        assert (fixed[0] != part).any() and (fixed[0] - fixed[1]).abs().max() <= 3
 
 
 def test_restore_cli_takes_the_backend(cli, tmp_path):
@@ -213,3 +219,4 @@ def test_restore_cli_takes_the_backend(cli, tmp_path):
     assert result.returncode == 0, result.stderr
     fixed, before = np.asarray(Image.open(out)), np.asarray(Image.open(source))
     assert (fixed[mask == 0] == before[mask == 0]).all() and (fixed != before).any()
+
