@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from artgan.convert import output_dtype, quantize_, to_float
 from artgan.errors import ArtganError
+from artgan.nn.blocks import exporting
 from artgan.tiles import run_tiled
 
 Stats = list[tuple[Tensor, Tensor]]
@@ -115,9 +116,14 @@ class InferenceInstanceNorm(nn.Module):
             return torch.addcmul(shift.view(shape).to(x.dtype), x, scale.view(shape).to(x.dtype))
         if not self.record:
             return F.group_norm(x, c, self.weight, self.bias, self.eps)
-        out, mean, rstd = torch.native_group_norm(
-            x.float(), self.weight, self.bias, n, c, h * w, c, self.eps
-        )
+        if exporting():  # OpenVINO has no native_group_norm: the same sums, spelt out
+            mean = x.float().mean(dim=(2, 3))
+            rstd = torch.rsqrt(x.float().var(dim=(2, 3), unbiased=False) + self.eps)
+            out = F.group_norm(x.float(), c, self.weight, self.bias, self.eps)
+        else:
+            out, mean, rstd = torch.native_group_norm(
+                x.float(), self.weight, self.bias, n, c, h * w, c, self.eps
+            )
         self.recorded = (mean.view(n, c).float(), rstd.view(n, c).float())
         return out.to(x.dtype)
 
@@ -161,6 +167,9 @@ class Backend(Protocol):
 
     def frozen(self, stats: Stats) -> Callable[[Tensor], Tensor]:
         """What runs a batch of tiles with ``stats`` in every instance norm."""
+
+    def stats(self, image: Tensor) -> Stats:
+        """``instance_norm_stats`` of one float picture (1, C, H, W), measured there."""
 
 
 @contextmanager
@@ -214,11 +223,14 @@ def instance_norm_stats(
     size: int = 1024,
     multiple: int = 4,
     device: torch.device | None = None,
+    backend: Backend | None = None,
 ) -> Stats:
     """Per-layer instance-norm (mean, rstd) of one image (1, C, H, W), measured on a copy whose
-    longer side is at most ``size`` on ``device`` (default: the image's); the list follows
-    ``inference_norms``' order."""
+    longer side is at most ``size`` on ``device`` (default: the image's), by ``backend`` if
+    given; the list follows ``inference_norms``' order."""
     small = _downscale(image, size, multiple, device or image.device)
+    if backend is not None:
+        return backend.stats(small)
     small = small.contiguous(memory_format=torch.channels_last)
     with inference_norms(network) as norms:
         for norm in norms:
@@ -302,8 +314,7 @@ is closer to a one-pass result) and is then run in tiles. ``dtype`` is
     the autocast precision (``None``: float32). Returns outputs of the input size beside the
     inputs, as ``out_dtype`` (default: uint8 for uint8 images, else float32); with
     ``in_place`` they are written over the images (of that dtype), which saves a copy of them.
-    With ``backend`` the network is run there instead; statistics are still measured by
-    ``network``, in torch.
+    With ``backend`` the network is run there instead, statistics included.
     """
     device = device or images.device
     out_dtype = out_dtype or output_dtype(images)
@@ -323,7 +334,8 @@ is closer to a one-pass result) and is then run in tiles. ``dtype`` is
                     quantize_(result)
                 result = result.to(images.device, out_dtype)
             else:
-                stats = instance_norm_stats(network, padded, stats_size or tile, multiple, device)
+                stats = instance_norm_stats(network, padded, stats_size or tile, multiple,
+                                            device, backend)
                 with _running(network, backend, stats) as run:
                     result = run_tiled(run, padded, tile, overlap, batch, multiple, device,
                                        out_dtype, padded if in_place else None)

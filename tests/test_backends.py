@@ -106,21 +106,21 @@ def test_conversion_is_cached_and_a_corrupt_entry_is_converted_again(tiny, conve
         return np.asarray(pipe(small)), np.asarray(pipe(large))
 
     first = run()
-    assert len(conversions) == 2  # the plain network and the one with statistics as inputs
+    assert len(conversions) == 3  # the plain network, the one with statistics as inputs,
     entries = {p.name.split(".")[1]: p for p in backends.cache_dir().glob("*.xml")}
-    assert sorted(entries) == ["image", "image+stats"]
+    assert sorted(entries) == ["image", "image+stats", "stats"]  # and the one measuring them
     assert all(p.with_suffix(".bin").is_file() for p in entries.values())
     assert not list(backends.cache_dir().glob(".*"))  # no temporaries left
     second = run()
-    assert len(conversions) == 2  # read from the cache
+    assert len(conversions) == 3  # read from the cache
     assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
     entries["image"].write_text("<net>not a model")
     entries["image+stats"].with_suffix(".bin").write_bytes(b"")
     third = run()
-    assert len(conversions) == 4
+    assert len(conversions) == 5
     assert all(np.array_equal(a, b) for a, b in zip(first, third, strict=True))
     run()
-    assert len(conversions) == 4  # the entries were replaced
+    assert len(conversions) == 5  # the entries were replaced
 
 
 def test_a_new_weights_file_gets_its_own_entry(tiny, conversions, tmp_path):
@@ -220,3 +220,16 @@ def test_restore_cli_takes_the_backend(cli, tmp_path):
     fixed, before = np.asarray(Image.open(out)), np.asarray(Image.open(source))
     assert (fixed[mask == 0] == before[mask == 0]).all() and (fixed != before).any()
 
+
+def test_openvino_measures_the_statistics_torch_does():
+    """A tiled picture's instance-norm statistics come from OpenVINO too (torch's pass over
+    the shrunk copy was half of a run's time): within bf16 rounding of torch fp32's."""
+    pipe = artgan.load("style-transfer", "monet", backend="openvino")
+    small = torch.rand(1, 3, 64, 96)
+    ours = infer.instance_norm_stats(pipe.network, small)
+    theirs = infer.instance_norm_stats(pipe.network, small, backend=pipe.backend)
+    assert len(ours) == len(theirs)
+    for (mean, rstd), (ov_mean, ov_rstd) in zip(ours, theirs, strict=True):
+        assert ov_mean.shape == mean.shape and ov_rstd.shape == rstd.shape
+        assert torch.allclose(ov_mean, mean, rtol=0.05, atol=0.02)
+        assert torch.allclose(ov_rstd, rstd, rtol=0.05, atol=0.02)
