@@ -13,12 +13,13 @@ read the saved model and only compile it. A cache entry that cannot be read is c
 again. Models are compiled for the CPU in bfloat16 where it computes it natively (AVX-512-BF16,
 AMX), else float32, with torch's thread count.
 
-Style generators come in two variants, because ``artgan.infer.translate`` runs a large
+Style generators come in three variants, because ``artgan.infer.translate`` runs a large
 picture in tiles whose instance norms share statistics measured on a shrunk copy: torch
 folds those into the weights, which a cached network cannot hold (they differ for every
 picture). The tiled variant is cached with the statistics as two extra inputs, and bound to
-each picture's statistics when its tiles run (``OpenVINOStyle.frozen``); pictures that fit
-in one tile use the ordinary network.
+each picture's statistics when its tiles run (``OpenVINOStyle.frozen``); a third returns the
+statistics of the shrunk copy (``OpenVINOStyle.stats``); pictures that fit in one tile use
+the ordinary network.
 """
 
 from __future__ import annotations
