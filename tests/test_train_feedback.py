@@ -193,7 +193,7 @@ def test_the_built_in_tasks_name_their_shape_options():
     style = CycleGANModule({"width": 8, "n_blocks": 2, "n_down": 2, "upsample": "nearest"},
                            d_width=16, d_layers=2).shape_options()
     assert style == {"--width": 8, "--blocks": 2, "--upsample": "nearest", "--d-width": 16,
-                     "--d-layers": 2}
+                     "--d-layers": 2, "--antialias": False}
     assert FastGANModule(32, 4).shape_options() == {"--size": 32, "--width": 4}
 
 
