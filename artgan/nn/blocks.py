@@ -86,8 +86,8 @@ class NearestUpConv(nn.Conv2d):
     pixel equals replicating the small one, so the borders match exactly too. This never
     builds the large upsampled tensor and does 4 multiply-adds per output value instead of 9.
 
-    With ``antialias`` the output is low-passed (``blur``), which removes any difference
-    between the four phases: the period-2 mesh they can leave.
+    With ``antialias`` the output is low-passed (``blur``), which takes out the period-2
+    pattern that differences between the four phases leave.
     """
 
     PHASES = ((0, 0), (0, 1), (1, 0), (1, 1))  # (row, column) offset of each output phase

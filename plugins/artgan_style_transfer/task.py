@@ -214,7 +214,7 @@ class StyleTransferTask(Task):
                          show_default=True,
                          help="cyclegan: two generators, both directions; cut: one "
                          "generator kept faithful by a contrastive patch loss (PatchNCE), "
-                         "about a third of the work per step, photo -> painting only; "
+                         "about half the time per step, photo -> painting only; "
                          "fastcut: CUT's lighter variant."),
             click.Option(["--nce-weight"], type=click.FloatRange(min=0), metavar="W",
                          help="cut/fastcut: weight of the PatchNCE term (the paper: 1 for "
@@ -238,8 +238,8 @@ class StyleTransferTask(Task):
             click.Option(["--validate"], type=click.IntRange(min=0), default=0,
                          show_default=True, metavar="N",
                          help="Also leave out the N photos before the --holdout ones and, "
-                         "every --validate-every steps, score their SWD to --domain-b; the "
-                         "best-scoring step is exported."),
+                         "every --validate-every steps, score them as --validate-by says; "
+                         "the best-scoring step is exported."),
             click.Option(["--validate-by"], type=click.Choice(VALIDATION_METRICS),
                          default="swd+artefacts", show_default=True,
                          help="What --validate scores: the photos' SWD to --domain-b, or "

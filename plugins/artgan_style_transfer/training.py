@@ -55,7 +55,6 @@ class StyleValidation:
         self.paintings = paintings
         self.projections = projections
         self.batch = batch
-        self.metric = metric
         self.tile = min(64, photos.shape[-1], photos.shape[-2])
         self.clean = (metrics.periodic_artefacts(photos, tile=self.tile)
                       if metric == "swd+artefacts" else None)
