@@ -27,6 +27,7 @@ import artgan
 from artgan import store
 from artgan.cli import task_command
 from artgan.errors import ArtganError, UnknownNameError
+from artgan.nn.blocks import BlurDownConv, BlurUpsample
 
 
 def _paintings(folder: Path, count: int) -> Path:
@@ -134,6 +135,31 @@ def test_training_writes_a_loadable_generator_with_a_card(model):
     assert card["data_license"] == "made by the test"
     with safe_open(str(model), "pt") as handle:  # the generator only
         assert all(not key.startswith(("discriminator", "decode")) for key in handle.keys())
+
+
+def test_antialiased_training_writes_a_generator_that_blurs_every_upsampling(tmp_path):
+    data = _paintings(tmp_path / "data", 6)
+    out = tmp_path / "smooth.safetensors"
+    _train("--data", str(data), "--name", "smooth", "--size", "32", "--width", "4",
+           "--batch-size", "4", "--steps", "2", "--antialias", "--out", str(out),
+           "--run-dir", str(tmp_path / "run"), "--device", "cpu", "--precision", "fp32",
+           "--data-license", "made by the test")
+    loaded = store.load_model(out, "generate")
+    assert loaded.config == {"size": 32, "width": 4, "latent_dim": 256, "antialias": True}
+    assert loaded.info.card["antialias"] is True
+    ups = [m for m in loaded.network.modules() if isinstance(m, torch.nn.Upsample)]
+    assert len(ups) == 3 and all(isinstance(m, BlurUpsample) for m in ups)
+
+
+def test_antialiased_fastgan_has_the_plain_weights_and_blurs_every_downsampling():
+    plain, smooth = FastGANGenerator(64, 4), FastGANGenerator(64, 4, antialias=True)
+    smooth.load_state_dict(plain.state_dict())  # the blur adds no weights
+    assert smooth.eval()(torch.randn(2, 256)).shape == (2, 3, 64, 64)
+    critic = FastGANDiscriminator(64, 4, antialias=True)
+    assert critic.state_dict().keys() == FastGANDiscriminator(64, 4).state_dict().keys()
+    strided = [m for m in critic.modules()
+               if isinstance(m, torch.nn.Conv2d) and m.stride[0] > 1]
+    assert strided and all(isinstance(m, BlurDownConv) for m in strided)
 
 
 def test_training_with_fewer_pictures_than_the_batch_fails(tmp_path):

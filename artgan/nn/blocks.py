@@ -50,6 +50,18 @@ def blur(x: Tensor) -> Tensor:
     return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), kernel, groups=x.shape[1])
 
 
+class BlurUpsample(nn.Upsample):
+    """Nearest-neighbour 2x upsampling low-passed by ``blur``: its 2x2 blocks would leave a
+    period-2 pattern that the next convolution can turn into a grid. No parameters, so
+    it can stand in for ``nn.Upsample`` without changing a network's weight names."""
+
+    def __init__(self) -> None:
+        super().__init__(scale_factor=2, mode="nearest")
+
+    def forward(self, x: Tensor) -> Tensor:
+        return blur(super().forward(x))
+
+
 class BlurDownConv(nn.Conv2d):
     """A strided convolution that low-passes its input first (``blur``), so detail finer
     than its output grid is smoothed away instead of aliased into a mesh. Its parameters are

@@ -27,6 +27,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from artgan.nn.blocks import BlurDownConv, BlurUpsample
+
 SIZES = (32, 64, 128, 256)
 ARCHITECTURE = "fastgan"
 
@@ -67,13 +69,16 @@ class SkipExcitation(nn.Module):
         return high * self.gate(low)
 
 
-def _up(c_in: int, c_out: int, double: bool) -> nn.Sequential:
+def _up(c_in: int, c_out: int, double: bool, antialias: bool = False) -> nn.Sequential:
     """Nearest 2x upsampling then conv-BN-GLU (twice when ``double``: FastGAN's UpBlockComp).
 
     GLU halves the channels, so each conv makes ``2 * c_out``; it gates features the way
-    the paper found steadier than ReLU at tiny batch sizes.
+    the paper found steadier than ReLU at tiny batch sizes. With ``antialias`` the upsampled
+    features are blurred (``artgan.nn.blocks.blur``) before the conv sees them: nearest
+    upsampling leaves 2x2 blocks, whose edges the conv can turn into a grid of dashes.
     """
-    layers: list[nn.Module] = [nn.Upsample(scale_factor=2, mode="nearest")]
+    layers: list[nn.Module] = [BlurUpsample() if antialias
+                               else nn.Upsample(scale_factor=2, mode="nearest")]
     convs = [(c_in, c_out), (c_out, c_out)] if double else [(c_in, c_out)]
     for a, b in convs:
         layers += [nn.Conv2d(a, 2 * b, 3, padding=1, bias=False), nn.BatchNorm2d(2 * b), nn.GLU(1)]
@@ -85,10 +90,12 @@ class FastGANGenerator(nn.Module):
 
     SLE connects 4->64, 8->128 and 16->256 px (each target at 16x its source), as far as
     ``size`` reaches. Sample in eval mode after ``standing_stats`` so each image depends only
-    on its own latent, not on the rest of the batch.
+    on its own latent, not on the rest of the batch. ``antialias`` blurs after every
+    upsampling (no new weights).
     """
 
-    def __init__(self, size: int = 128, width: int = 32, latent_dim: int = 256):
+    def __init__(self, size: int = 128, width: int = 32, latent_dim: int = 256,
+                 antialias: bool = False):
         super().__init__()
         check_size(size)
         self.size = size
@@ -103,7 +110,8 @@ class FastGANGenerator(nn.Module):
         self.ups = nn.ModuleDict()
         for res in _resolutions(size)[1:]:
             double = int(math.log2(res)) % 2 == 1  # 8, 32, 128: as in the paper
-            self.ups[str(res)] = _up(channels(width, res // 2), channels(width, res), double)
+            self.ups[str(res)] = _up(channels(width, res // 2), channels(width, res), double,
+                                     antialias)
         self.excite = nn.ModuleDict({
             str(res): SkipExcitation(channels(width, res // 16), channels(width, res))
             for res in _resolutions(size) if res >= 64
@@ -121,13 +129,18 @@ class FastGANGenerator(nn.Module):
         return torch.tanh(self.to_rgb(x))
 
 
+def _strided(antialias: bool) -> type[nn.Conv2d]:
+    """The class of a strided convolution: with ``antialias``, one that blurs its input."""
+    return BlurDownConv if antialias else nn.Conv2d
+
+
 class _DownBlock(nn.Module):
     """FastGAN's DownBlockComp: a strided conv path averaged with an avg-pool shortcut."""
 
-    def __init__(self, c_in: int, c_out: int):
+    def __init__(self, c_in: int, c_out: int, antialias: bool = False):
         super().__init__()
         self.main = nn.Sequential(
-            spectral_norm(nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False)),
+            spectral_norm(_strided(antialias)(c_in, c_out, 4, 2, 1, bias=False)),
             nn.BatchNorm2d(c_out),
             nn.LeakyReLU(0.2),
             spectral_norm(nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)),
@@ -175,10 +188,11 @@ class FastGANDiscriminator(nn.Module):
     ones 8x larger where they exist. With ``reconstruct=True`` the forward also returns
     ``(whole, part, quarter)``: the image rebuilt from the 8x8 features, one quarter of it
     rebuilt from the matching 8x8 crop of the 16x16 features, and which quarter (0-3);
-    targets are the (augmented) input scaled to the reconstructions' sizes.
+    targets are the (augmented) input scaled to the reconstructions' sizes. ``antialias``
+    blurs the input of every strided convolution.
     """
 
-    def __init__(self, size: int = 128, width: int = 32):
+    def __init__(self, size: int = 128, width: int = 32, antialias: bool = False):
         super().__init__()
         check_size(size)
         self.size = size
@@ -187,10 +201,12 @@ class FastGANDiscriminator(nn.Module):
             return channels(width, 2 * res)
 
         self.stem = nn.Sequential(
-            spectral_norm(nn.Conv2d(3, c(size // 2), 4, 2, 1, bias=False)), nn.LeakyReLU(0.2)
+            spectral_norm(_strided(antialias)(3, c(size // 2), 4, 2, 1, bias=False)),
+            nn.LeakyReLU(0.2),
         )
         self.downs = nn.ModuleDict({
-            str(res): _DownBlock(c(2 * res), c(res)) for res in reversed(_resolutions(size // 4))
+            str(res): _DownBlock(c(2 * res), c(res), antialias)
+            for res in reversed(_resolutions(size // 4))
         })
         self.excite = nn.ModuleDict({
             str(res): SkipExcitation(c(8 * res), c(res), spectral=True)

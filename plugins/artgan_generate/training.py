@@ -46,8 +46,11 @@ class FastGANModule(GanModule):
         lr: float = 2e-4,
         loss: str = "hinge",
         reconstruction_weight: float = 1.0,
+        antialias: bool = False,
     ):
         self.config = {"size": size, "width": width, "latent_dim": latent_dim}
+        if antialias:  # older models' configs have no such key: they are not anti-aliased
+            self.config["antialias"] = True
         self.lr = lr
         self.loss = LOSSES.get(loss)
         self.reconstruction_weight = reconstruction_weight
@@ -55,11 +58,13 @@ class FastGANModule(GanModule):
     def networks(self) -> dict[str, nn.Module]:
         return {
             "generator": FastGANGenerator(**self.config),
-            "discriminator": FastGANDiscriminator(self.config["size"], self.config["width"]),
+            "discriminator": FastGANDiscriminator(self.config["size"], self.config["width"],
+                                                  self.config.get("antialias", False)),
         }
 
     def shape_options(self) -> dict[str, Any]:
-        return {"--size": self.config["size"], "--width": self.config["width"]}
+        return {"--size": self.config["size"], "--width": self.config["width"],
+                "--antialias": self.config.get("antialias", False)}
 
     def optimizers(self, networks: dict[str, nn.Module]) -> dict[str, torch.optim.Optimizer]:
         # beta1 = 0.5 as in DCGAN and FastGAN: momentum lags a moving adversarial target.
@@ -115,9 +120,10 @@ class FastGANModule(GanModule):
 
 def train_generator(
     data: str, out: Path, config: TrainConfig, *, size: int = 128, width: int = 32,
-    batch_size: int = 16, lr: float = 2e-4, workers: int = 0,
+    batch_size: int = 16, lr: float = 2e-4, workers: int = 0, antialias: bool = False,
 ) -> Path:
-    """Train a FastGAN on the pictures in ``data`` and export its EMA generator to ``out``."""
+    """Train a FastGAN on the pictures in ``data`` and export its EMA generator to ``out``;
+    ``antialias`` blurs after G's upsamplings and before D's strided convolutions."""
     dataset = ImageFolder(data, size)
     if len(dataset) < batch_size:
         raise ArtganError(
@@ -126,7 +132,7 @@ def train_generator(
         )
 
     loader = resumable_loader(dataset, batch_size, config, workers)
-    trainer = Trainer(FastGANModule(size, width, lr=lr), loader, config)
+    trainer = Trainer(FastGANModule(size, width, lr=lr, antialias=antialias), loader, config)
     result = trainer.fit()
     card = {
         "summary": f"{size} px FastGAN (width {width}) on {len(dataset)} pictures "
@@ -135,6 +141,7 @@ def train_generator(
         "images": len(dataset),
         "size": size,
         "width": width,
+        "antialias": antialias,
         "batch_size": batch_size,
         "augment": config.augment,
         "ada_target": config.ada_target,
