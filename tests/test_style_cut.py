@@ -12,6 +12,7 @@ from artgan_style_transfer.contrastive import (
     encoder_layers,
     layer_channels,
     patch_nce,
+    recording,
 )
 from PIL import Image
 from safetensors import safe_open
@@ -31,6 +32,20 @@ def test_encoder_layers_are_the_picture_stem_downsamplings_and_middle_block():
     assert [f.shape[1:] for f in features] == [(3, 32, 32), (4, 32, 32), (8, 16, 16),
                                               (16, 8, 8), (16, 8, 8)]
     assert layer_channels(generator, layers) == [3, 4, 8, 16, 16]
+
+
+def test_the_forward_pass_records_the_features_encode_makes():
+    generator = ResnetGenerator(width=4, n_blocks=4, n_down=2)
+    layers = encoder_layers(generator)
+    picture = torch.rand(2, 3, 32, 32)
+    with recording(generator, layers) as recorded:
+        out = generator(picture)
+    assert torch.equal(out, generator(picture))  # recording changes nothing
+    expected = encode(generator, picture, layers)[1:]  # all but the picture itself
+    assert len(recorded) == len(expected)
+    assert all(torch.allclose(a, b) for a, b in zip(recorded, expected, strict=True))
+    generator(picture)
+    assert len(recorded) == len(expected)  # nothing recorded once the context is closed
 
 
 def test_patch_nce_is_low_where_each_patch_finds_itself():

@@ -15,7 +15,8 @@ photo is mirrored half the time and the features of its translation mirrored bac
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from itertools import chain
 from typing import Any
 
@@ -64,6 +65,22 @@ def encode(generator: ResnetGenerator, x: Tensor, layers: Sequence[int]) -> list
         if index in layers:
             features.append(x)
     return features
+
+
+@contextmanager
+def recording(generator: ResnetGenerator, layers: Sequence[int]) -> Iterator[list[Tensor]]:
+    """The features at ``layers`` (``encoder_layers``, the picture itself left out) of
+    whatever ``generator`` translates while the context is open, in order: the forward
+    pass computes them anyway, and encoding the picture again would cost another pass."""
+    features: list[Tensor] = []
+    hooks = [generator.net[index].register_forward_hook(
+                 lambda module, inputs, output: features.append(output))
+             for index in layers if index >= 0]
+    try:
+        yield features
+    finally:
+        for hook in hooks:
+            hook.remove()
 
 
 def layer_channels(generator: ResnetGenerator, layers: Sequence[int]) -> list[int]:
@@ -189,9 +206,16 @@ class CUTModule(GanModule):
             torch.rand((), generator=random, device=random.device) < 0.5)
         source = real_a.flip(-1) if flipped else real_a
         inputs = torch.cat([source, real_b]) if self.nce_identity else source
-        with step.autocast():
+        with step.autocast(), recording(generator, self.layers) as recorded:
             outputs = generator(inputs)
         fake_b = outputs[: len(real_a)]
+        # PatchNCE's keys: the encoder features of the sources, which the pass above made
+        seen = [inputs, *recorded] if -1 in self.layers else recorded
+        if flipped:  # its features are of the mirrored photo: encode the photo itself
+            with torch.no_grad(), step.autocast():
+                photo_keys = encode(generator, real_a, self.layers)
+        else:
+            photo_keys = [feature[: len(real_a)] for feature in seen]
 
         with step.autocast():
             logits = nets["d_b"](step.augment(torch.cat([real_b, fake_b.detach()])))
@@ -204,9 +228,11 @@ class CUTModule(GanModule):
         try:
             with step.autocast():
                 adversarial = self.loss.g_loss(nets["d_b"](step.augment(fake_b)))
-                nce = self._nce(generator, heads, real_a, fake_b, random, flip_back=flipped)
+                nce = self._nce(generator, heads, photo_keys, fake_b, random, flip_back=flipped)
                 if self.nce_identity:
-                    same = self._nce(generator, heads, real_b, outputs[len(real_a):], random)
+                    painting_keys = [feature[len(real_a):] for feature in seen]
+                    same = self._nce(generator, heads, painting_keys, outputs[len(real_a):],
+                                     random)
                     nce = (nce + same) / 2
                 g_loss = adversarial + self.nce_weight * nce
             step.backward(g_loss, "generator")
@@ -214,14 +240,14 @@ class CUTModule(GanModule):
             nets["d_b"].requires_grad_(True)
         return {"d_loss": d_loss.detach(), "g_adv": adversarial.detach(), "nce": nce.detach()}
 
-    def _nce(self, generator: ResnetGenerator, heads: ProjectionHeads, source: Tensor,
+    def _nce(self, generator: ResnetGenerator, heads: ProjectionHeads, keys: list[Tensor],
              translated: Tensor, random: torch.Generator, flip_back: bool = False) -> Tensor:
-        """PatchNCE between ``source`` and its ``translated`` picture (whose features are
-        mirrored back first where the source was mirrored before translating)."""
+        """PatchNCE between a source, given by its encoder features ``keys``, and its
+        ``translated`` picture (whose features are mirrored back first where the source
+        was mirrored before translating)."""
         queries = encode(generator, translated, self.layers)
         if flip_back:
             queries = [feature.flip(-1) for feature in queries]
-        keys = encode(generator, source, self.layers)
         where = [torch.randint(q.shape[2] * q.shape[3], (min(PATCHES, q.shape[2] * q.shape[3]),),
                                generator=random, device=random.device).to(q.device)
                  for q in queries]
