@@ -123,6 +123,32 @@ def test_random_damage_can_leave_pictures_clean():
     assert torch.equal(damaged, images) and not mask.any()
 
 
+def test_random_damage_at_the_benchmark_levels_draws_their_kinds_and_severities(monkeypatch):
+    drawn = {}
+
+    def recorder(kind, function):
+        def record(draw, image, severity, on, *rest):
+            drawn[kind] = (on.clone(), severity.clone())
+            return function(draw, image, severity, on, *rest)
+        return record
+
+    for kind, function in list(damage._KIND_FUNCTIONS.items()):
+        monkeypatch.setitem(damage._KIND_FUNCTIONS, kind, recorder(kind, function))
+    damage.random_damage(torch.rand(60, 3, 32, 32), torch.Generator().manual_seed(0),
+                         clean=0.0, levels=1.0)
+    on = {kind: flags for kind, (flags, _) in drawn.items()}
+    severity = drawn["scratches"][1]
+    assert not (on["dust"] | on["creases"] | on["silvering"]).any()
+    thin = on["scratches"] & ~on["craquelure"] & ~on["holes"]
+    medium = on["craquelure"] & on["stains"]
+    large = on["holes"] & ~on["scratches"]
+    assert torch.equal(thin | medium | large, torch.ones(60, dtype=torch.bool))
+    assert thin.any() and medium.any() and large.any()  # each level drawn
+    for level, which in (("thin", thin), ("medium", medium), ("large", large)):
+        low, high = damage.SEVERITY[level]
+        assert ((severity[which] >= low) & (severity[which] <= high)).all(), level
+
+
 # --- windows ------------------------------------------------------------------------------
 
 

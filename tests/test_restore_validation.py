@@ -35,7 +35,7 @@ def test_inpainter_validation_caps_a_perfect_repair_and_needs_damage():
         InpainterValidation([], TINY["size"])
 
 
-def test_detector_validation_is_one_minus_f1_plus_the_clean_share():
+def test_detector_validation_is_one_minus_f1_plus_the_clean_share_over_budget():
     networks = build(**TINY)
     with torch.no_grad():  # a detector that marks everything: F1 well below 1, and all of
         networks["detector"].head[0].weight.zero_()  # each clean picture marked

@@ -603,10 +603,13 @@ def damaged_scan(picture: Tensor, level: str, seed: int,
 
 
 def random_damage(
-    images: Tensor, generator: torch.Generator, clean: float = CLEAN_SHARE
+    images: Tensor, generator: torch.Generator, clean: float = CLEAN_SHARE,
+    levels: float = 0.0,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Detector training data: each image gets a random mix of kinds and severities (a
-    ``clean`` share none at all, so the detector learns to leave intact pictures alone).
+    ``clean`` share none at all, so the detector learns to leave intact pictures alone), or,
+    for a ``levels`` share of them, the damage of one of ``LEVELS`` picked at random, with
+    its kinds and severity range (what ``damaged_scan`` draws for the benchmark).
     Returns ``(damaged, mask, opaque)``, the last two (N, 1, H, W) float 0/1."""
     draw = _Draw(generator, images.device)
     n = images.shape[0]
@@ -617,6 +620,15 @@ def random_damage(
     # make sure every damaged image gets at least one kind
     forced = (draw.uniform(n) * len(_ORDER)).long().clamp(max=len(_ORDER) - 1)
     pick[torch.arange(n, device=images.device), forced] = True
+    if levels > 0:
+        as_level = draw.uniform(n) < levels
+        which = (draw.uniform(n) * len(LEVELS)).long().clamp(max=len(LEVELS) - 1)
+        ranges = torch.tensor([SEVERITY[level] for level in LEVELS], device=images.device)
+        kinds = torch.tensor([[kind in LEVELS[level] for kind in _ORDER] for level in LEVELS],
+                             device=images.device)
+        low, high = ranges[which, 0], ranges[which, 1]
+        severity = torch.where(as_level, low + (high - low) * severity, severity)
+        pick = torch.where(as_level[:, None], kinds[which], pick)
     layers = []
     for position, kind in enumerate(_ORDER):
         on = pick[:, position] & damaged_at_all

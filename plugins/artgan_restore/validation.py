@@ -20,7 +20,7 @@ from artgan.convert import pil_to_uint8
 from artgan.imageio import read_image
 from artgan.metrics import psnr
 from artgan_restore.damage import damaged_scan
-from artgan_restore.detector import detect, pixel_f1
+from artgan_restore.detector import damage_probability, pixel_f1
 from artgan_restore.restorer import Restorer
 
 MAX_PSNR = 100.0  # dB given to a perfect repair, so one exact case cannot make a score -inf
@@ -31,21 +31,36 @@ def _pictures(paths: list[Path]) -> list[Tensor]:
 
 
 class DetectorValidation:
-    """1 - the detector's mean pixel F1 on thin and on medium damage (2 px tolerance,
-    threshold 0.5), plus ``CLEAN_WEIGHT`` times the share of pixels it marks on the same
-    pictures undamaged: a detector that finds more damage by also marking clean pictures
-    must not win."""
+    """1 - the detector's mean pixel F1 on thin and on medium damage (2 px tolerance) at
+    the lowest threshold of ``THRESHOLDS`` at which it marks at most ``BUDGET`` of the same
+    pictures undamaged, on average; plus ``CLEAN_WEIGHT`` times what it marks beyond that
+    budget where no threshold keeps within it.
+
+    A shipped detector runs at a threshold calibrated for a false-alarm budget
+    (``benchmarks/calibrate_restore.py``), so this is what a checkpoint would deliver. A
+    score at one fixed threshold misjudges: training on clean pictures that look like
+    damage (``looks.clean_looks``) makes a detector more sparing, which lowers its F1 at
+    0.5, while at an equal false-alarm rate it finds as much or more (on these 40
+    validation pictures, a 4,000-update fine-tune of ``restore/general`` against the
+    shipped detector: F1 0.677 against 0.657 with 0.05 % of the clean pictures marked, 0.649
+    against 0.516 with 0.01 %).
+    """
 
     LEVELS = ("thin", "medium")
-    CLEAN_WEIGHT = 10.0  # 1 % of a clean picture marked costs as much as 0.1 of F1
-    description = "1 - detector pixel F1 on thin and medium damage + 10 x share marked clean"
+    # mean share of an undamaged picture marked, before the dilation by which ``artgan
+    # restore`` grows a detection (which makes 0.05 % about the 0.5 % it is calibrated for)
+    BUDGET = 0.0005
+    THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
+    CLEAN_WEIGHT = 10.0  # beyond the budget, 1 % of a clean picture costs 0.1 of F1
+    description = ("1 - detector pixel F1 on thin and medium damage at the lowest threshold "
+                   "marking <= 0.05% of the clean pictures")
 
-    def __init__(self, pictures: list[Tensor], threshold: float = 0.5, tolerance: int = 2):
+    def __init__(self, pictures: list[Tensor], tolerance: int = 2):
         """``pictures``: undamaged (3, H, W) uint8 tensors."""
         self.cases = [damaged_scan(picture, level, index)
                       for index, picture in enumerate(pictures) for level in self.LEVELS]
         self.clean = pictures
-        self.threshold, self.tolerance = threshold, tolerance
+        self.tolerance = tolerance
 
     @classmethod
     def from_paths(cls, paths: list[Path]) -> DetectorValidation:
@@ -53,11 +68,16 @@ class DetectorValidation:
 
     def __call__(self, networks: dict[str, nn.Module]) -> float:
         detector = networks["detector"]
-        scores = [pixel_f1(detect(detector, damaged, self.threshold), truth, self.tolerance)[2]
-                  for damaged, truth in self.cases]
-        marked = [float(detect(detector, picture, self.threshold).float().mean())
-                  for picture in self.clean]
-        return 1.0 - sum(scores) / len(scores) + self.CLEAN_WEIGHT * sum(marked) / len(marked)
+        clean = [damage_probability(detector, picture) for picture in self.clean]
+        threshold, marked = self.THRESHOLDS[-1], 1.0
+        for threshold in self.THRESHOLDS:
+            marked = sum(float((p > threshold).float().mean()) for p in clean) / len(clean)
+            if marked <= self.BUDGET:
+                break
+        found = [(damage_probability(detector, damaged) > threshold, truth)
+                 for damaged, truth in self.cases]
+        f1 = sum(pixel_f1(mask, truth, self.tolerance)[2] for mask, truth in found) / len(found)
+        return 1.0 - f1 + self.CLEAN_WEIGHT * max(0.0, marked - self.BUDGET)
 
 
 class InpainterValidation:
