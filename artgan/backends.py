@@ -7,11 +7,11 @@ machine it runs on. So ``--backend auto`` (the default) uses OpenVINO whenever i
 (``pip install "artgan[openvino]"``) and the network runs on the CPU; on a GPU torch stays.
 
 A network is converted once (``openvino.convert_model`` traces it) and saved under
-``$ARTGAN_HOME/cache/openvino/``, named by the sha256 of its weights file, the network, and
-the OpenVINO and artgan versions (either can change what a conversion gives); later loads
-read the saved model and only compile it. A cache entry that cannot be read is converted
-again. Models are compiled for the CPU in bfloat16 where it computes it natively (AVX-512-BF16,
-AMX), else float32, with torch's thread count.
+``$ARTGAN_HOME/cache/openvino/``, named by the sha256 of its weights file, the network, the
+OpenVINO and artgan versions and ``CONVERSION`` (each can change what a conversion gives);
+later loads read the saved model and only compile it. A cache entry that cannot be read is
+converted again. Models are compiled for the CPU in bfloat16 where it computes it natively
+(AVX-512-BF16, AMX), else float32, with torch's thread count.
 
 Style generators come in three variants, because ``artgan.infer.translate`` runs a large
 picture in tiles whose instance norms share statistics measured on a shrunk copy: torch
@@ -43,6 +43,7 @@ from artgan.errors import ArtganError
 from artgan.task import BACKENDS
 
 MISSING_EXTRA = 'the openvino backend needs the openvino extra: pip install "artgan[openvino]"'
+CONVERSION = 2  # raised whenever artgan's networks convert differently: a new cache entry
 
 
 def openvino() -> Any:
@@ -102,9 +103,10 @@ def convert(module: nn.Module, example: Sequence[Tensor], shapes: Sequence[Seque
 
 
 def cache_path(key: str) -> Path:
-    """The .xml of ``key`` for this OpenVINO and artgan (its weights beside it as .bin)."""
+    """The .xml of ``key`` for this OpenVINO, artgan and ``CONVERSION`` (its weights beside it
+    as .bin)."""
     version = openvino().__version__.split("-")[0]
-    return cache_dir() / f"{key}.ov{version}.artgan{__version__}.xml"
+    return cache_dir() / f"{key}.ov{version}.artgan{__version__}.c{CONVERSION}.xml"
 
 
 @cache
