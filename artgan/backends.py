@@ -63,11 +63,13 @@ def choose(backend: str, device: str) -> tuple[str, torch.device]:
         raise ArtganError(f"unknown backend {backend!r}; use {', '.join(BACKENDS)}")
     target = infer.pick_device("cpu" if backend == "openvino" and device == "auto" else device)
     if backend == "auto":
+        if target.type != "cpu":
+            return "torch", target  # without importing OpenVINO, which it would not run
         try:
             openvino()
         except ArtganError:
             return "torch", target
-        return ("openvino" if target.type == "cpu" else "torch"), target
+        return "openvino", target
     if backend == "openvino":
         if target.type != "cpu":
             raise ArtganError(f"--backend openvino runs on the CPU, not {target}: "

@@ -134,6 +134,12 @@ def test_a_new_weights_file_gets_its_own_entry(tiny, conversions, tmp_path):
     assert len(conversions) == 2 and len(list(backends.cache_dir().glob("*.xml"))) == 2
 
 
+def test_auto_on_a_gpu_is_torch_without_importing_openvino(monkeypatch):
+    monkeypatch.setattr(infer, "pick_device", lambda name: torch.device("cuda"))
+    monkeypatch.setattr(backends, "openvino", None)  # called, it would raise
+    assert backends.choose("auto", "cuda") == ("torch", torch.device("cuda"))
+
+
 def test_auto_is_openvino_on_the_cpu_and_torch_without_it(monkeypatch):
     assert backends.choose("auto", "cpu") == ("openvino", torch.device("cpu"))
     assert backends.choose("openvino", "auto") == ("openvino", torch.device("cpu"))
