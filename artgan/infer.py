@@ -11,7 +11,8 @@ shrunk copy are not those of the full-size picture, so a tiled result differs fr
 result, the more the smaller the copy: that, not the blending, is almost all of the difference
 (the README's "Style transfer" gives figures; ``tests/test_infer.py`` checks them).
 ``translate`` measures them at the tile size unless told otherwise, so that memory stays
-bounded by the tile. Networks run in channels-last layout under inference mode, in
+bounded by the tile; a backend that needs less memory per pixel runs larger pictures in one
+pass (``Backend.whole_tiles``). Networks run in channels-last layout under inference mode, in
 bfloat16 autocast where the hardware computes it natively (CUDA, CPUs with AMX or AVX512-BF16).
 
 Pictures may stay uint8 (0..255, read as [0, 1]; a quarter of float32's size) wherever they
@@ -162,6 +163,10 @@ def inference_norms(network: nn.Module) -> Iterator[list[InferenceInstanceNorm]]
 class Backend(Protocol):
     """A network compiled by another runtime (``artgan.backends``), as ``translate`` runs it."""
 
+    whole_tiles: int
+    """Pictures of up to this many tiles' area (``translate``'s ``tile`` squared) run in one
+    pass, with their own statistics: the largest whose one pass fits its memory bound."""
+
     def __call__(self, images: Tensor) -> Tensor:
         """Outputs of a float batch, each image normalised with its own statistics."""
 
@@ -307,13 +312,14 @@ def translate(
     """Run an image -> image ``network`` (already ``prepare``d on ``device``, default: the
     images') on a float or uint8 batch (N, C, H, W).
 
-    Each image is reflect-padded to a multiple of ``multiple``. One that fits in a tile runs in
-    one pass with its own instance-norm statistics; a larger one gets statistics from a copy
-    shrunk to ``stats_size`` (default: the tile size, which bounds memory by the tile; larger
-is closer to a one-pass result) and is then run in tiles. ``dtype`` is
-    the autocast precision (``None``: float32). Returns outputs of the input size beside the
-    inputs, as ``out_dtype`` (default: uint8 for uint8 images, else float32); with
-    ``in_place`` they are written over the images (of that dtype), which saves a copy of them.
+    Each image is reflect-padded to a multiple of ``multiple``. One that fits in a tile (or,
+    with ``backend``, in ``backend.whole_tiles`` tiles' area) runs in one pass with its own
+    instance-norm statistics; a larger one gets statistics from a copy shrunk to
+    ``stats_size`` (default: the tile size, which bounds memory by the tile; larger is closer
+    to a one-pass result) and is then run in tiles. ``dtype`` is the autocast precision
+    (``None``: float32). Returns outputs of the input size beside the inputs, as
+    ``out_dtype`` (default: uint8 for uint8 images, else float32); with ``in_place`` they
+    are written over the images (of that dtype), which saves a copy of them.
     With ``backend`` the network is run there instead, statistics included.
     """
     device = device or images.device
@@ -326,8 +332,10 @@ is closer to a one-pass result) and is then run in tiles. ``dtype`` is
         for image in images.split(1):
             height, width = image.shape[-2:]
             padded = _padded(image, multiple)
-            if max(padded.shape[-2:]) <= tile:
-                whole = to_float(padded.to(device)).contiguous(memory_format=torch.channels_last)
+            if _whole(padded, tile, backend):
+                whole = to_float(padded.to(device))
+                if backend is None:  # a backend takes its own layout
+                    whole = whole.contiguous(memory_format=torch.channels_last)
                 with _running(network, backend) as run:
                     result = run(whole).float()
                 if out_dtype == torch.uint8:
@@ -344,6 +352,14 @@ is closer to a one-pass result) and is then run in tiles. ``dtype`` is
     if in_place or len(outputs) == 1:
         return images if in_place else outputs[0]
     return torch.cat(outputs)
+
+
+def _whole(image: Tensor, tile: int, backend: Backend | None) -> bool:
+    """Whether ``image`` runs in one pass: it fits in a tile, or in ``backend``'s bound."""
+    height, width = image.shape[-2:]
+    if max(height, width) <= tile:
+        return True
+    return backend is not None and height * width <= backend.whole_tiles * tile * tile
 
 
 def _padded(image: Tensor, multiple: int) -> Tensor:

@@ -83,6 +83,44 @@ def test_style_matches_torch(size, tile, mode):
         assert np.array_equal(np.array(results["openvino"])[..., 3], np.array(picture)[..., 3])
 
 
+def test_a_picture_within_four_tiles_runs_in_one_pass(monkeypatch):
+    """OpenVINO runs a picture of up to 4 tiles' area whole, so its instance norms see all
+    of it, as torch's one pass does, and no statistics pass is needed."""
+    picture = _picture(150, 110)  # 16500 px: over a 96 px tile, under 4 tiles' 36864
+    theirs = artgan.load("style-transfer", "monet", backend="torch")(picture)  # one pass
+    pipe = artgan.load("style-transfer", "monet", backend="openvino", tile=96, overlap=16)
+    monkeypatch.setattr(pipe.backend, "stats", None)  # called, it would raise
+    _close(pipe(picture), theirs)
+
+
+class _CountingCore:
+    """``backends._core()`` counting ``compile_model`` calls."""
+
+    def __init__(self, core):
+        self.core, self.compiled = core, 0
+
+    def __getattr__(self, name):
+        return getattr(self.core, name)
+
+    def compile_model(self, *args, **kwargs):
+        self.compiled += 1
+        return self.core.compile_model(*args, **kwargs)
+
+
+def test_one_compilation_serves_every_picture_of_its_size(monkeypatch):
+    core = _CountingCore(backends._core())
+    monkeypatch.setattr(backends, "_core", lambda: core)
+    pipe = artgan.load("style-transfer", "monet", backend="openvino", tile=96, overlap=16)
+    for seed in (0, 1):
+        pipe(_picture(64, 48, seed=seed))
+    assert core.compiled == 1
+    pipe(_picture(48, 64))
+    pipe(_picture(48, 64, seed=2))
+    assert core.compiled == 2  # compiled again for the new size only
+    pipe(_picture(230, 170))  # tiled: the statistics network, then all tiles' one
+    assert core.compiled == 4
+
+
 def test_float_pictures_match_torch_too():
     batch = torch.rand(2, 3, 64, 72)
     torch_out = artgan.load("style-transfer", "monet", backend="torch", reverse=True)(batch)
@@ -99,7 +137,7 @@ def test_generate_matches_torch():
 
 
 def test_conversion_is_cached_and_a_corrupt_entry_is_converted_again(tiny, conversions):
-    small, large = _picture(40, 36), _picture(100, 90)
+    small, large = _picture(40, 36), _picture(120, 100)  # large: over 4 tiles' area, tiled
 
     def run():
         pipe = artgan.load("style-transfer", tiny, backend="openvino", tile=48, overlap=8)

@@ -1,8 +1,9 @@
 """The ``style-transfer`` task: its CLI options, the pipeline that repaints pictures, training.
 
-Pictures of any size run through ``artgan.infer``: in one pass when they fit in a tile, else
-in seamless tiles with instance-norm statistics measured once on the whole (shrunk) picture,
-so memory stays bounded and the style is the same across the picture. PIL pictures stay uint8
+Pictures of any size run through ``artgan.infer``: in one pass when they fit in a tile (with
+OpenVINO, in 4 tiles' area: ``artgan.backends.WHOLE_TILES``), else in seamless tiles with
+instance-norm statistics measured once on the whole (shrunk) picture, so memory stays
+bounded and the style is the same across the picture. PIL pictures stay uint8
 until each tile is painted and come back from the tiles as uint8: a float copy of a large
 picture is four times its size. The training code is imported only when training: it pulls
 in torchvision, ~200 MB of memory that inference does not need.
@@ -129,7 +130,8 @@ class StyleTransferTask(Task):
                          "(default: keep the size)."),
             click.Option(["--tile"], type=click.IntRange(min=16), default=1024, show_default=True,
                          metavar="PX", help="Larger pictures run in tiles of this size "
-                         "(less memory; seamless)."),
+                         "(less memory; seamless); with openvino, only those over 4 tiles' "
+                         "area (it runs the others whole)."),
             click.Option(["--overlap"], type=click.IntRange(min=0), default=64, show_default=True,
                          metavar="PX", help="Overlap between tiles, blended smoothly."),
             click.Option(["--batch"], type=click.IntRange(min=1), default=1, show_default=True,
