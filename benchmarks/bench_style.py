@@ -2,7 +2,7 @@
 and its backends side by side.
 
     PYTHONPATH=.:plugins python benchmarks/bench_style.py [--model monet] [--threads 1 2]
-        [--backends-only]
+        [--backends-only | --whole-process]
 
 The CPU's name and flags (avx2, avx512_bf16, amx) come first. Then, per thread count:
 
@@ -23,7 +23,16 @@ brackets):
     computes it natively, channels-last, inference mode, folded instance norms, tiles);
 (r) the paper's generator (9 blocks, 64 channels, transposed convolutions), plain eager fp32.
 Then the peak resident memory of (b) stylizing an 8000x6000 picture (``--big``), PIL in and PIL
-out.
+out, and of OpenVINO doing the same (tiled too: far over its one-pass bound).
+
+**Whole process** (``--whole-process``, instead of the tables): what a user waits for, the
+command ``python -m artgan run style-transfer --style MODEL --backend B photo --out folder``
+(the ``artgan`` command's own entry point) timed from outside, one new process per run, for
+``torch`` and ``openvino`` taken in turns, ``--rounds`` runs each after one untimed run of
+each (which fills OpenVINO's conversion cache), at each ``--threads`` (``OMP_NUM_THREADS``).
+The photo is ``examples/photos/chelsea.jpg`` enlarged to ``--whole-size`` px on its longer
+side (Pillow's Lanczos). It prints the median seconds, the speed-up, each run's peak RSS
+and the difference between the two backends' outputs.
 Without ``--model`` the generators are randomly initialised (speed does not depend on the
 weights, but differences do: give a model for the backends' errors, and for OpenVINO's cache);
 with it, (a), (b) and the backends use that model's a2b generator.
@@ -46,6 +55,7 @@ TARGETS = "targets: (b) >= 2x faster than (a) at 1024 px, |b - a| <= 3/255; (b) 
           "than (r); 8000x6000 with peak RSS <= 1.5 GB"
 BACKEND_TARGETS = "target (issue 21): openvino >= 2x faster than torch today at 1024 px on a " \
                   "CPU with AVX-512-BF16, mean |openvino - torch fp32| <= 0.5/255"
+WHOLE_TARGET = "target (issue 21): the whole process >= 1.5x faster with --backend openvino"
 BACKENDS = {"t32": "torch fp32", "b": "torch today", "ov": "openvino"}
 FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 
@@ -142,13 +152,13 @@ def worker(mode: str, size: tuple[int, int], repeat: int, model: str | None,
     picture = _photo(*size)
     generator = _generator(mode, model)
     run = _eager if mode in ("a", "r") else None
-    if mode in ("b", "rss", "t32", "ov"):
-        pipeline = _pipeline(generator, "b" if mode == "rss" else mode, model)
+    if mode in ("b", "rss", "t32", "ov", "ovrss"):
+        pipeline = _pipeline(generator, {"rss": "b", "ovrss": "ov"}.get(mode, mode), model)
 
         def run(_generator, image):
             return pipeline(image)
 
-    if mode == "rss":
+    if mode in ("rss", "ovrss"):
         start = time.perf_counter()
         run(generator, picture)
         seconds = time.perf_counter() - start
@@ -208,6 +218,71 @@ def backends_table(args: argparse.Namespace, threads: int) -> None:
               f"{diff.mean():>14.3f} {diff.max():>13.0f}")
 
 
+def _enlarged(size: int, folder: str) -> str:
+    """``examples/photos/chelsea.jpg`` enlarged to ``size`` px on its longer side, as a JPEG
+    in ``folder``; its path."""
+    from PIL import Image
+
+    source = os.path.join(os.path.dirname(__file__), "..", "examples", "photos", "chelsea.jpg")
+    photo = Image.open(source).convert("RGB")
+    scale = size / max(photo.size)
+    width, height = (round(side * scale) for side in photo.size)
+    path = os.path.join(folder, f"photo{size}.jpg")
+    photo.resize((width, height), Image.Resampling.LANCZOS).save(path)
+    return path
+
+
+def _cli_run(backend: str, photo: str, out: str, model: str, threads: int) -> tuple[float, float]:
+    """One ``artgan run style-transfer`` process: its wall-clock seconds and peak RSS (MB)."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    command = [sys.executable, "-m", "artgan", "run", "style-transfer", "--style", model,
+               "--backend", backend, photo, "--out", out]
+    with tempfile.TemporaryFile() as errors:
+        start = time.perf_counter()
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(process.pid, 0)  # wait4: this process's own peak RSS
+        seconds = time.perf_counter() - start
+        if os.waitstatus_to_exitcode(status):
+            errors.seek(0)
+            raise SystemExit(f"artgan run --backend {backend} failed:\n"
+                             f"{errors.read().decode(errors='replace')}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def whole_process(args: argparse.Namespace) -> None:
+    """The ``--whole-process`` figures (see the module's docstring)."""
+    import numpy as np
+    from PIL import Image
+
+    model = args.model or "monet"
+    with tempfile.TemporaryDirectory() as folder:
+        photo = _enlarged(args.whole_size, folder)
+        width, height = Image.open(photo).size
+        outs = {backend: os.path.join(folder, backend) for backend in ("torch", "openvino")}
+        print(f"artgan run style-transfer --style {model} on a {width}x{height} photo, one "
+              f"process per run, backends in turns, after one untimed run each:")
+        for threads in args.threads:
+            runs: dict[str, list[tuple[float, float]]] = {backend: [] for backend in outs}
+            for round_ in range(args.rounds + 1):
+                for backend, out in outs.items():
+                    result = _cli_run(backend, photo, out, model, threads)
+                    if round_:
+                        runs[backend].append(result)
+            median = {backend: statistics.median(s for s, _ in results)
+                      for backend, results in runs.items()}
+            for backend, results in runs.items():
+                print(f"{threads} thread{'s' * (threads > 1)}, {backend:>8}: median "
+                      f"{median[backend]:.2f} s of {', '.join(f'{s:.2f}' for s, _ in results)};"
+                      f" peak RSS {max(rss for _, rss in results):.0f} MB")
+            print(f"{threads} thread{'s' * (threads > 1)}: openvino "
+                  f"{median['torch'] / median['openvino']:.2f}x faster than torch")
+        pictures = [np.asarray(Image.open(os.path.join(out, os.listdir(out)[0])), np.float32)
+                    for out in outs.values()]
+        diff = np.abs(pictures[0] - pictures[1])
+        print(f"openvino vs torch outputs (/255): mean {diff.mean():.3f}, max {diff.max():.0f}")
+    print(WHOLE_TARGET)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", help="style model name or path (default: random weights)")
@@ -219,6 +294,10 @@ def main() -> None:
     parser.add_argument("--backends-only", action="store_true",
                         help="only the backends table (no paper generator, no memory test)")
     parser.add_argument("--big", default="8000x6000", help="memory test picture, WIDTHxHEIGHT")
+    parser.add_argument("--whole-process", action="store_true",
+                        help="time the artgan command itself, torch against openvino")
+    parser.add_argument("--whole-size", type=int, default=2048,
+                        help="--whole-process: the photo's longer side in px")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--size", type=_dimensions, help=argparse.SUPPRESS)
     parser.add_argument("--save", help=argparse.SUPPRESS)
@@ -245,16 +324,20 @@ def main() -> None:
     print(f"CPU: {cpu_description()}")
     print(f"torch {torch.__version__}, openvino {openvino_version}; torch today: "
           f"{dtype or 'float32'}; weights: {args.model or 'random'}")
+    if args.whole_process:
+        whole_process(args)
+        return
     for threads in args.threads:
         backends_table(args, threads)
         if not args.backends_only:
             plain_table(args, threads)
     print(BACKEND_TARGETS)
     if not args.backends_only:
-        big = _spawn("rss", args.big, args, args.threads[-1])
-        print(f"{args.big} through (b), tiled, {args.threads[-1]} threads: "
-              f"{big['seconds']:.1f} s, peak RSS {big['peak_mb']:.0f} MB "
-              f"({big['before_mb']:.0f} MB after imports)")
+        for mode, label in (("rss", "(b)"), ("ovrss", "openvino")):
+            big = _spawn(mode, args.big, args, args.threads[-1])
+            print(f"{args.big} through {label}, tiled, {args.threads[-1]} threads: "
+                  f"{big['seconds']:.1f} s, peak RSS {big['peak_mb']:.0f} MB "
+                  f"({big['before_mb']:.0f} MB after imports)")
         print(TARGETS)
 
 
