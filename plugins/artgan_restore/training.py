@@ -53,6 +53,7 @@ from torch import Tensor, nn
 from torch.utils.data import ConcatDataset
 
 from artgan import ArtganError
+from artgan.convert import quantize_
 from artgan.data import ImageFolder, holdout_split
 from artgan.losses import LOSSES, feature_matching_loss, reconstruction_loss
 from artgan.store import load_model
@@ -171,7 +172,10 @@ class RestoreModule(GanModule):
         gradient (its damage rows get none, so Adam leaves them exactly as they were)."""
         detector = step.networks["detector"]
         for turn in range(self.detector_steps):
-            damaged, truth, opaque = detector_inputs(images, generator, turn, clean=0.0)
+            # every kind: what hides the picture includes old photographs' dust and
+            # plaster losses, which the benchmark's levels do not draw
+            damaged, truth, opaque = detector_inputs(images, generator, turn, clean=0.0,
+                                                     levels=0.0)
             detector.eval()
             with torch.no_grad(), step.autocast():
                 features = detector.features(damaged)
@@ -305,14 +309,16 @@ def frozen_norm(network: nn.Module) -> None:
 
 
 def detector_inputs(images: Tensor, generator: torch.Generator, turn: int,
-                    clean: float = CLEAN_SHARE) -> tuple[Tensor, Tensor, Tensor]:
+                    clean: float = CLEAN_SHARE, levels: float = LEVEL_SHARE,
+                    ) -> tuple[Tensor, Tensor, Tensor]:
     """Detector training inputs ``(damaged, mask, opaque)`` for clean ``images`` in [0, 1]:
     turned ``turn`` quarter turns (damage has no preferred direction), given clean looks
-    the detector must leave alone, then damaged (a ``clean`` share not at all) as
-    ``LEVEL_SHARE`` of them are in the benchmark, and quantised to 8 bits like a scan."""
+    the detector must leave alone, then damaged (a ``clean`` share not at all; a ``levels``
+    share as in the benchmark, the rest with a free mix of every kind) and quantised to 8
+    bits like a scan."""
     looks = clean_looks(torch.rot90(images, turn, dims=(2, 3)), generator)
-    damaged, mask, opaque = random_damage(looks, generator, clean=clean, levels=LEVEL_SHARE)
-    return (damaged * 255).round() / 255, mask, opaque
+    damaged, mask, opaque = random_damage(looks, generator, clean=clean, levels=levels)
+    return quantize_(damaged) / 255, mask, opaque
 
 
 def damaged_inputs(images: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
