@@ -31,7 +31,11 @@ from artgan_restore.detector import SURE, detect_maps, dilate, keep_connected
 from artgan_restore.model import TASK
 from artgan_restore.windows import Plan, Window, plan_windows
 
-DEFAULT_DILATE = 3  # px added around detected damage: detectors under-mark soft edges
+DEFAULT_DILATE = 0
+"""px added around detected damage: none, because the inpainter reads what a crack's soft
+edge leaves, and every pixel added hides real picture from it (20 validation pictures per
+level, detection forced: 3 px cost 1.3 dB on scratches, 2.6 dB on craquelure and stains
+and 0.8 dB on holes inside the damage, and tripled the share repainted)."""
 OPAQUE_GROW = 2
 """px by which the opaque part of a given mask grows within it: the opacity output stops
 short of a loss's rim, where reading the half-covered pixels bleeds the loss's colour into

@@ -125,8 +125,8 @@ class RestoreTask(Task):
                               f"{MAX_SHARE:.0%} of a picture or the picture looks "
                               "undamaged (by default those are left alone)."),
             click.Option(["--dilate"], type=click.IntRange(min=0),
-                         help=f"Grow the mask by this many pixels (default: {DEFAULT_DILATE} "
-                              "for detected masks, 0 for given ones)."),
+                         help=f"Grow the mask by this many pixels (default: {DEFAULT_DILATE}; "
+                              "each pixel added hides picture from the inpainter)."),
             click.Option(["--remove"], is_flag=True,
                          help="The --mask marks something to take out (an object, a "
                               "signature, a label), not damage: paint it over without "
