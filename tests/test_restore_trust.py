@@ -59,7 +59,7 @@ def restorer_with(detector: nn.Module, **options) -> Restorer:
     with torch.no_grad():
         networks["inpainter"].head.weight.normal_(std=0.1)
     networks["detector"] = detector
-    return Restorer(networks, TINY["size"], torch.device("cpu"), dilate=0, **options)
+    return Restorer(networks, TINY["size"], torch.device("cpu"), **{"dilate": 0, **options})
 
 
 def picture_with_marks(share: float, seed: int = 0) -> torch.Tensor:
@@ -78,6 +78,15 @@ def test_sure_small_damage_is_repainted():
     assert mask.float().mean() == pytest.approx(5 / 96, abs=1e-3)
     assert torch.equal(restored[:, ~mask], image[:, ~mask])
     assert not torch.equal(restored[:, mask], image[:, mask])
+
+
+def test_detected_damage_is_repainted_as_found_unless_asked_to_grow():
+    """Growing a detection hides real picture around the damage from the inpainter."""
+    image = picture_with_marks(0.05)
+    found = restorer_with(RedDetector(), dilate=None).find(image)
+    assert found.mask.any() and torch.equal(found.mask, found.marks)
+    grown = restorer_with(RedDetector(), dilate=2).find(image)
+    assert grown.mask.sum() > found.mask.sum()
 
 
 def test_too_much_damage_is_refused_unless_forced():
