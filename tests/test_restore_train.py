@@ -170,6 +170,9 @@ def test_texture_weight_zero_trains_no_discriminator(folder, tmp_path, monkeypat
     (["--init", "START", "--size", "64", "--detector-width", "6"], "--detector-width 6: --init"),
     (["--init", "START", "--size", "64", "--only", "inpainter", "--detector-width", "6"],
      "--detector-width 6: --init"),
+    # an option given at its default value is given: never silently the model's instead
+    (["--init", "START", "--size", "64", "--width", "24"], "--width 24: --init"),
+    (["--init", "START", "--size", "256", "--only", "detector"], "--size 256: --init"),
 ])
 def test_fine_tuning_option_mistakes(folder, tmp_path, options, message):
     start = str(save_tiny(tmp_path / "start.safetensors"))

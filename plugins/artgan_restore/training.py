@@ -363,8 +363,9 @@ def restore_train_options() -> list[click.Parameter]:
                      help="Model name; saved as <user model dir>/restore/NAME.safetensors."),
         click.Option(["--out"], type=click.Path(dir_okay=False),
                      help="Write the model here instead."),
-        click.Option(["--size"], type=click.IntRange(min=32), default=256, show_default=True,
-                     help="Training crop size, also the inpainting window size."),
+        click.Option(["--size"], type=click.IntRange(min=32),
+                     help=f"Training crop size, also the inpainting window size (default: "
+                          f"{DEFAULT_CONFIG['size']}, or the --init model's)."),
         click.Option(["--load-size"], type=click.IntRange(min=32), metavar="PX",
                      help="Scale pictures to this shorter side, then cut --size crops at that "
                           "scale. Restore runs at a scan's own resolution, so give the size "
@@ -413,17 +414,17 @@ def restore_train_options() -> list[click.Parameter]:
                           "texture, aiming at fidelity (PSNR) over plausibility; 0 "
                           "trains no discriminator at all."),
         click.Option(["--width"], type=click.IntRange(min=2),
-                     default=DEFAULT_CONFIG["inpainter"]["width"], show_default=True,
-                     help="Inpainter base width."),
+                     help=f"Inpainter base width (default: {DEFAULT_CONFIG['inpainter']['width']}, or the "
+                          "--init model's)."),
         click.Option(["--blocks"], type=click.IntRange(min=1),
-                     default=DEFAULT_CONFIG["inpainter"]["blocks"], show_default=True,
-                     help="Inpainter FFC blocks."),
+                     help=f"Inpainter FFC blocks (default: {DEFAULT_CONFIG['inpainter']['blocks']}, or the "
+                          "--init model's)."),
         click.Option(["--detector-width"], type=click.IntRange(min=2),
-                     default=DEFAULT_CONFIG["detector"]["width"], show_default=True,
-                     help="Detector base width."),
+                     help=f"Detector base width (default: {DEFAULT_CONFIG['detector']['width']}, or the "
+                          "--init model's)."),
         click.Option(["--detector-depth"], type=click.IntRange(min=1, max=6),
-                     default=DEFAULT_CONFIG["detector"]["depth"], show_default=True,
-                     help="Detector U-Net levels below half resolution."),
+                     help=f"Detector U-Net levels below half resolution (default: {DEFAULT_CONFIG['detector']['depth']}, or the "
+                          "--init model's)."),
         click.Option(["--detector-opacity/--no-detector-opacity"], default=None,
                      help="Give the detector a second output saying which damage hides the "
                           "picture entirely, so restore does not read it (default: on for "
@@ -474,7 +475,7 @@ def _init_config(given: dict[str, Any], start: dict[str, Any], init: str,
     detector = dict(config["detector"])
     for option, path in _SHAPE_OPTIONS.items():
         wanted, kept = value(given, path), value(config, path)
-        if wanted in (value(DEFAULT_CONFIG, path), kept):
+        if wanted is None or wanted == kept:
             continue
         if not (only == "detector" and path[0] == "detector"):
             raise ArtganError(f"{option} {wanted}: --init {init} has {kept}; leave {option} out")
@@ -491,10 +492,21 @@ def _init_config(given: dict[str, Any], start: dict[str, Any], init: str,
     return {**config, "detector": detector}
 
 
-def train(run: TrainRun, *, data: tuple[str, ...], size: int, load_size: int | None,
+def _defaults(given: dict[str, Any]) -> dict[str, Any]:
+    """A new model's config: ``given``'s shape options, the defaults where left out."""
+    def merged(value: Any, default: Any) -> Any:
+        if isinstance(default, dict):
+            return {key: merged(value.get(key), item) for key, item in default.items()}
+        return default if value is None else value
+
+    return merged(given, DEFAULT_CONFIG)
+
+
+def train(run: TrainRun, *, data: tuple[str, ...], size: int | None, load_size: int | None,
           holdout: int, batch_size: int, workers: int, lr: float, d_lr: float,
-          detector_lr: float, detector_steps: int, loss: str, width: int, blocks: int,
-          detector_width: int, detector_depth: int, detector_opacity: bool | None,
+          detector_lr: float, detector_steps: int, loss: str, width: int | None,
+          blocks: int | None, detector_width: int | None, detector_depth: int | None,
+          detector_opacity: bool | None,
           init: str | None, only: str | None, validate: int, texture_weight: float,
           **shared: Any) -> Path:
     """Train and export a restore model from the options of ``run`` (``driver.prepare``'s:
@@ -514,6 +526,7 @@ def train(run: TrainRun, *, data: tuple[str, ...], size: int, load_size: int | N
     elif only:
         raise ArtganError(f"--only {only} needs --init MODEL: the other network to keep")
     else:
+        config = _defaults(config)
         config["detector"]["opacity"] = detector_opacity is not False
     size = config["size"]
     multiple = 2 ** max(config["inpainter"]["downs"], config["detector"]["depth"])
