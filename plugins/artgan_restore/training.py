@@ -353,6 +353,11 @@ def dice_loss(logits: Tensor, target: Tensor, smooth: float = 1.0) -> Tensor:
 # --- the command ----------------------------------------------------------------------------
 
 
+def _or_init(text: str, default: Any) -> str:
+    """Help for a shape option: left out, it is the ``--init`` model's, else ``default``."""
+    return f"{text} (default: {default}, or the --init model's)."
+
+
 def restore_train_options() -> list[click.Parameter]:
     """``artgan train restore`` options: data and model shape, then the shared ones."""
     own = [
@@ -364,8 +369,8 @@ def restore_train_options() -> list[click.Parameter]:
         click.Option(["--out"], type=click.Path(dir_okay=False),
                      help="Write the model here instead."),
         click.Option(["--size"], type=click.IntRange(min=32),
-                     help=f"Training crop size, also the inpainting window size (default: "
-                          f"{DEFAULT_CONFIG['size']}, or the --init model's)."),
+                     help=_or_init("Training crop size, also the inpainting window size",
+                                   DEFAULT_CONFIG["size"])),
         click.Option(["--load-size"], type=click.IntRange(min=32), metavar="PX",
                      help="Scale pictures to this shorter side, then cut --size crops at that "
                           "scale. Restore runs at a scan's own resolution, so give the size "
@@ -414,17 +419,14 @@ def restore_train_options() -> list[click.Parameter]:
                           "texture, aiming at fidelity (PSNR) over plausibility; 0 "
                           "trains no discriminator at all."),
         click.Option(["--width"], type=click.IntRange(min=2),
-                     help=f"Inpainter base width (default: {DEFAULT_CONFIG['inpainter']['width']}, or the "
-                          "--init model's)."),
+                     help=_or_init("Inpainter base width", DEFAULT_CONFIG["inpainter"]["width"])),
         click.Option(["--blocks"], type=click.IntRange(min=1),
-                     help=f"Inpainter FFC blocks (default: {DEFAULT_CONFIG['inpainter']['blocks']}, or the "
-                          "--init model's)."),
+                     help=_or_init("Inpainter FFC blocks", DEFAULT_CONFIG["inpainter"]["blocks"])),
         click.Option(["--detector-width"], type=click.IntRange(min=2),
-                     help=f"Detector base width (default: {DEFAULT_CONFIG['detector']['width']}, or the "
-                          "--init model's)."),
+                     help=_or_init("Detector base width", DEFAULT_CONFIG["detector"]["width"])),
         click.Option(["--detector-depth"], type=click.IntRange(min=1, max=6),
-                     help=f"Detector U-Net levels below half resolution (default: {DEFAULT_CONFIG['detector']['depth']}, or the "
-                          "--init model's)."),
+                     help=_or_init("Detector U-Net levels below half resolution",
+                                   DEFAULT_CONFIG["detector"]["depth"])),
         click.Option(["--detector-opacity/--no-detector-opacity"], default=None,
                      help="Give the detector a second output saying which damage hides the "
                           "picture entirely, so restore does not read it (default: on for "
