@@ -98,6 +98,17 @@ def test_too_much_damage_is_refused_unless_forced():
     assert mask.any() and not torch.equal(restored, image)
 
 
+def test_thin_marks_spread_over_the_picture_are_refused_by_their_reach():
+    """A lattice marked line by line covers little of a picture but reaches most of it."""
+    restorer = restorer_with(RedDetector())
+    image = picture_with_marks(0.0)
+    image[0, ::12] = 250  # one row in 12: 8% marked, everything within 3 px of a mark
+    finding = restorer.find(image)
+    assert finding.marked < MAX_SHARE < finding.reach
+    with pytest.raises(RestoreRefusedError, match="reaches"):
+        restorer.restore(image)
+
+
 def test_a_detection_the_detector_is_nowhere_sure_of_is_dropped():
     restorer = restorer_with(RedDetector(sureness=1.0))  # p = 0.73: above 0.5, below sure
     image = picture_with_marks(0.05)
