@@ -94,40 +94,31 @@ def structures(draw: _Draw, images: Tensor, max_lines: int = 8) -> Tensor:
           points[..., 1].flatten(), radius.view(-1, 1).expand(-1, steps).flatten(),
           (keep.flatten().float() * draw.uniform(m, low=0.6, high=1.0)).view(-1, 1)
           .expand(-1, steps).flatten())
-    # lattices and fences: a grid (or one set of bars) of thin lines inside a box; half of
-    # them towers (pylons, launch towers): tall and narrow, two legs and rungs, braced by
-    # diagonals crossing at about right angles (the lit towers of ``rocket.jpg``)
+    # lattices and fences: a grid (or one set of bars) of thin lines inside a box
     ys, xs = _coordinates(height, width, device)
+    spacing = _per_image(draw.uniform(n, low=3.0, high=12.0) * scale)
+    turn = _per_image(draw.uniform(n) * math.pi)
+    u = xs * turn.cos() + ys * turn.sin()
+    v = -xs * turn.sin() + ys * turn.cos()
+    bar = _per_image(draw.uniform(n, low=0.5, high=1.5) * scale)
+
+    def bars(coordinate: Tensor) -> Tensor:
+        phase = torch.remainder(coordinate, spacing)
+        return (bar + 0.5 - torch.minimum(phase, spacing - phase)).clamp(0, 1)
+
+    grid = torch.maximum(bars(u), bars(v) * _chance(draw, n, 0.6))
     box = draw.uniform(n, 4)
     top, bottom = box[:, 0].minimum(box[:, 1]) * height, box[:, 0].maximum(box[:, 1]) * height
     left, right = box[:, 2].minimum(box[:, 3]) * width, box[:, 2].maximum(box[:, 3]) * width
-    tower = draw.uniform(n) < 0.5
+    tower = draw.uniform(n) < 0.5  # a tall narrow lattice: a pylon or a launch tower
     middle, half = (left + right) / 2, width * draw.uniform(n, low=0.03, high=0.12)
     left = torch.where(tower, middle - half, left)
     right = torch.where(tower, middle + half, right)
     top = torch.where(tower, top * 0.3, top)
     bottom = torch.where(tower, torch.full_like(bottom, float(height)), bottom)
-    spacing = _per_image(draw.uniform(n, low=3.0, high=12.0) * scale)
-    turn = torch.where(tower, math.pi / 4 + draw.normal(n) * 0.15, draw.uniform(n) * math.pi)
-    turn = _per_image(turn)
-    u = xs * turn.cos() + ys * turn.sin()
-    v = -xs * turn.sin() + ys * turn.cos()
-    bar = _per_image(draw.uniform(n, low=0.5, high=1.5) * scale)
-
-    def bars(coordinate: Tensor, every: Tensor) -> Tensor:
-        phase = torch.remainder(coordinate, every)
-        return (bar + 0.5 - torch.minimum(phase, every - phase)).clamp(0, 1)
-
-    def line(coordinate: Tensor, at: Tensor) -> Tensor:
-        return (bar + 0.5 - (coordinate - _per_image(at)).abs()).clamp(0, 1)
-
-    grid = torch.maximum(bars(u, spacing), bars(v, spacing) * _chance(draw, n, 0.6))
-    frame = torch.maximum(torch.maximum(line(xs, left + 1), line(xs, right - 1)),
-                          bars(ys, spacing * math.sqrt(2) * 2))
-    grid = torch.where(_per_image(tower), torch.maximum(grid, frame), grid)
     inside = ((ys >= _per_image(top)) & (ys < _per_image(bottom))
               & (xs >= _per_image(left)) & (xs < _per_image(right)))
-    lattice = grid * inside * _chance(draw, n, 0.2)
+    lattice = grid * inside * _chance(draw, n, 0.15)
     # text: a row of small glyphs, each a few strokes in its own cell
     glyphs, strokes = 16, 4
     size = _per_image(draw.uniform(n, low=5.0, high=12.0) * scale).view(-1)
