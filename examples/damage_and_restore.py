@@ -45,7 +45,7 @@ def main(picture: str, out_dir: str, level: str = "medium", model: str | None = 
     Image.fromarray(true_mask.astype(np.uint8) * 255).save(out / "true_mask.png")
 
     # force: this picture is damaged on purpose, so repaint whatever the detector finds even
-    # where the safety net would ask to look first (more than 10% marked)
+    # where the safety net would ask to look first (marks reaching more than 10%)
     restored, found = artgan.restore(damaged, model=model, return_mask=True, force=True)
     Image.fromarray(restored).save(out / "restored.png")
     given = artgan.restore(damaged, mask=true_mask, model=model)

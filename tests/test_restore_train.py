@@ -3,9 +3,15 @@
 import numpy as np
 import pytest
 import torch
-from artgan_restore.model import build
+from artgan_restore.model import DEFAULT_CONFIG, build
 from artgan_restore.task import RestoreTask
-from artgan_restore.training import RestoreModule, damaged_inputs, dice_loss, training_data
+from artgan_restore.training import (
+    RestoreModule,
+    _defaults,
+    damaged_inputs,
+    dice_loss,
+    training_data,
+)
 from artgan_restore.validation import DetectorValidation
 from PIL import Image
 from test_restore import TINY, save_tiny
@@ -182,6 +188,16 @@ def test_fine_tuning_option_mistakes(folder, tmp_path, options, message):
             "--data", str(folder), "--steps", "1", "--size", "32", "--detector-depth", "2",
             "--device", "cpu", "--out", str(tmp_path / "x.safetensors"), *options,
         ], standalone_mode=False)
+
+
+def test_a_new_models_shape_options_left_out_take_the_defaults():
+    left_out = {"detector": {"width": None, "depth": None, "opacity": None},
+                "inpainter": {"width": None, "blocks": None}, "size": None}
+    assert _defaults(left_out) == DEFAULT_CONFIG
+    given = _defaults({**left_out, "size": 64, "inpainter": {"width": 8, "blocks": None}})
+    assert given["size"] == 64 and given["inpainter"] == {**DEFAULT_CONFIG["inpainter"],
+                                                          "width": 8}
+    assert given["detector"] == DEFAULT_CONFIG["detector"]
 
 
 def test_holdout_leaves_out_the_last_images(folder):

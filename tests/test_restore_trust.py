@@ -1,6 +1,6 @@
 """Automatic restore never quietly repaints a picture it should leave alone.
 
-What artgan promises here: a detection marking more than ``MAX_SHARE`` of a picture is
+What artgan promises here: a detection reaching more than ``MAX_SHARE`` of a picture is
 refused (one line, exit 1, nothing written) unless ``--force``; a picture the detector is
 sure of nowhere is left alone as undamaged; damage the detector calls opaque is not read by
 the inpainter; and the model's card sets the default threshold.
@@ -107,6 +107,14 @@ def test_thin_marks_spread_over_the_picture_are_refused_by_their_reach():
     assert finding.marked < MAX_SHARE < finding.reach
     with pytest.raises(RestoreRefusedError, match="reaches"):
         restorer.restore(image)
+
+
+def test_a_mask_grown_past_the_reach_is_bounded_and_named_by_what_it_repaints():
+    image = picture_with_marks(0.04)  # 4 rows: reach 7 rows (7%), grown by 6 px 16 rows
+    finding = restorer_with(RedDetector(), dilate=6).find(image)
+    assert finding.reach < MAX_SHARE < finding.share
+    assert f"reaches {finding.reach:.1%}" in finding.verdict
+    assert f"would repaint {finding.share:.1%}" in finding.verdict
 
 
 def test_a_detection_the_detector_is_nowhere_sure_of_is_dropped():

@@ -25,6 +25,7 @@ from artgan_restore.model import TASK
 from artgan_restore.restorer import (
     DEFAULT_DILATE,
     MAX_SHARE,
+    REACH,
     Restorer,
     RestoreRefusedError,
     as_mask,
@@ -44,7 +45,7 @@ class RestorePipeline(Pipeline):
     arrays or tensors; returns the same kind (and the mask used, as a bool array/tensor or an
     "L" image).
 
-    Without a mask, a detection that marks more than ``MAX_SHARE`` of a picture raises
+    Without a mask, a detection that reaches more than ``MAX_SHARE`` of a picture raises
     ``RestoreRefusedError``, and a picture that looks undamaged comes back unchanged with a
     ``RestoreWarning``; ``force=True`` repaints whatever was detected.
     """
@@ -121,9 +122,10 @@ class RestoreTask(Task):
                          help="Detector probability above which a pixel counts as damaged "
                               "(default: the model's, calibrated on clean pictures)."),
             click.Option(["--force"], is_flag=True,
-                         help=f"Repaint what detection found even when it marks more than "
-                              f"{MAX_SHARE:.0%} of a picture or the picture looks "
-                              "undamaged (by default those are left alone)."),
+                         help=f"Repaint what detection found even when it reaches more "
+                              f"than {MAX_SHARE:.0%} of a picture (its marks and {REACH} px "
+                              "around them) or the picture looks undamaged (by default "
+                              "those are left alone)."),
             click.Option(["--dilate"], type=click.IntRange(min=0),
                          help=f"Grow the mask by this many pixels (default: {DEFAULT_DILATE}; "
                               "each pixel added hides picture from the inpainter)."),
