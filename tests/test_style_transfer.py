@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from artgan_style_transfer import TASK, cyclegan
+from artgan_style_transfer.model import DEFAULT_CONFIG
 from PIL import Image
 from safetensors import safe_open
 
@@ -172,12 +173,13 @@ def test_validation_needs_both_options(tmp_path, options):
                    run_dir=tmp_path / "run", out=str(tmp_path / "x.safetensors"), device="cpu")
 
 
-def test_init_with_another_architecture_option_is_a_user_error(tmp_path):
+@pytest.mark.parametrize("width", [8, DEFAULT_CONFIG["width"]])  # the default is given too
+def test_init_with_another_architecture_option_is_a_user_error(tmp_path, width):
     photos, paintings = _pictures(tmp_path / "a", 4), _pictures(tmp_path / "b", 4)
     start = _save_tiny(tmp_path / "start.safetensors")
-    with pytest.raises(ArtganError, match="--width 8: --init"):
+    with pytest.raises(ArtganError, match=f"--width {width}: --init"):
         TASK.train(domain_a=str(photos), domain_b=str(paintings), name="x", size=16,
-                   init=str(start), width=8, steps=1, run_dir=tmp_path / "run",
+                   init=str(start), width=width, steps=1, run_dir=tmp_path / "run",
                    out=str(tmp_path / "x.safetensors"), device="cpu")
 
 

@@ -191,14 +191,16 @@ class StyleTransferTask(Task):
                          help="Scale pictures to this shorter side, then cut --size crops "
                          "at that scale, so brushwork is learnt at the scale the model runs "
                          "at (default: crops cover most of each picture)."),
-            click.Option(["--width"], type=click.IntRange(min=1), default=DEFAULT_CONFIG["width"],
-                         show_default=True, help="Generator width (the paper: 64)."),
+            click.Option(["--width"], type=click.IntRange(min=1),
+                         help=f"Generator width (the paper: 64; default: "
+                              f"{DEFAULT_CONFIG['width']}, or the --init model's)."),
             click.Option(["--blocks"], type=click.IntRange(min=0),
-                         default=DEFAULT_CONFIG["n_blocks"], show_default=True,
-                         help="Residual blocks per generator (the paper: 9)."),
+                         help=f"Residual blocks per generator (the paper: 9; default: "
+                              f"{DEFAULT_CONFIG['n_blocks']}, or the --init model's)."),
             click.Option(["--upsample"], type=click.Choice(UPSAMPLING),
-                         default=DEFAULT_CONFIG["upsample"], show_default=True,
-                         help="nearest: resize + conv, no checkerboard; transposed: the paper."),
+                         help=f"nearest: resize + conv, no checkerboard; transposed: the "
+                              f"paper (default: {DEFAULT_CONFIG['upsample']}, or the --init "
+                              "model's)."),
             click.Option(["--antialias/--no-antialias"], default=None,
                          help="Blur before every strided convolution (generator and "
                          "discriminator) and after each upsampling, so no period-2 mesh is "
@@ -266,15 +268,18 @@ class StyleTransferTask(Task):
 
         run = prepare(self.name, self.train_options(), options)
         options = run.options
-        generator = {**DEFAULT_CONFIG, "width": options["width"], "n_blocks": options["blocks"],
-                     "upsample": options["upsample"]}
+        # shape options left out are None: the --init model's, else the defaults (a value
+        # given is checked against the model even where it equals the default)
+        shape = {"width": options["width"], "n_blocks": options["blocks"],
+                 "upsample": options["upsample"]}
+        generator = {**DEFAULT_CONFIG, **{k: v for k, v in shape.items() if v is not None}}
         init = None
         if options["init"]:
             start = store.load_model(options["init"], self.name)
             for key, option in (("width", "width"), ("n_blocks", "blocks"),
                                 ("upsample", "upsample")):
                 given = options[option]
-                if given not in (DEFAULT_CONFIG[key], start.config.get(key)):
+                if given is not None and given != start.config.get(key):
                     raise ArtganError(
                         f"--{option} {given}: --init {options['init']} has "
                         f"{option} {start.config.get(key)}; leave --{option} out"
