@@ -131,6 +131,20 @@ def test_a_tab_per_task_and_the_plugins_option(page):
     assert page.get_by_label("levels").input_value() == "4"
 
 
+def _settled_box(page, locator) -> dict:
+    """``locator``'s bounding box once it stops changing: the editor lays its canvas out
+    again after the picture arrives, and a stroke drawn before that misses it (a CI run
+    under load restored an empty mask)."""
+    box = locator.bounding_box()
+    for _ in range(40):
+        page.wait_for_timeout(50)
+        again = locator.bounding_box()
+        if again == box:
+            return box
+        box = again
+    return box
+
+
 def _stroke_and_restore(page, source: Path, mode: str = "repair damage",
                         brush: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Upload ``source`` in the restore tab, draw one stroke across its middle (with the
@@ -142,7 +156,7 @@ def _stroke_and_restore(page, source: Path, mode: str = "repair damage",
     if brush is not None:
         page.locator("#restore-editor button[aria-label='Brush Size']").click()
         page.locator("#restore-editor input[type=range]").fill(str(brush))
-    canvas = page.locator("#restore-editor canvas").first.bounding_box()
+    canvas = _settled_box(page, page.locator("#restore-editor canvas").first)
     middle_x, middle_y = canvas["x"] + canvas["width"] / 2, canvas["y"] + canvas["height"] / 2
     page.mouse.move(middle_x - 60, middle_y)
     page.mouse.down()
