@@ -32,6 +32,13 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 """What ``--name`` may be: it names a file and a folder, so no separators, no leading dot."""
 
 
+def init_default_help(text: str, default: Any) -> str:
+    """Help for a model-shape option that may be left out: then it is the ``--init`` model's,
+    or ``default`` for a new model (left out means None, so a value given is always checked
+    against the ``--init`` model, even one equal to the default)."""
+    return f"{text} (default: {default}, or the --init model's)."
+
+
 def shared_options(task: str, defaults: dict[str, Any] | None = None,
                    skip: tuple[str, ...] = ()) -> list[click.Option]:
     """The shared ``train_options()`` as ``task`` has them: its ``defaults`` (shown in the

@@ -52,8 +52,7 @@ REACH = 3
 over a picture (the lattice of a launch tower, branches against the sky) are where a wrong
 detection does most harm, and they mark little: the shipped detector marks 4.4% of
 ``rocket.jpg``'s towers and lamps, which reach 14.9%. Bounding the reach keeps such a
-detection in check however thin its marks, as the 3 px once added to every repainted mask
-did (they hid picture from the inpainter)."""
+detection in check however thin its marks, without growing what is repainted."""
 # A picture in which the detector is sure (probability >= detector.SURE) of fewer pixels
 # than this share (or MIN_SURE_PIXELS) looks undamaged: whatever it marked is a guess.
 MIN_SURE_SHARE = 2e-5

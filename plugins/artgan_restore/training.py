@@ -58,7 +58,7 @@ from artgan.data import ImageFolder, holdout_split
 from artgan.losses import LOSSES, feature_matching_loss, reconstruction_loss
 from artgan.store import load_model
 from artgan.train import GanModule, StepContext, Trainer
-from artgan.train.driver import TrainRun, resumable_loader, shared_options
+from artgan.train.driver import TrainRun, init_default_help, resumable_loader, shared_options
 from artgan_restore.damage import CLEAN_SHARE, free_form_masks, random_damage
 from artgan_restore.detector import DamageDetector
 from artgan_restore.discriminator import PatchDiscriminator
@@ -353,11 +353,6 @@ def dice_loss(logits: Tensor, target: Tensor, smooth: float = 1.0) -> Tensor:
 # --- the command ----------------------------------------------------------------------------
 
 
-def _or_init(text: str, default: Any) -> str:
-    """Help for a shape option: left out, it is the ``--init`` model's, else ``default``."""
-    return f"{text} (default: {default}, or the --init model's)."
-
-
 def restore_train_options() -> list[click.Parameter]:
     """``artgan train restore`` options: data and model shape, then the shared ones."""
     own = [
@@ -369,8 +364,8 @@ def restore_train_options() -> list[click.Parameter]:
         click.Option(["--out"], type=click.Path(dir_okay=False),
                      help="Write the model here instead."),
         click.Option(["--size"], type=click.IntRange(min=32),
-                     help=_or_init("Training crop size, also the inpainting window size",
-                                   DEFAULT_CONFIG["size"])),
+                     help=init_default_help("Training crop size, also the inpainting window size",
+                                            DEFAULT_CONFIG["size"])),
         click.Option(["--load-size"], type=click.IntRange(min=32), metavar="PX",
                      help="Scale pictures to this shorter side, then cut --size crops at that "
                           "scale. Restore runs at a scan's own resolution, so give the size "
@@ -419,14 +414,17 @@ def restore_train_options() -> list[click.Parameter]:
                           "texture, aiming at fidelity (PSNR) over plausibility; 0 "
                           "trains no discriminator at all."),
         click.Option(["--width"], type=click.IntRange(min=2),
-                     help=_or_init("Inpainter base width", DEFAULT_CONFIG["inpainter"]["width"])),
+                     help=init_default_help("Inpainter base width",
+                                             DEFAULT_CONFIG["inpainter"]["width"])),
         click.Option(["--blocks"], type=click.IntRange(min=1),
-                     help=_or_init("Inpainter FFC blocks", DEFAULT_CONFIG["inpainter"]["blocks"])),
+                     help=init_default_help("Inpainter FFC blocks",
+                                             DEFAULT_CONFIG["inpainter"]["blocks"])),
         click.Option(["--detector-width"], type=click.IntRange(min=2),
-                     help=_or_init("Detector base width", DEFAULT_CONFIG["detector"]["width"])),
+                     help=init_default_help("Detector base width",
+                                             DEFAULT_CONFIG["detector"]["width"])),
         click.Option(["--detector-depth"], type=click.IntRange(min=1, max=6),
-                     help=_or_init("Detector U-Net levels below half resolution",
-                                   DEFAULT_CONFIG["detector"]["depth"])),
+                     help=init_default_help("Detector U-Net levels below half resolution",
+                                            DEFAULT_CONFIG["detector"]["depth"])),
         click.Option(["--detector-opacity/--no-detector-opacity"], default=None,
                      help="Give the detector a second output saying which damage hides the "
                           "picture entirely, so restore does not read it (default: on for "

@@ -175,7 +175,7 @@ class StyleTransferTask(Task):
         return super().run(inputs, out, model=style, **options)
 
     def train_options(self) -> list[click.Parameter]:
-        from artgan.train.driver import shared_options
+        from artgan.train.driver import init_default_help, shared_options
 
         # the CycleGAN paper's settings of the shared options
         shared = shared_options(self.name, {"lr_schedule": "linear"})
@@ -192,15 +192,15 @@ class StyleTransferTask(Task):
                          "at that scale, so brushwork is learnt at the scale the model runs "
                          "at (default: crops cover most of each picture)."),
             click.Option(["--width"], type=click.IntRange(min=1),
-                         help=f"Generator width (the paper: 64; default: "
-                              f"{DEFAULT_CONFIG['width']}, or the --init model's)."),
+                         help=init_default_help("Generator width; the paper's is 64",
+                                                DEFAULT_CONFIG["width"])),
             click.Option(["--blocks"], type=click.IntRange(min=0),
-                         help=f"Residual blocks per generator (the paper: 9; default: "
-                              f"{DEFAULT_CONFIG['n_blocks']}, or the --init model's)."),
+                         help=init_default_help("Residual blocks per generator; the "
+                                                "paper's are 9", DEFAULT_CONFIG["n_blocks"])),
             click.Option(["--upsample"], type=click.Choice(UPSAMPLING),
-                         help=f"nearest: resize + conv, no checkerboard; transposed: the "
-                              f"paper (default: {DEFAULT_CONFIG['upsample']}, or the --init "
-                              "model's)."),
+                         help=init_default_help("nearest: resize + conv, no checkerboard; "
+                                                "transposed: the paper's",
+                                                DEFAULT_CONFIG["upsample"])),
             click.Option(["--antialias/--no-antialias"], default=None,
                          help="Blur before every strided convolution (generator and "
                          "discriminator) and after each upsampling, so no period-2 mesh is "
