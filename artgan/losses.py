@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from artgan.metrics import periodic_artefact_shares
 from artgan.plugins import RegistryView
 
 
@@ -126,6 +127,15 @@ def cycle_loss(reconstructed: Tensor, original: Tensor) -> Tensor:
 def identity_loss(same: Tensor, original: Tensor) -> Tensor:
     """CycleGAN identity term: L1 between G_AB(b) and b, which keeps colours in place."""
     return F.l1_loss(same.float(), original.float())
+
+
+def periodic_artefact_loss(images: Tensor) -> Tensor:
+    """Mean periodic-artefact score (``artgan.metrics.periodic_artefacts``) of generated
+    images, differentiable: a penalty on the mesh or dot grid a generator learns. The
+    adversarial loss does not remove it, since a discriminator with strided convolutions
+    hardly sees patterns locked to its own sampling grid. Its gradient lowers the peaks
+    only (``penalty=True``). Images at least 64 px a side."""
+    return periodic_artefact_shares(images.float(), penalty=True).mean()
 
 
 def reconstruction_loss(output: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:

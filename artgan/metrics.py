@@ -248,12 +248,15 @@ def _weights(a: Tensor, b: Tensor, mask: Tensor | None) -> Tensor:
 
 # --- periodic artefacts -------------------------------------------------------------------
 
+ARTEFACT_TILE = 64  # px: the tiles periodic_artefacts scores, so the smallest image it takes
 _HIGH_BAND = 0.125  # cycles per pixel: periods shorter than 8 px
 _LINES = ((0, 1), (1, 0), (1, 1), (1, -1))  # rows, columns and both diagonals of the spectrum
 _LINE_OFFSETS = (-5, -4, -3, -2, 2, 3, 4, 5)  # bins either side; +-1 hold a peak's own lobe
 
 
-def periodic_artefacts(images: Tensor, *, tile: int = 64, factor: float = 6.0) -> float:
+def periodic_artefacts(
+    images: Tensor, *, tile: int = ARTEFACT_TILE, factor: float = 6.0
+) -> float:
     """Mean share of fine-detail power in narrow spectral peaks: the mesh, checkerboard or
     grid of dots that upsampling layers print on GAN outputs. Clean photos and paintings
     score about 0.05, the same photos with a +-2/255 checkerboard added about 0.19.
@@ -290,12 +293,23 @@ def periodic_artefacts(images: Tensor, *, tile: int = 64, factor: float = 6.0) -
             f"periodic_artefacts: {width}x{height} images are smaller than its {tile} px tiles"
         )
     # A few images at a time: the background holds 8 copies of every tile's spectrum.
-    shares = torch.cat([_peak_shares(chunk, tile, factor) for chunk in images.split(16)])
+    with torch.no_grad():
+        shares = torch.cat([periodic_artefact_shares(chunk, tile=tile, factor=factor)
+                            for chunk in images.split(16)])
     return float(shares.mean())
 
 
-def _peak_shares(images: Tensor, tile: int, factor: float) -> Tensor:
-    """Per image, the mean over its tiles of the high-band power share in peaks (N,)."""
+def periodic_artefact_shares(
+    images: Tensor, *, tile: int = ARTEFACT_TILE, factor: float = 6.0, penalty: bool = False
+) -> Tensor:
+    """Per image, the mean over its tiles of the high-band power share in peaks (N,): the
+    score of ``periodic_artefacts`` before its mean. Any value range will do (the tiles lose
+    their mean and the share is a ratio of powers); H and W must be at least ``tile``.
+
+    With ``penalty`` the background and the total are held constant in the gradient, which
+    then only lowers the peaks: differentiated whole, the share also falls when fine
+    detail or noise is added around a peak, which a generator trained against it would learn.
+    """
     pixels = images.float() / 255 if images.dtype == torch.uint8 else images.float()
     luma = kornia.color.rgb_to_grayscale(pixels)[:, 0]  # Rec. 601 weights
     step = tile // 2
@@ -304,11 +318,15 @@ def _peak_shares(images: Tensor, tile: int, factor: float) -> Tensor:
     window = torch.hann_window(tile, device=pixels.device)
     power = torch.fft.fft2(tiles * torch.outer(window, window)).abs().square()
     background = _spectral_background(power)
+    if penalty:
+        background = background.detach()
     frequency = torch.fft.fftfreq(tile, device=pixels.device)
     high = torch.hypot(frequency[:, None], frequency[None, :]) >= _HIGH_BAND
     peaks = _widen((power > factor * background) & high) & high
     excess = ((power - background).clamp(min=0) * peaks).sum((-2, -1))
     total = (power * high).sum((-2, -1))
+    if penalty:
+        total = total.detach()
     seen = total > 0
     shares = torch.where(seen, excess / total.clamp(min=torch.finfo(total.dtype).tiny), 0.0)
     return shares.sum(1) / seen.sum(1).clamp(min=1)

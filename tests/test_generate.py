@@ -4,6 +4,7 @@ One tiny model (32 px, width 4) is trained for a few steps once per module throu
 ``artgan train generate`` command object, on synthetic pictures of mixed sizes and modes.
 """
 
+import json
 from pathlib import Path
 
 import artgan_generate
@@ -160,6 +161,21 @@ def test_antialiased_fastgan_has_the_plain_weights_and_blurs_every_downsampling(
     strided = [m for m in critic.modules()
                if isinstance(m, torch.nn.Conv2d) and m.stride[0] > 1]
     assert strided and all(isinstance(m, BlurDownConv) for m in strided)
+
+
+def test_artefact_weight_trains_against_the_mesh_score_at_64_px_and_more(tmp_path):
+    data = _paintings(tmp_path / "data", 4)
+    out = tmp_path / "plain.safetensors"
+    _train("--data", str(data), "--name", "plain", "--size", "64", "--width", "2",
+           "--batch-size", "2", "--steps", "2", "--artefact-weight", "2", "--out", str(out),
+           "--run-dir", str(tmp_path / "run"), "--device", "cpu", "--precision", "fp32")
+    assert store.load_model(out, "generate").info.card["artefact_weight"] == 2
+    logged = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").open()]
+    assert any(0 < entry.get("artefacts", -1) < 1 for entry in logged)
+    with pytest.raises(ArtganError, match="at least 64 px"):
+        _train("--data", str(data), "--name", "small", "--size", "32", "--width", "2",
+               "--batch-size", "2", "--steps", "1", "--artefact-weight", "2",
+               "--run-dir", str(tmp_path / "run2"))
 
 
 def test_training_with_fewer_pictures_than_the_batch_fails(tmp_path):

@@ -1,6 +1,8 @@
 """CUT and FastCUT (``--method cut|fastcut``): PatchNCE, the encoder's layers, tiny training
 runs writing one-way models, and what a one-way model refuses."""
 
+import json
+
 import pytest
 import torch
 from artgan_style_transfer import TASK, cut
@@ -125,3 +127,20 @@ def test_a_cut_model_exports_its_one_generator(tmp_path):
                             config={**TINY, "antialias": True})
     _, networks = export_networks("style-transfer", str(path))
     assert [network.name for network in networks] == ["a2b"]
+
+
+@pytest.mark.parametrize("method", ["cyclegan", "cut"])
+def test_artefact_weight_adds_the_mesh_penalty_to_the_generator_loss(tmp_path, method):
+    photos, paintings = _pictures(tmp_path / "a", 3), _pictures(tmp_path / "b", 3, seed=1)
+    TASK.train(method=method, domain_a=str(photos), domain_b=str(paintings), name="x",
+               size=64, width=4, blocks=1, d_width=4, d_layers=2, artefact_weight=2.0,
+               steps=2, run_dir=tmp_path / "run", out=str(tmp_path / "x.safetensors"),
+               device="cpu", precision="fp32")
+    logged = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").open()]
+    assert any(0 < entry.get("artefacts", -1) < 2 for entry in logged)
+    with pytest.raises(ArtganError, match="--artefact-weight needs crops of at least 64 px"):
+        TASK.train(method=method, domain_a=str(photos), domain_b=str(paintings), name="y",
+                   size=32, width=4, blocks=1, d_width=4, d_layers=2, d_padding="reflect",
+                   artefact_weight=2.0,
+                   steps=1, run_dir=tmp_path / "run2", out=str(tmp_path / "y.safetensors"),
+                   device="cpu")

@@ -77,6 +77,11 @@ class GenerateTask(Task):
                          help="Blur after each upsampling of the generator and before each "
                               "strided convolution of the discriminator: against a grid of "
                               "dashes in the pictures (no extra weights)."),
+            click.Option(["--artefact-weight"], type=click.FloatRange(min=0), default=0.0,
+                         show_default=True, metavar="W",
+                         help="Weight of a penalty on the pictures' periodic-artefact score "
+                         "(artgan.metrics.periodic_artefacts): against a grid of dashes or "
+                         "dots; --size 64 or more."),
             click.Option(["--batch-size"], type=click.IntRange(min=1), default=16,
                          show_default=True, help="Pictures per step."),
             click.Option(["--lr"], type=click.FloatRange(min=0, min_open=True), default=2e-4,
@@ -156,4 +161,5 @@ class GenerateTask(Task):
             options["data"], run.out, run.config, size=int(options["size"]),
             width=options["width"], batch_size=options["batch_size"], lr=options["lr"],
             workers=options["workers"], antialias=options["antialias"],
+            artefact_weight=options["artefact_weight"],
         )

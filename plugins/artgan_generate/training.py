@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from artgan import ArtganError
+from artgan import ArtganError, metrics
 from artgan.data import ImageFolder
-from artgan.losses import LOSSES, reconstruction_loss
+from artgan.losses import LOSSES, periodic_artefact_loss, reconstruction_loss
 from artgan.train import GanModule, StepContext, TrainConfig, Trainer
 from artgan.train.driver import resumable_loader
 
@@ -47,6 +47,7 @@ class FastGANModule(GanModule):
         loss: str = "hinge",
         reconstruction_weight: float = 1.0,
         antialias: bool = False,
+        artefact_weight: float = 0.0,
     ):
         self.config = {"size": size, "width": width, "latent_dim": latent_dim}
         if antialias:  # older models' configs have no such key: they are not anti-aliased
@@ -54,6 +55,7 @@ class FastGANModule(GanModule):
         self.lr = lr
         self.loss = LOSSES.get(loss)
         self.reconstruction_weight = reconstruction_weight
+        self.artefact_weight = artefact_weight
 
     def networks(self) -> dict[str, nn.Module]:
         return {
@@ -93,10 +95,14 @@ class FastGANModule(GanModule):
         try:
             with step.autocast():
                 g_loss = self.loss.g_loss(discriminator(step.augment(fake)))
+                if self.artefact_weight:
+                    mesh = periodic_artefact_loss(fake)
+                    g_loss = g_loss + self.artefact_weight * mesh
             step.backward(g_loss, "generator")
         finally:
             discriminator.requires_grad_(True)
         return {
+            **({"artefacts": mesh.detach()} if self.artefact_weight else {}),
             "d_loss": adversarial.detach(),
             "rec_loss": rebuilt.detach(),
             "g_loss": g_loss.detach(),
@@ -121,9 +127,14 @@ class FastGANModule(GanModule):
 def train_generator(
     data: str, out: Path, config: TrainConfig, *, size: int = 128, width: int = 32,
     batch_size: int = 16, lr: float = 2e-4, workers: int = 0, antialias: bool = False,
+    artefact_weight: float = 0.0,
 ) -> Path:
     """Train a FastGAN on the pictures in ``data`` and export its EMA generator to ``out``;
-    ``antialias`` blurs after G's upsamplings and before D's strided convolutions."""
+    ``antialias`` blurs after G's upsamplings and before D's strided convolutions,
+    ``artefact_weight`` weighs ``losses.periodic_artefact_loss`` in G's loss."""
+    if artefact_weight and size < metrics.ARTEFACT_TILE:
+        raise ArtganError(f"--artefact-weight needs pictures of at least "
+                          f"{metrics.ARTEFACT_TILE} px (--size {size})")
     dataset = ImageFolder(data, size)
     if len(dataset) < batch_size:
         raise ArtganError(
@@ -132,7 +143,9 @@ def train_generator(
         )
 
     loader = resumable_loader(dataset, batch_size, config, workers)
-    trainer = Trainer(FastGANModule(size, width, lr=lr, antialias=antialias), loader, config)
+    module = FastGANModule(size, width, lr=lr, antialias=antialias,
+                           artefact_weight=artefact_weight)
+    trainer = Trainer(module, loader, config)
     result = trainer.fit()
     card = {
         "summary": f"{size} px FastGAN (width {width}) on {len(dataset)} pictures "
@@ -142,6 +155,7 @@ def train_generator(
         "size": size,
         "width": width,
         "antialias": antialias,
+        "artefact_weight": artefact_weight,
         "batch_size": batch_size,
         "augment": config.augment,
         "ada_target": config.ada_target,

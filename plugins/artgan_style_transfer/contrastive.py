@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from artgan.losses import LOSSES
+from artgan.losses import LOSSES, periodic_artefact_loss
 from artgan.nn.blocks import PatchDiscriminator, ResidualBlock, ResnetGenerator
 from artgan.train import GanModule, StepContext
 
@@ -141,6 +141,7 @@ class CUTModule(GanModule):
         d_antialias: bool = False,
         lr: float = 2e-4,
         nce_weight: float | None = None,
+        artefact_weight: float = 0.0,
         loss: str = "lsgan",
         seed: int = 0,
         init: dict[str, Tensor] | None = None,
@@ -154,6 +155,7 @@ class CUTModule(GanModule):
         self.lr = lr
         self.nce_weight = settings["nce_weight"] if nce_weight is None else nce_weight
         self.nce_identity = settings["nce_identity"]
+        self.artefact_weight = artefact_weight
         self.flip_equivariance = settings["flip_equivariance"]
         self.loss = LOSSES.get(loss)
         self.seed = seed
@@ -235,10 +237,16 @@ class CUTModule(GanModule):
                                      random)
                     nce = (nce + same) / 2
                 g_loss = adversarial + self.nce_weight * nce
+                if self.artefact_weight:
+                    mesh = periodic_artefact_loss(fake_b)
+                    g_loss = g_loss + self.artefact_weight * mesh
             step.backward(g_loss, "generator")
         finally:
             nets["d_b"].requires_grad_(True)
-        return {"d_loss": d_loss.detach(), "g_adv": adversarial.detach(), "nce": nce.detach()}
+        logs = {"d_loss": d_loss.detach(), "g_adv": adversarial.detach(), "nce": nce.detach()}
+        if self.artefact_weight:
+            logs["artefacts"] = mesh.detach()
+        return logs
 
     def _nce(self, generator: ResnetGenerator, heads: ProjectionHeads, keys: list[Tensor],
              translated: Tensor, random: torch.Generator, flip_back: bool = False) -> Tensor:

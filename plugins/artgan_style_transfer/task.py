@@ -229,6 +229,11 @@ class StyleTransferTask(Task):
             click.Option(["--identity"], type=click.FloatRange(min=0), default=5.0,
                          show_default=True, help="cyclegan: identity weight (the paper: "
                          "0.5 x lambda); keeps colours, 0 lets them drift."),
+            click.Option(["--artefact-weight"], type=click.FloatRange(min=0), default=0.0,
+                         show_default=True, metavar="W",
+                         help="Weight of a penalty on the generated crops' periodic-artefact "
+                         "score (artgan.metrics.periodic_artefacts): against the mesh or dot "
+                         "grid a generator learns; crops of at least 64 px."),
             click.Option(["--pool"], type=click.IntRange(min=0), default=50, show_default=True,
                          help="cyclegan: history pool of past fakes shown to the "
                          "discriminators."),
@@ -295,6 +300,7 @@ class StyleTransferTask(Task):
             "d_width": options["d_width"], "d_layers": options["d_layers"],
             "d_padding": options["d_padding"], "lr": options["lr"],
             "d_antialias": bool(generator.get("antialias")),
+            "artefact_weight": options["artefact_weight"],
         }
         if options["method"] == "cyclegan":
             module_options.update(cycle_weight=options["cycle"],

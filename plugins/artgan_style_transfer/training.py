@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from artgan import ArtganError, metrics
 from artgan.data import ImageFolder, UnpairedDataset, holdout_split
-from artgan.losses import LOSSES, cycle_loss, identity_loss
+from artgan.losses import LOSSES, cycle_loss, identity_loss, periodic_artefact_loss
 from artgan.nn.blocks import HistoryPool, PatchDiscriminator
 from artgan.train import GanModule, StepContext, TrainConfig, Trainer
 from artgan.train.driver import resumable_loader
@@ -98,6 +98,7 @@ class CycleGANModule(GanModule):
         lr: float = 2e-4,
         cycle_weight: float = 10.0,
         identity_weight: float = 5.0,
+        artefact_weight: float = 0.0,
         pool_size: int = 50,
         loss: str = "lsgan",
         init: dict[str, Tensor] | None = None,
@@ -109,6 +110,7 @@ class CycleGANModule(GanModule):
         self.lr = lr
         self.cycle_weight = cycle_weight
         self.identity_weight = identity_weight
+        self.artefact_weight = artefact_weight
         self.loss = LOSSES.get(loss)
         self.pools = {"a": HistoryPool(pool_size), "b": HistoryPool(pool_size)}
         self.init = init
@@ -181,6 +183,10 @@ class CycleGANModule(GanModule):
                     same = identity_loss(nets["a2b"](real_b), real_b) + \
                         identity_loss(nets["b2a"](real_a), real_a)
                     g_loss = g_loss + self.identity_weight * same
+                mesh = torch.zeros((), device=real_a.device)
+                if self.artefact_weight:
+                    mesh = periodic_artefact_loss(fake_b) + periodic_artefact_loss(fake_a)
+                    g_loss = g_loss + self.artefact_weight * mesh
             step.backward(g_loss, "generators")
         finally:
             for name in ("d_a", "d_b"):
@@ -190,6 +196,7 @@ class CycleGANModule(GanModule):
             "g_adv": adversarial.detach(),
             "cycle": cycle.detach(),
             "identity": same.detach(),
+            **({"artefacts": mesh.detach()} if self.artefact_weight else {}),
         }
 
     def validate(self, networks: dict[str, nn.Module]) -> float | None:
@@ -266,6 +273,9 @@ def train_style(
             f"--d-layers {module.discriminator['n_layers']} and --d-padding "
             f"{module.discriminator['padding']}); use fewer --d-layers or a padded one"
         )
+    if module_options.get("artefact_weight") and size < metrics.ARTEFACT_TILE:
+        raise ArtganError(f"--artefact-weight needs crops of at least "
+                          f"{metrics.ARTEFACT_TILE} px (--size {size})")
     if size % 2 ** generator.get("n_down", 2):
         raise ArtganError(f"--size {size} must be a multiple of {2 ** generator.get('n_down', 2)}")
     dataset = UnpairedDataset(set_a, folder_b)
