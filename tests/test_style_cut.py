@@ -144,3 +144,21 @@ def test_artefact_weight_adds_the_mesh_penalty_to_the_generator_loss(tmp_path, m
                    artefact_weight=2.0,
                    steps=1, run_dir=tmp_path / "run2", out=str(tmp_path / "y.safetensors"),
                    device="cpu")
+
+
+@pytest.mark.parametrize("method", ["cyclegan", "cut"])
+def test_d_warmup_trains_only_the_discriminators_first(tmp_path, method):
+    photos, paintings = _pictures(tmp_path / "a", 4), _pictures(tmp_path / "b", 4, seed=1)
+    start = _save_tiny(tmp_path / "start.safetensors", seed=5)
+    out = tmp_path / "warm.safetensors"
+    TASK.train(method=method, domain_a=str(photos), domain_b=str(paintings), name="x",
+               size=16, init=str(start), d_width=4, d_layers=2, d_padding="reflect",
+               steps=2, d_warmup=2, lr=1e-2, run_dir=tmp_path / "run", out=str(out),
+               device="cpu", precision="fp32")
+    before = store.load_model(start, "style-transfer").network["a2b"].state_dict()
+    after = store.load_model(out, "style-transfer").network["a2b"].state_dict()
+    for key, value in before.items():  # at lr 1e-2 one generator step would show
+        torch.testing.assert_close(after[key], value.half().float(), rtol=1e-3, atol=1e-4)
+    logged = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").open()]
+    assert any("d_loss" in entry for entry in logged)
+    assert not any("g_adv" in entry for entry in logged)

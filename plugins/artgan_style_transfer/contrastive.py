@@ -142,6 +142,7 @@ class CUTModule(GanModule):
         lr: float = 2e-4,
         nce_weight: float | None = None,
         artefact_weight: float = 0.0,
+        d_warmup: int = 0,
         loss: str = "lsgan",
         seed: int = 0,
         init: dict[str, Tensor] | None = None,
@@ -156,6 +157,7 @@ class CUTModule(GanModule):
         self.nce_weight = settings["nce_weight"] if nce_weight is None else nce_weight
         self.nce_identity = settings["nce_identity"]
         self.artefact_weight = artefact_weight
+        self.d_warmup = d_warmup
         self.flip_equivariance = settings["flip_equivariance"]
         self.loss = LOSSES.get(loss)
         self.seed = seed
@@ -208,7 +210,9 @@ class CUTModule(GanModule):
             torch.rand((), generator=random, device=random.device) < 0.5)
         source = real_a.flip(-1) if flipped else real_a
         inputs = torch.cat([source, real_b]) if self.nce_identity else source
-        with step.autocast(), recording(generator, self.layers) as recorded:
+        warming_up = step.index < self.d_warmup
+        with step.autocast(), recording(generator, self.layers) as recorded, \
+                torch.set_grad_enabled(not warming_up):
             outputs = generator(inputs)
         fake_b = outputs[: len(real_a)]
         # PatchNCE's keys: the encoder features of the sources, which the pass above made
@@ -225,6 +229,8 @@ class CUTModule(GanModule):
         step.update_augment(on_real)
         d_loss = self.loss.d_loss(on_real, on_fake) / 2  # as the paper halves it
         step.backward(d_loss, "discriminator")
+        if warming_up:
+            return {"d_loss": d_loss.detach()}
 
         nets["d_b"].requires_grad_(False)
         try:

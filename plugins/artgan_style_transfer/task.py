@@ -234,6 +234,11 @@ class StyleTransferTask(Task):
                          help="Weight of a penalty on the generated crops' periodic-artefact "
                          "score (artgan.metrics.periodic_artefacts): against the mesh or dot "
                          "grid a generator learns; crops of at least 64 px."),
+            click.Option(["--d-warmup"], type=click.IntRange(min=0), default=0,
+                         show_default=True, metavar="STEPS",
+                         help="Train only the discriminators for the first STEPS steps: with "
+                         "--init, the generators' first gradients then come from "
+                         "discriminators that already judge, not from new random ones."),
             click.Option(["--pool"], type=click.IntRange(min=0), default=50, show_default=True,
                          help="cyclegan: history pool of past fakes shown to the "
                          "discriminators."),
@@ -301,6 +306,7 @@ class StyleTransferTask(Task):
             "d_padding": options["d_padding"], "lr": options["lr"],
             "d_antialias": bool(generator.get("antialias")),
             "artefact_weight": options["artefact_weight"],
+            "d_warmup": options["d_warmup"],
         }
         if options["method"] == "cyclegan":
             module_options.update(cycle_weight=options["cycle"],

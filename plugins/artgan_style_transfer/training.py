@@ -99,6 +99,7 @@ class CycleGANModule(GanModule):
         cycle_weight: float = 10.0,
         identity_weight: float = 5.0,
         artefact_weight: float = 0.0,
+        d_warmup: int = 0,
         pool_size: int = 50,
         loss: str = "lsgan",
         init: dict[str, Tensor] | None = None,
@@ -111,6 +112,7 @@ class CycleGANModule(GanModule):
         self.cycle_weight = cycle_weight
         self.identity_weight = identity_weight
         self.artefact_weight = artefact_weight
+        self.d_warmup = d_warmup
         self.loss = LOSSES.get(loss)
         self.pools = {"a": HistoryPool(pool_size), "b": HistoryPool(pool_size)}
         self.init = init
@@ -152,7 +154,8 @@ class CycleGANModule(GanModule):
     def training_step(self, batch: Sequence[Tensor], step: StepContext) -> dict[str, Tensor]:
         real_a, real_b = batch
         nets = step.networks
-        with step.autocast():
+        warming_up = step.index < self.d_warmup
+        with step.autocast(), torch.set_grad_enabled(not warming_up):
             fake_b, fake_a = nets["a2b"](real_a), nets["b2a"](real_b)
 
         # Discriminators: real and (pooled) fake in one pass; instance norm keeps them apart.
@@ -167,6 +170,8 @@ class CycleGANModule(GanModule):
         step.update_augment(torch.cat(real_logits))
         d_loss = d_losses[0] + d_losses[1]
         step.backward(d_loss, "discriminators")
+        if warming_up:
+            return {"d_loss": d_loss.detach()}
 
         # Generators, with the discriminators' weights frozen (saves their weight gradients).
         for name in ("d_a", "d_b"):
