@@ -307,8 +307,8 @@ def periodic_artefact_shares(
     their mean and the share is a ratio of powers); H and W must be at least ``tile``.
 
     With ``penalty`` the background and the total are held constant in the gradient, which
-    then only lowers the peaks: differentiated whole, the share also falls when fine
-    detail or noise is added around a peak, which a generator trained against it would learn.
+    then only lowers the peaks: differentiated whole, the share also falls when detail or
+    noise is added around a peak, which a generator trained against it would learn.
     """
     pixels = images.float() / 255 if images.dtype == torch.uint8 else images.float()
     luma = kornia.color.rgb_to_grayscale(pixels)[:, 0]  # Rec. 601 weights

@@ -135,29 +135,27 @@ def test_feature_matching_detaches_real_features():
         feature_matching_loss(real, fake[:1])
 
 
-def test_periodic_artefact_loss_is_the_metric_and_its_gradient_lowers_a_dot_grid():
-    import kornia
+def test_periodic_artefact_loss_is_the_excess_score_and_its_gradient_lowers_a_mesh():
+    from test_metrics import natural_images, patterns
 
     from artgan import metrics
 
-    noise = torch.rand(2, 3, 128, 128, generator=torch.Generator().manual_seed(0))
-    picture = kornia.filters.gaussian_blur2d(noise, (9, 9), (1.5, 1.5)) * 2 - 0.5
-    y, x = torch.meshgrid(torch.arange(128), torch.arange(128), indexing="ij")
-    dots = ((y % 4 == 0) & (x % 4 == 0)).float()
-    meshed = picture + 0.03 * dots
-    before = float(periodic_artefact_loss(meshed))
-    assert before == pytest.approx(metrics.periodic_artefacts(meshed), rel=1e-5)
-    images = meshed.clone().requires_grad_(True)
-    optimizer = torch.optim.SGD([images], lr=1.0)
-    for _ in range(30):
-        optimizer.zero_grad()
-        periodic_artefact_loss(images).backward()
-        optimizer.step()
-    assert metrics.periodic_artefacts(images.detach()) < 0.25 * before  # measured: 0.02x
-
-    def grid_height(batch: torch.Tensor) -> float:  # the dots' mean height over the rest
-        on_dots = (batch * dots).mean((0, 1)).sum() / dots.sum()
-        return float(on_dots - (batch * (1 - dots)).mean((0, 1)).sum() / (1 - dots).sum())
-
-    # lowered until it no longer stands out of the picture's spectrum (measured: 0.74x)
-    assert grid_height(images.detach()) < 0.85 * grid_height(meshed)
+    photos = natural_images("photo", count=2)
+    clean = metrics.periodic_artefacts(photos)
+    for name in ("checkerboard 2", "dots 4"):
+        pattern = patterns()[name]
+        meshed = photos + pattern
+        before = float(periodic_artefact_loss(meshed, photos))
+        assert before == pytest.approx(metrics.periodic_artefacts(meshed) - clean, rel=1e-4)
+        assert float(periodic_artefact_loss(photos, meshed)) == 0  # under the reference
+        images = meshed.clone().requires_grad_(True)
+        optimizer = torch.optim.SGD([images], lr=3.0)
+        for _ in range(40):
+            optimizer.zero_grad()
+            periodic_artefact_loss(images, photos).backward()
+            optimizer.step()
+        assert metrics.periodic_artefacts(images.detach()) < 1.05 * clean, name
+        # lowered until it no longer stands out of the photos' spectra (measured on 8
+        # photos: 0.81x and 0.93x of the pattern left, where all of it scored 4x and 2.5x)
+        left = ((images.detach() - photos) * pattern).sum() / (pattern.square().sum() * 6)
+        assert float(left) < 0.96, name

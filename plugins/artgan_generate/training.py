@@ -96,7 +96,7 @@ class FastGANModule(GanModule):
             with step.autocast():
                 g_loss = self.loss.g_loss(discriminator(step.augment(fake)))
                 if self.artefact_weight:
-                    mesh = periodic_artefact_loss(fake)
+                    mesh = periodic_artefact_loss(fake, batch)
                     g_loss = g_loss + self.artefact_weight * mesh
             step.backward(g_loss, "generator")
         finally:

@@ -244,7 +244,7 @@ class CUTModule(GanModule):
                     nce = (nce + same) / 2
                 g_loss = adversarial + self.nce_weight * nce
                 if self.artefact_weight:
-                    mesh = periodic_artefact_loss(fake_b)
+                    mesh = periodic_artefact_loss(fake_b, real_a)
                     g_loss = g_loss + self.artefact_weight * mesh
             step.backward(g_loss, "generator")
         finally:

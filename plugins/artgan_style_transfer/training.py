@@ -190,7 +190,8 @@ class CycleGANModule(GanModule):
                     g_loss = g_loss + self.identity_weight * same
                 mesh = torch.zeros((), device=real_a.device)
                 if self.artefact_weight:
-                    mesh = periodic_artefact_loss(fake_b) + periodic_artefact_loss(fake_a)
+                    mesh = periodic_artefact_loss(fake_b, real_a) + \
+                        periodic_artefact_loss(fake_a, real_b)
                     g_loss = g_loss + self.artefact_weight * mesh
             step.backward(g_loss, "generators")
         finally:
