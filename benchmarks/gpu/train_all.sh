@@ -13,7 +13,8 @@
 # 2. The shipped models' recipes at 256 px (styles) and 128 px (generate), bf16, channels-last,
 #    all at once on the one GPU (none of these small networks fills an H200 alone), each for
 #    ARTGAN_GPU_MINUTES (default 6) with validation picking the exported step: the three styles,
-#    the generator, and the restore detector fine-tuned on photographs and paintings. Widths
+#    the generator (both trained against periodic artefacts, --artefact-weight), and the
+#    restore detector fine-tuned on photographs and paintings. Widths
 #    stay those of the shipped models: the CycleGAN paper's (64, 9 blocks) would make 45 MB
 #    files, over the few MB a shipped model may take and the 16 MiB a file may come back as.
 #
@@ -44,8 +45,8 @@ PYTHON=${PYTHON:-python3}
 if [ "${ARTGAN_GPU_TINY:-0}" = 1 ]; then
     DEVICE=cpu
     BUDGET=(--steps 2)
-    STYLE=(--size 32 --load-size 36 --width 4 --blocks 1 --d-width 4 --d-layers 1)
-    GENERATE=(--size 32 --width 2 --batch-size 2)
+    STYLE=(--size 64 --load-size 68 --width 4 --blocks 1 --d-width 4 --d-layers 1)
+    GENERATE=(--size 64 --width 2 --batch-size 2)
     RESTORE=(--load-size 128 --batch-size 2 --detector-steps 1)
     STYLE_PICK=(--holdout 0 --validate 2 --validate-every 1)
     RESTORE_PICK=(--holdout 0 --validate 2 --validate-every 1)
@@ -116,12 +117,13 @@ pids=()
 names=()
 for style in monet vangogh ukiyoe; do
     train "$style" style-transfer --domain-a "$DATA/photo" --domain-b "$DATA/$style" \
-        "${STYLE[@]}" --identity 2.5 --ema 0.998 --augment translation \
+        "${STYLE[@]}" --identity 2.5 --ema 0.998 --augment translation --artefact-weight 3 \
         "${STYLE_PICK[@]}" &
     pids+=($!)
     names+=("$style")
 done
-train generate-monet generate --data "$DATA/monet" "${GENERATE[@]}" --ema 0.998 &
+train generate-monet generate --data "$DATA/monet" "${GENERATE[@]}" --ema 0.998 \
+    --artefact-weight 2 &
 pids+=($!)
 names+=(generate-monet)
 train restore-general restore --init general --only detector --data "$DATA/photo" \
