@@ -8,8 +8,9 @@ On held-out photos (the last ``--holdout`` by name, which ``artgan train style-t
 (``artgan.metrics.swd``, pooled normalisation, so colour casts count) to the paintings of
 (i) the photos themselves, (ii) Reinhard et al. 2001 colour transfer (each photo's Lab mean
 and standard deviation per channel matched to the paintings' typical ones) and (iii)
-artgan's stylized photos; the mean SSIM of luminance between each output and its photo (how
-much of the picture's structure survives); and the periodic-artefact score
+artgan's stylized photos, in all and per level of the Laplacian pyramid; the mean SSIM of
+luminance between each output and its photo (how much of the picture's structure survives);
+and the periodic-artefact score
 (``artgan.metrics.periodic_artefacts``: the mesh or checkerboard that upsampling prints).
 Lower SWD is closer to the paintings; the ratios to (i) say how much of the gap a method
 closes, or, for artefacts, how much mesh it adds. ``--update-card`` writes the numbers into
@@ -97,7 +98,8 @@ def main() -> None:
     transferred = reinhard(photos, paintings)
 
     rows = {"(i) photos": photos, "(ii) Reinhard": transferred, "(iii) artgan": stylized}
-    results = {name: metrics.swd(paintings, images)["swd"] for name, images in rows.items()}
+    distances = {name: metrics.swd(paintings, images) for name, images in rows.items()}
+    results = {name: distance["swd"] for name, distance in distances.items()}
     similarity = {name: luma_ssim(images, photos) for name, images in rows.items()}
     artefacts = {name: metrics.periodic_artefacts(images) for name, images in rows.items()}
     print(f"{len(held_out)} held-out photos from {args.photo_dir} vs {len(paintings)} paintings "
@@ -108,6 +110,12 @@ def main() -> None:
         print(f"{name:16} {results[name]:8.3f} {results[name] / base:7.3f} "
               f"{similarity[name]:10.3f} {artefacts[name]:10.4f} "
               f"{artefacts[name] / base_artefacts:7.3f}")
+    levels = [key for key in distances["(i) photos"] if key != "swd"]
+    print("SWD per pyramid level (the finest, last, is pixel-level detail: a slight blur of "
+          "the stylized photos raises it most)")
+    print(f"{'':16} " + " ".join(f"{key:>8}" for key in levels))
+    for name in rows:
+        print(f"{name:16} " + " ".join(f"{distances[name][key]:8.1f}" for key in levels))
     ratio = results["(iii) artgan"] / base
     artefact_ratio = artefacts["(iii) artgan"] / base_artefacts
     print(f"ratios: (iii)/(i) = {ratio:.3f}, (ii)/(i) = {results['(ii) Reinhard'] / base:.3f}; "
