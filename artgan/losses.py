@@ -14,7 +14,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from artgan.metrics import periodic_artefact_shares
 from artgan.plugins import RegistryView
 
 
@@ -140,6 +139,8 @@ def periodic_artefact_loss(images: Tensor, reference: Tensor) -> Tensor:
     few chance peaks (about 0.04), and pushing below that flattens texture, which a brush
     stroke needs. The gradient lowers peaks only (``penalty=True``). At least 64 px a side.
     """
+    from artgan.metrics import periodic_artefact_shares  # kornia: only when training uses it
+
     with torch.no_grad():
         floor = periodic_artefact_shares(reference.float()).mean()
     excess = periodic_artefact_shares(images.float(), penalty=True) - floor
