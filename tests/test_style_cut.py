@@ -95,7 +95,8 @@ def test_tiny_cut_run_writes_a_one_way_model(tmp_path, method):
         TASK.load(str(out), device="cpu", reverse=True)
 
 
-def test_cut_starts_from_a_cyclegan_models_photo_to_painting_generator(tmp_path):
+def test_cut_fine_tunes_a_cyclegan_models_photo_to_painting_generator_and_keeps_the_other(
+        tmp_path):
     photos, paintings = _pictures(tmp_path / "a", 4), _pictures(tmp_path / "b", 4, seed=1)
     start = _save_tiny(tmp_path / "start.safetensors", seed=5)
     out = tmp_path / "tuned.safetensors"
@@ -103,14 +104,27 @@ def test_cut_starts_from_a_cyclegan_models_photo_to_painting_generator(tmp_path)
                size=16, init=str(start), d_width=4, d_layers=2, d_padding="reflect",
                steps=1, lr=1e-12, run_dir=tmp_path / "run", out=str(out), device="cpu",
                precision="fp32")
-    before = store.load_model(start, "style-transfer").network["a2b"].state_dict()
-    after = store.load_model(out, "style-transfer").network["a2b"].state_dict()
-    for key, value in before.items():
-        torch.testing.assert_close(after[key], value.half().float(), rtol=1e-3, atol=1e-4)
+    before = store.load_model(start, "style-transfer").network
+    tuned = store.load_model(out, "style-transfer")
+    # one way trained, the other kept: still a two-way model, so --reverse still works
+    assert tuned.info.metadata["architecture"] == "cyclegan"
+    for direction in ("a2b", "b2a"):
+        after = tuned.network[direction].state_dict()
+        for key, value in before[direction].state_dict().items():
+            torch.testing.assert_close(after[key], value.half().float(), rtol=1e-3, atol=1e-4)
+    assert TASK.load(str(out), device="cpu", reverse=True)(Image.new("RGB", (16, 16))).size \
+        == (16, 16)
+    # with the blur switched on the kept generator would compute something else: one way
+    blurred = tmp_path / "blurred.safetensors"
+    TASK.train(method="fastcut", domain_a=str(photos), domain_b=str(paintings), name="z",
+               size=16, init=str(start), antialias=True, d_width=4, d_layers=2,
+               d_padding="reflect", steps=1, run_dir=tmp_path / "run3", out=str(blurred),
+               device="cpu", precision="fp32")
+    assert store.read_header(blurred)["architecture"] == "cut"
     # a one-way model cannot start a CycleGAN, which needs both directions
     with pytest.raises(ArtganError, match="trained one way"):
         TASK.train(method="cyclegan", domain_a=str(photos), domain_b=str(paintings), name="y",
-                   size=16, init=str(out), d_width=4, d_layers=2, d_padding="reflect",
+                   size=16, init=str(blurred), d_width=4, d_layers=2, d_padding="reflect",
                    steps=1, run_dir=tmp_path / "run2", out=str(tmp_path / "y.safetensors"),
                    device="cpu")
 

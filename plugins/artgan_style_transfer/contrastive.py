@@ -28,7 +28,7 @@ from artgan.losses import LOSSES, periodic_artefact_loss
 from artgan.nn.blocks import PatchDiscriminator, ResidualBlock, ResnetGenerator
 from artgan.train import GanModule, StepContext
 
-from .model import CUT_ARCHITECTURE, cut
+from .model import ARCHITECTURE, CUT_ARCHITECTURE, cut, cyclegan
 
 PATCHES = 256  # locations per picture and depth that PatchNCE compares
 TEMPERATURE = 0.07
@@ -143,6 +143,7 @@ class CUTModule(GanModule):
         nce_weight: float | None = None,
         artefact_weight: float = 0.0,
         d_warmup: int = 0,
+        keep_reverse: bool = False,
         loss: str = "lsgan",
         seed: int = 0,
         init: dict[str, Tensor] | None = None,
@@ -162,6 +163,7 @@ class CUTModule(GanModule):
         self.loss = LOSSES.get(loss)
         self.seed = seed
         self.init = init
+        self.keep_reverse = keep_reverse
         self.validation = validation
         self._generators: dict[torch.device, torch.Generator] = {}
 
@@ -280,5 +282,13 @@ class CUTModule(GanModule):
         return torch.stack([r.float() for r in rows], dim=1).flatten(0, 1)
 
     def export(self, networks: dict[str, nn.Module]) -> tuple[nn.Module, str, dict[str, Any]]:
-        return (nn.ModuleDict({"a2b": networks["a2b"]}).eval(), CUT_ARCHITECTURE,
-                dict(self.config))
+        """The generator alone (a ``cut`` model), or with ``keep_reverse`` beside the --init
+        CycleGAN model's painting -> photo generator, unchanged (a ``cyclegan`` model, so a
+        one-way fine-tune of a style does not take ``--reverse`` away from it)."""
+        if not self.keep_reverse:
+            return (nn.ModuleDict({"a2b": networks["a2b"]}).eval(), CUT_ARCHITECTURE,
+                    dict(self.config))
+        both = cyclegan(**self.config)
+        both.load_state_dict(self.init)
+        both["a2b"] = networks["a2b"]
+        return both.eval(), ARCHITECTURE, dict(self.config)

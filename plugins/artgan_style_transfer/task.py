@@ -263,8 +263,10 @@ class StyleTransferTask(Task):
                          help="Start the generators from this style model (name or file) "
                          "instead of from scratch: fine-tuning, e.g. to a new painter; its "
                          "architecture is used (--width, --blocks, --upsample must match "
-                         "or be left out). cut/fastcut take its photo -> painting "
-                         "generator; cyclegan needs a cyclegan model."),
+                         "or be left out). cut/fastcut fine-tune its photo -> painting "
+                         "generator and keep its painting -> photo one unchanged (unless "
+                         "--antialias changes the generators); cyclegan needs a cyclegan "
+                         "model."),
             click.Option(["--workers"], type=click.IntRange(min=0), default=0, show_default=True,
                          help="Data loading processes (pictures are cached in memory)."),
             click.Option(["--out"], help="Model file (default: the user model folder/NAME)."),
@@ -312,7 +314,12 @@ class StyleTransferTask(Task):
             module_options.update(cycle_weight=options["cycle"],
                                   identity_weight=options["identity"], pool_size=options["pool"])
         else:
-            module_options.update(method=options["method"], nce_weight=options["nce_weight"])
+            # a CycleGAN style fine-tuned one way keeps its other direction, where the
+            # generators' shape (the blur included) is the model's own
+            keep_reverse = init is not None and "b2a" in start.network and \
+                generator == dict(start.config)
+            module_options.update(method=options["method"], nce_weight=options["nce_weight"],
+                                  keep_reverse=keep_reverse)
         return train_style(
             options["method"], options["domain_a"], options["domain_b"], run.out, run.config,
             size=options["size"], load_size=options["load_size"], generator=generator,
