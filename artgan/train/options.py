@@ -77,6 +77,17 @@ def train_options() -> list[click.Option]:
     ]
 
 
+def artefact_weight_option(generated: str, reference: str) -> click.Option:
+    """``--artefact-weight``, for tasks whose generators can train against the mesh
+    (``artgan.losses.periodic_artefact_loss``): how far the ``generated`` pictures' score
+    may exceed the ``reference`` ones' before it costs."""
+    return click.Option(
+        ["--artefact-weight"], type=FiniteFloatRange(min=0), default=0.0, show_default=True,
+        metavar="W", help=f"Weight of a penalty on how far {generated} periodic-artefact "
+        f"score (artgan.metrics.periodic_artefacts) exceeds {reference}: against the mesh, "
+        "dot grid or dashes a generator learns; pictures of at least 64 px.")
+
+
 def config_from_options(*, task: str = "train", **options: Any) -> TrainConfig:
     """Build a TrainConfig from parsed options; keys that are not training settings are ignored.
 

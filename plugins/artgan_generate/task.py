@@ -62,6 +62,7 @@ class GenerateTask(Task):
 
     def train_options(self) -> list[click.Parameter]:
         from artgan.train.driver import shared_options
+        from artgan.train.options import artefact_weight_option
 
         # FastGAN's settings of the shared options
         shared = shared_options(self.name, {"augment": "color,translation", "ema": 0.999})
@@ -77,11 +78,7 @@ class GenerateTask(Task):
                          help="Blur after each upsampling of the generator and before each "
                               "strided convolution of the discriminator: against a grid of "
                               "dashes in the pictures (no extra weights)."),
-            click.Option(["--artefact-weight"], type=click.FloatRange(min=0), default=0.0,
-                         show_default=True, metavar="W",
-                         help="Weight of a penalty on the pictures' periodic-artefact score "
-                         "(artgan.metrics.periodic_artefacts): against a grid of dashes or "
-                         "dots; --size 64 or more."),
+            artefact_weight_option("the generated pictures'", "the training pictures'"),
             click.Option(["--batch-size"], type=click.IntRange(min=1), default=16,
                          show_default=True, help="Pictures per step."),
             click.Option(["--lr"], type=click.FloatRange(min=0, min_open=True), default=2e-4,

@@ -176,6 +176,7 @@ class StyleTransferTask(Task):
 
     def train_options(self) -> list[click.Parameter]:
         from artgan.train.driver import init_default_help, shared_options
+        from artgan.train.options import artefact_weight_option
 
         # the CycleGAN paper's settings of the shared options
         shared = shared_options(self.name, {"lr_schedule": "linear"})
@@ -229,11 +230,7 @@ class StyleTransferTask(Task):
             click.Option(["--identity"], type=click.FloatRange(min=0), default=5.0,
                          show_default=True, help="cyclegan: identity weight (the paper: "
                          "0.5 x lambda); keeps colours, 0 lets them drift."),
-            click.Option(["--artefact-weight"], type=click.FloatRange(min=0), default=0.0,
-                         show_default=True, metavar="W",
-                         help="Weight of a penalty on the generated crops' periodic-artefact "
-                         "score (artgan.metrics.periodic_artefacts): against the mesh or dot "
-                         "grid a generator learns; crops of at least 64 px."),
+            artefact_weight_option("the generated crops'", "their sources'"),
             click.Option(["--d-warmup"], type=click.IntRange(min=0), default=0,
                          show_default=True, metavar="STEPS",
                          help="Train only the discriminators for the first STEPS steps: with "
