@@ -246,7 +246,7 @@ def test_periodic_artefacts_rise_with_a_faint_checkerboard_or_dot_grid():
     assert 0 < clean < 0.06  # the chance floor of noise-like detail, about 0.04
     for name, pattern in patterns().items():
         score = metrics.periodic_artefacts(to_8_bits(photos + pattern))
-        assert score > 2 * clean, name  # measured: 4.0x, 3.9x and 2.5x
+        assert score > 2 * clean, name  # measured: 3.6x, 3.5x and 2.2x
     checkerboard = patterns()["checkerboard 2"]
     scores = [metrics.periodic_artefacts(to_8_bits(photos + k * checkerboard)) for k in (1, 2, 4)]
     assert clean < scores[0] < scores[1] < scores[2]
@@ -256,10 +256,11 @@ def test_periodic_artefacts_score_natural_textures_alike():
     """Oriented strokes and straight edges draw ridges, not peaks, through the spectrum."""
     scores = {kind: metrics.periodic_artefacts(natural_images(kind))
               for kind in ("photo", "strokes", "blocks")}
-    assert max(scores.values()) < 1.6 * min(scores.values()), scores  # measured: 1.46
+    # measured: 1.62 (1.46 on luminance alone: the largest of three channels spreads more)
+    assert max(scores.values()) < 1.75 * min(scores.values()), scores
     meshed = metrics.periodic_artefacts(
         to_8_bits(natural_images("strokes") + patterns()["checkerboard 2"]))
-    assert meshed > 1.5 * scores["strokes"]  # measured: 1.9x
+    assert meshed > 1.4 * scores["strokes"]  # measured: 1.6x
 
 
 def test_periodic_artefacts_ignore_size_and_dtype_and_flat_tiles():
