@@ -4,6 +4,7 @@ extra. OpenVINO compiles in f32 here (as if the CPU had no bfloat16), so results
 deterministic."""
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -244,12 +245,18 @@ def test_restore_networks_match_torch_and_are_cached(conversions):
     from artgan_restore.detector import damage_probability
     from artgan_restore.restorer import Restorer
 
+    def compilations() -> set[Path]:
+        return set((backends.cache_dir() / "compiled").glob("*.blob"))
+
     picture = _scratched()
     ours = Restorer.load("general", "cpu", "torch")
+    before = compilations()
     theirs = Restorer.load("general", "cpu", "openvino")
     assert all(isinstance(net, backends.OpenVINONetwork) for net in theirs.networks.values())
+    kept = compilations()
     Restorer.load("general", "cpu", "openvino")
     assert len(conversions) == 2  # detector and inpainter; the second load read the cache
+    assert len(kept - before) == 2 and compilations() == kept  # compiled once, then loaded
     probability = [damage_probability(restorer.networks["detector"], picture)
                    for restorer in (ours, theirs)]
     assert probability[0].max() > 0.5  # the scratch is seen, so the comparison means something
