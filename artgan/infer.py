@@ -25,6 +25,7 @@ picture itself, if asked), so no float copy of a whole large picture is ever mad
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Protocol
@@ -74,8 +75,19 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     return None
 
 
+# oneDNN's instruction-set limits below AVX512_CORE_BF16, the first with bfloat16 arithmetic
+_ISAS_WITHOUT_BF16 = {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE",
+                      "AVX512_CORE_VNNI"}
+
+
 def cpu_has_bf16() -> bool:
-    """Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX)."""
+    """Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX) and torch's and
+    OpenVINO's kernels may use it: ``ONEDNN_MAX_CPU_ISA`` (or its old name
+    ``DNNL_MAX_CPU_ISA``) set below AVX512_CORE_BF16 keeps oneDNN, inside both, to older
+    instructions, where OpenVINO cannot compile for bfloat16 at all."""
+    limit = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or ""
+    if limit.strip().upper() in _ISAS_WITHOUT_BF16:
+        return False
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 

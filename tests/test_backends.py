@@ -3,6 +3,7 @@ statistics, alpha; generate), converted once into the cache, and one clear line 
 extra. OpenVINO compiles in f32 here (as if the CPU had no bfloat16), so results are
 deterministic."""
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -295,3 +296,20 @@ def test_openvino_measures_the_statistics_torch_does():
         assert ov_mean.shape == mean.shape and ov_rstd.shape == rstd.shape
         assert torch.allclose(ov_mean, mean, rtol=0.05, atol=0.02)
         assert torch.allclose(ov_rstd, rstd, rtol=0.05, atol=0.02)
+
+
+def test_an_isa_limit_below_bf16_runs_openvino_in_f32(tiny, tmp_path, monkeypatch):
+    """``ONEDNN_MAX_CPU_ISA=AVX2`` (what a CPU without AVX-512 has, or a user's setting) keeps
+    OpenVINO from compiling for bf16: artgan must ask it for f32 (it used to fail with
+    "object is not initialized" on CPUs that have bf16)."""
+    monkeypatch.undo()  # the fixture's own ARTGAN_HOME is kept below; bf16 as the CPU says
+    monkeypatch.setenv("ARTGAN_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert not infer.cpu_has_bf16()
+    picture = tmp_path / "photo.png"
+    _picture(60, 44).save(picture)
+    done = subprocess.run([sys.executable, "-m", "artgan", "run", "style-transfer", "--style",
+                           tiny, "--backend", "openvino", str(picture), "-o",
+                           str(tmp_path / "out.png")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert Image.open(tmp_path / "out.png").size == (60, 44)
