@@ -136,14 +136,17 @@ def periodic_artefact_loss(images: Tensor, reference: Tensor) -> Tensor:
     grid.
 
     Only the excess over the references' mean score counts: every natural picture has a
-    few chance peaks (about 0.04), and pushing below that flattens texture, which a brush
-    stroke needs. The gradient lowers peaks only (``penalty=True``). At least 64 px a side.
+    few chance peaks (about 0.07), and pushing below that flattens texture, which a brush
+    stroke needs. The score is a share of each tile's fine-detail power, so the gradient
+    cannot lower it by fading a channel's detail altogether: with the share's total held
+    constant (peaks-only), fine-tunes of the styles turned their pictures grey (colour) or
+    soft (luminance). At least 64 px a side.
     """
     from artgan.metrics import periodic_artefact_shares  # kornia: only when training uses it
 
     with torch.no_grad():
         floor = periodic_artefact_shares(reference.float()).mean()
-    excess = periodic_artefact_shares(images.float(), penalty=True) - floor
+    excess = periodic_artefact_shares(images.float()) - floor
     return excess.clamp(min=0).mean()
 
 

@@ -302,16 +302,12 @@ def periodic_artefacts(
 
 
 def periodic_artefact_shares(
-    images: Tensor, *, tile: int = ARTEFACT_TILE, factor: float = 6.0, penalty: bool = False
+    images: Tensor, *, tile: int = ARTEFACT_TILE, factor: float = 6.0
 ) -> Tensor:
     """Per image, the mean over its tiles of the high-band power share in peaks, in its
     most affected YCbCr channel (N,): the score of ``periodic_artefacts`` before its mean.
     Any value range will do (the tiles lose their mean and the share is a ratio of powers);
-    H and W must be at least ``tile``.
-
-    With ``penalty`` the background and the total are held constant in the gradient, which
-    then only lowers the peaks: differentiated whole, the share also falls when detail or
-    noise is added around a peak, which a generator trained against it would learn.
+    H and W must be at least ``tile``. Differentiable (``artgan.losses.periodic_artefact_loss``).
     """
     pixels = images.float() / 255 if images.dtype == torch.uint8 else images.float()
     channels = kornia.color.rgb_to_ycbcr(pixels).flatten(0, 1)  # (3N, H, W): Rec. 601
@@ -321,15 +317,11 @@ def periodic_artefact_shares(
     window = torch.hann_window(tile, device=pixels.device)
     power = torch.fft.fft2(tiles * torch.outer(window, window)).abs().square()
     background = _spectral_background(power)
-    if penalty:
-        background = background.detach()
     frequency = torch.fft.fftfreq(tile, device=pixels.device)
     high = torch.hypot(frequency[:, None], frequency[None, :]) >= _HIGH_BAND
     peaks = _widen((power > factor * background) & high) & high
     excess = ((power - background).clamp(min=0) * peaks).sum((-2, -1))
     total = (power * high).sum((-2, -1))
-    if penalty:
-        total = total.detach()
     seen = total > 0
     shares = torch.where(seen, excess / total.clamp(min=torch.finfo(total.dtype).tiny), 0.0)
     per_channel = shares.sum(1) / seen.sum(1).clamp(min=1)
