@@ -151,7 +151,8 @@ def test_artefact_weight_adds_the_mesh_penalty_to_the_generator_loss(tmp_path, m
                steps=2, run_dir=tmp_path / "run", out=str(tmp_path / "x.safetensors"),
                device="cpu", precision="fp32")
     logged = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").open()]
-    assert any(0 < entry.get("artefacts", -1) < 2 for entry in logged)
+    # logged with the generator's losses; 0 where the outputs score under their photos
+    assert logged and all(0 <= entry["artefacts"] < 2 for entry in logged)
     with pytest.raises(ArtganError, match="--artefact-weight needs crops of at least 64 px"):
         TASK.train(method=method, domain_a=str(photos), domain_b=str(paintings), name="y",
                    size=32, width=4, blocks=1, d_width=4, d_layers=2, d_padding="reflect",
