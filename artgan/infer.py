@@ -80,13 +80,18 @@ _ISAS_WITHOUT_BF16 = {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX51
                       "AVX512_CORE_VNNI"}
 
 
+def cpu_isa_limit() -> str | None:
+    """The instruction set oneDNN (inside torch and OpenVINO) is limited to, if any:
+    ``ONEDNN_MAX_CPU_ISA``, or its old name ``DNNL_MAX_CPU_ISA``."""
+    limit = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
+    return limit.strip().upper() if limit else None
+
+
 def cpu_has_bf16() -> bool:
     """Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX) and torch's and
-    OpenVINO's kernels may use it: ``ONEDNN_MAX_CPU_ISA`` (or its old name
-    ``DNNL_MAX_CPU_ISA``) set below AVX512_CORE_BF16 keeps oneDNN, inside both, to older
-    instructions, where OpenVINO cannot compile for bfloat16 at all."""
-    limit = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or ""
-    if limit.strip().upper() in _ISAS_WITHOUT_BF16:
+    OpenVINO's kernels may use it: a ``cpu_isa_limit`` below AVX512_CORE_BF16 keeps them to
+    older instructions, where OpenVINO cannot compile for bfloat16 at all."""
+    if cpu_isa_limit() in _ISAS_WITHOUT_BF16:
         return False
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 

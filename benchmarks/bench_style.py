@@ -75,7 +75,9 @@ def cpu_description() -> str:
     except OSError:
         pass
     present = [flag for flag in FLAGS if flag in flags] or ["flags unknown"]
-    limit = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
+    from artgan.infer import cpu_isa_limit
+
+    limit = cpu_isa_limit()
     limited = f"; oneDNN limited to {limit} (ONEDNN_MAX_CPU_ISA)" if limit else ""
     return f"{name}, {os.cpu_count()} logical CPUs; {' '.join(present)}{limited}"
 

@@ -243,7 +243,7 @@ def patterns(size: int = 128) -> dict[str, torch.Tensor]:
 def test_periodic_artefacts_rise_with_a_faint_checkerboard_or_dot_grid():
     photos = natural_images("photo")
     clean = metrics.periodic_artefacts(photos)
-    assert 0 < clean < 0.06  # the chance floor of noise-like detail, about 0.04
+    assert 0 < clean < 0.06  # the chance floor of noise-like detail, about 0.05
     for name, pattern in patterns().items():
         score = metrics.periodic_artefacts(to_8_bits(photos + pattern))
         assert score > 2 * clean, name  # measured: 3.6x, 3.5x and 2.2x
