@@ -206,11 +206,16 @@ class OpenVINOModel:
             self.compiled.release_memory()
 
 
+def dynamic(key: str | None, make: Callable[[], Any]) -> OpenVINOModel:
+    """The model of dynamic shapes ``cached`` as ``key`` (or ``make()``'s), compiled, its
+    compilation kept beside the cache when it has a key."""
+    return OpenVINOModel(cached(key, make), keep=key is not None)
+
+
 def generator(network: nn.Module, latent_dim: int, key: str | None) -> OpenVINOModel:
     """A latents (N, ``latent_dim``) -> pictures network, batch size dynamic."""
     example = [torch.randn(2, latent_dim)]
-    return OpenVINOModel(cached(key, lambda: convert(network, example, [(-1, latent_dim)])),
-                         keep=key is not None)
+    return dynamic(key, lambda: convert(network, example, [(-1, latent_dim)]))
 
 
 class _StatsInputs(nn.Module):
@@ -297,9 +302,9 @@ class OpenVINOStyle:
                 norm.record = True
             module = _StatsOutputs(self.network, norms)
             key = self.key and f"{self.key}.stats"
-            model = cached(key, lambda: convert(module, [self.example], [(1, 3, -1, -1)]))
-        # dynamic shapes: OpenVINO 2026.4 crashes compiling this one for a shape in f32
-        return OpenVINOModel(model, keep=key is not None), channels
+            # dynamic shapes: OpenVINO 2026.4 crashes compiling this one for a shape in f32
+            model = dynamic(key, lambda: convert(module, [self.example], [(1, 3, -1, -1)]))
+        return model, channels
 
     def __call__(self, images: Tensor) -> Tensor:
         return self._whole(images)
@@ -340,8 +345,7 @@ class OpenVINONetwork(nn.Module):
         self.multiple = network.multiple
         self.outputs = getattr(network, "outputs", 1)
         shapes = [(-1, x.shape[1], -1, -1) for x in example]
-        self.compiled = OpenVINOModel(cached(key, lambda: convert(network, example, shapes)),
-                                      keep=key is not None)
+        self.compiled = dynamic(key, lambda: convert(network, example, shapes))
 
     def forward(self, *inputs: Tensor) -> Tensor:
         return self.compiled(*inputs)
