@@ -10,9 +10,10 @@ A network is converted once (``openvino.convert_model`` traces it) and saved und
 ``$ARTGAN_HOME/cache/openvino/``, named by the sha256 of its weights file, the network, the
 OpenVINO and artgan versions and ``CONVERSION`` (each can change what a conversion gives);
 later loads read the saved model and only compile it. A cache entry that cannot be read is
-converted again. Models are compiled for the CPU in bfloat16 where it computes it natively
-(AVX-512-BF16, AMX), else float32, with torch's thread count; a style generator's for the
-shape of the picture or tile it runs (``OpenVINOModel``'s ``static``).
+converted again; past ``CACHE_BUDGET`` a new conversion deletes the least recently used.
+Models are compiled for the CPU in bfloat16 where it computes it natively (AVX-512-BF16,
+AMX), else float32, with torch's thread count; a style generator's for the shape of the
+picture or tile it runs (``OpenVINOModel``'s ``static``).
 
 Style generators come in three variants, because ``artgan.infer.translate`` runs a large
 picture in tiles whose instance norms share statistics measured on a shrunk copy: torch
@@ -50,6 +51,10 @@ CONVERSION = 2  # raised whenever artgan's networks convert differently: a new c
 # 2048x2048 at the default tile, whose process peaks at 1.4 GB, under the 1.5 GB that the
 # torch path keeps to at any size (OpenVINO needs about half torch's memory per pixel)
 WHOLE_TILES = 4
+# bytes the cache folder keeps: past this, a new conversion deletes the least recently used
+# entries (a retrained model leaves its old conversions behind: 0.4 GB after a few days of
+# development here); about 20 models' conversions and kept compilations
+CACHE_BUDGET = 1 << 30
 
 
 def openvino() -> Any:
@@ -130,11 +135,54 @@ def cached(key: str | None, make: Callable[[], Any]) -> Any:
     xml = cache_path(key)
     if xml.is_file() and xml.with_suffix(".bin").is_file():
         try:
-            return _core().read_model(str(xml))
+            model = _core().read_model(str(xml))
         except RuntimeError:
             pass  # truncated or garbled: converted again below, and replaced
-    save(make(), xml)
+        else:
+            _touch(xml)
+            return model
+    model = make()
+    prune(cache_dir(), CACHE_BUDGET)  # before the save: the new entry never goes
+    save(model, xml)
     return _core().read_model(str(xml))  # as every later load reads it: one compilation kept
+
+
+def _touch(xml: Path) -> None:
+    """Mark a cache entry as just used, for ``prune``."""
+    for path in (xml, xml.with_suffix(".bin")):
+        try:
+            os.utime(path)
+        except OSError:
+            pass  # a read-only cache still serves; it is only pruned less well
+
+
+def prune(folder: Path, budget: int) -> None:
+    """Delete the least recently used entries of the cache ``folder`` until it holds at most
+    ``budget`` bytes: conversions (an .xml and its .bin, used when read) and the kept
+    compilations under ``compiled`` (used when written). Only a cache's own files go; one
+    that cannot be deleted (in use elsewhere, say) is left."""
+    entries: dict[Path, list[Path]] = {}
+    for path in folder.glob("*.xml"):
+        entries[path] = [path, path.with_suffix(".bin")]
+    for path in (folder / "compiled").glob("*.blob"):
+        entries[path] = [path]
+    sizes, used = {}, {}
+    for key, files in entries.items():
+        try:
+            sizes[key] = sum(file.stat().st_size for file in files if file.exists())
+            used[key] = key.stat().st_mtime
+        except OSError:
+            continue  # deleted meanwhile by another process
+    total = sum(sizes.values())
+    for key in sorted(sizes, key=used.__getitem__):
+        if total <= budget:
+            break
+        for file in entries[key]:
+            try:
+                file.unlink(missing_ok=True)
+            except OSError:
+                pass
+        total -= sizes[key]
 
 
 def save(model: Any, xml: Path) -> Path:

@@ -3,6 +3,7 @@ statistics, alpha; generate), converted once into the cache, and one clear line 
 extra. OpenVINO compiles in f32 here (as if the CPU had no bfloat16), so results are
 deterministic."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -183,6 +184,39 @@ def test_a_new_weights_file_gets_its_own_entry(tiny, conversions, tmp_path):
                              task="style-transfer", architecture="cyclegan", config=TINY)
     artgan.load("style-transfer", str(other), backend="openvino")(_picture(40, 36))
     assert len(conversions) == 2 and len(list(backends.cache_dir().glob("*.xml"))) == 2
+
+
+def test_past_its_budget_the_cache_forgets_the_least_recently_used(tiny, conversions,
+                                                                    tmp_path, monkeypatch):
+    from artgan_style_transfer import cyclegan
+
+    def model(seed: int) -> str:
+        torch.manual_seed(seed)
+        return str(store.save_model(cyclegan(**TINY), tmp_path / f"m{seed}.safetensors",
+                                    task="style-transfer", architecture="cyclegan",
+                                    config=TINY))
+
+    def stylize(path: str) -> None:
+        artgan.load("style-transfer", path, backend="openvino")(_picture(40, 36))
+
+    first, second = model(1), model(2)
+    stylize(first)
+    stylize(second)
+    entries = sorted(backends.cache_dir().glob("*.xml"), key=lambda p: p.stat().st_mtime)
+    assert len(entries) == 2
+    entry = entries[0].with_suffix(".bin").stat().st_size + entries[0].stat().st_size
+    for age, path in enumerate(entries):  # clear ages: the first model used first
+        for file in (path, path.with_suffix(".bin")):
+            os.utime(file, (1000 + age, 1000 + age))
+    stylize(first)  # read from the cache: now the most recently used
+    assert len(conversions) == 2
+    monkeypatch.setattr(backends, "CACHE_BUDGET", int(1.5 * entry))
+    third = model(3)
+    stylize(third)  # a third conversion: the second model's entry goes, the first's stays
+    left = {path.name.split(".")[0] for path in backends.cache_dir().glob("*.xml")}
+    assert len(conversions) == 3
+    assert left == {backends.weights_key(path, "a2b") for path in (first, third)}
+    assert not [p for p in backends.cache_dir().glob("*.bin") if not p.with_suffix(".xml").exists()]
 
 
 def test_auto_on_a_gpu_is_torch_without_importing_openvino(monkeypatch):
