@@ -33,6 +33,7 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
@@ -148,41 +149,32 @@ def cached(key: str | None, make: Callable[[], Any]) -> Any:
 
 
 def _touch(xml: Path) -> None:
-    """Mark a cache entry as just used, for ``prune``."""
+    """Mark a cache entry as just used, for ``prune`` (a read-only cache still serves)."""
     for path in (xml, xml.with_suffix(".bin")):
-        try:
+        with suppress(OSError):
             os.utime(path)
-        except OSError:
-            pass  # a read-only cache still serves; it is only pruned less well
 
 
 def prune(folder: Path, budget: int) -> None:
     """Delete the least recently used entries of the cache ``folder`` until it holds at most
     ``budget`` bytes: conversions (an .xml and its .bin, used when read) and the kept
-    compilations under ``compiled`` (used when written). Only a cache's own files go; one
-    that cannot be deleted (in use elsewhere, say) is left."""
-    entries: dict[Path, list[Path]] = {}
-    for path in folder.glob("*.xml"):
-        entries[path] = [path, path.with_suffix(".bin")]
-    for path in (folder / "compiled").glob("*.blob"):
-        entries[path] = [path]
-    sizes, used = {}, {}
-    for key, files in entries.items():
-        try:
-            sizes[key] = sum(file.stat().st_size for file in files if file.exists())
-            used[key] = key.stat().st_mtime
-        except OSError:
-            continue  # deleted meanwhile by another process
-    total = sum(sizes.values())
-    for key in sorted(sizes, key=used.__getitem__):
+    compilations under ``compiled`` (used when written). A file that cannot be deleted (in
+    use elsewhere, say) is left."""
+    entries = [[xml, xml.with_suffix(".bin")] for xml in folder.glob("*.xml")]
+    entries += [[blob] for blob in (folder / "compiled").glob("*.blob")]
+    sized = []  # (last used, bytes, files)
+    for files in entries:
+        with suppress(OSError):  # deleted meanwhile by another process
+            sized.append((files[0].stat().st_mtime,
+                          sum(file.stat().st_size for file in files if file.exists()), files))
+    total = sum(size for _, size, _ in sized)
+    for _, size, files in sorted(sized, key=lambda entry: entry[0]):
         if total <= budget:
             break
-        for file in entries[key]:
-            try:
+        for file in files:  # the .xml first: a reader needs both
+            with suppress(OSError):
                 file.unlink(missing_ok=True)
-            except OSError:
-                pass
-        total -= sizes[key]
+        total -= size
 
 
 def save(model: Any, xml: Path) -> Path:

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from artgan_restore.damage import damaged_scan
 from artgan_restore.detector import pixel_f1
-from artgan_restore.restorer import Restorer
+from artgan_restore.restorer import Finding, Restorer
 
 from artgan.convert import pil_to_uint8
 from artgan.data import holdout_split
@@ -76,6 +76,11 @@ def scores(restored: torch.Tensor, original: torch.Tensor, mask: torch.Tensor) -
     return psnr(a, b, weight), ssim(a, b, weight)
 
 
+def left_alone(finding: Finding) -> bool:
+    """Whether ``artgan restore`` (without ``--force``) leaves the picture as it is."""
+    return finding.verdict is not None or not finding.mask.any()
+
+
 def automatic(restorer: Restorer, damaged: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor,
                                                                    bool]:
     """What ``artgan restore`` writes for ``damaged`` (the input itself when the safety net
@@ -84,7 +89,7 @@ def automatic(restorer: Restorer, damaged: torch.Tensor) -> tuple[torch.Tensor, 
     finding = restorer.find(damaged)
     forced = (restorer.inpaint(damaged, finding.mask, finding.opaque) if finding.mask.any()
               else damaged)
-    if finding.verdict or not finding.mask.any():
+    if left_alone(finding):
         return damaged, forced, False
     return forced, forced, True
 
@@ -105,9 +110,8 @@ def evaluate(restorer: Restorer, remover: Restorer, cv2, pictures: list[torch.Te
     for index, original in enumerate(pictures):
         finding = restorer.find(original)
         marked.append(finding.share)
-        left_alone = finding.verdict is not None or not finding.mask.any()
-        verdicts.append(left_alone)
-        repainted_clean.append(0.0 if left_alone else finding.share)
+        verdicts.append(left_alone(finding))
+        repainted_clean.append(0.0 if verdicts[-1] else finding.share)
         for label, (level, kinds) in DETECTOR_CASES.items():
             damaged, mask = damaged_scan(original, level, seed + index, kinds)
             found = restorer.find(damaged).marks
