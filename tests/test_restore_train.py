@@ -207,6 +207,23 @@ def test_holdout_leaves_out_the_last_images(folder):
         training_data([str(folder)], 32, holdout=6)
 
 
+def test_hard_negatives_are_trained_on_whole_and_never_validated(folder, tmp_path):
+    mined = tmp_path / "mined"
+    mined.mkdir()
+    for i in range(3):
+        Image.new("RGB", (40, 40), (i, 0, 0)).save(mined / f"{i:05d}_photo_x.png")
+    dataset, validation = training_data([str(folder)], 32, holdout=2, validate=1,
+                                        hard_negatives=(str(mined), str(mined)))
+    assert len(dataset) == 3 + 2 * 3  # repeated: drawn twice as often
+    assert [p.name for p in validation] == ["p3.png"]
+
+
+def test_hard_negatives_need_the_detector_to_train(folder, tmp_path):
+    with pytest.raises(ArtganError, match="--hard-negatives trains the detector"):
+        fine_tune(folder, tmp_path, "bad", "--only", "inpainter", "--hard-negatives",
+                  str(folder), "--steps", "1")
+
+
 def test_dice_loss_rewards_overlap_and_empty_predictions_on_clean_images():
     target = torch.zeros(1, 1, 8, 8)
     target[..., 2:4, 2:4] = 1

@@ -359,6 +359,12 @@ def restore_train_options() -> list[click.Parameter]:
         click.Option(["--data"], multiple=True, required=True,
                      type=click.Path(exists=True, file_okay=False),
                      help="Folder of clean paintings or photos (repeatable)."),
+        click.Option(["--hard-negatives"], multiple=True,
+                     type=click.Path(exists=True, file_okay=False),
+                     help="Folder of clean training pictures the detector wrongly marks, "
+                          "each centred on the place (benchmarks/mine_false_alarms.py): "
+                          "trained on as --data is, never held out or validated; repeat "
+                          "it to draw them more often."),
         click.Option(["--name"], default="restore", show_default=True,
                      help="Model name; saved as <user model dir>/restore/NAME.safetensors."),
         click.Option(["--out"], type=click.Path(dir_okay=False),
@@ -436,9 +442,11 @@ def restore_train_options() -> list[click.Parameter]:
 
 def training_data(folders: list[str], size: int, holdout: int,
                   load_size: int | None = None, validate: int = 0,
+                  hard_negatives: tuple[str, ...] = (),
                   ) -> tuple[ConcatDataset, list[Path]]:
     """Random crops from every folder, each minus its last ``holdout`` images (by path) and
-    the ``validate`` images before those, whose paths are returned too."""
+    the ``validate`` images before those, whose paths are returned too; and from every
+    ``hard_negatives`` folder, all of it (mined from training pictures: nothing to hold out)."""
     parts, validation = [], []
     for folder in folders:
         images = ImageFolder(folder, size, load_size=load_size)
@@ -449,6 +457,7 @@ def training_data(folders: list[str], size: int, holdout: int,
         kept, validated = holdout_split(kept, validate, "--validate")
         parts.append(images.subset(kept))
         validation += validated
+    parts += [ImageFolder(folder, size, load_size=load_size) for folder in hard_negatives]
     return ConcatDataset(parts), validation
 
 
@@ -508,7 +517,7 @@ def train(run: TrainRun, *, data: tuple[str, ...], size: int | None, load_size: 
           blocks: int | None, detector_width: int | None, detector_depth: int | None,
           detector_opacity: bool | None,
           init: str | None, only: str | None, validate: int, texture_weight: float,
-          **shared: Any) -> Path:
+          hard_negatives: tuple[str, ...] = (), **shared: Any) -> Path:
     """Train and export a restore model from the options of ``run`` (``driver.prepare``'s:
     pass them again as keywords); returns the model file's path."""
     config = {
@@ -537,7 +546,10 @@ def train(run: TrainRun, *, data: tuple[str, ...], size: int | None, load_size: 
     if validate and not only:  # driver.prepare pairs --validate with --validate-every
         raise ArtganError("--validate N, --validate-every STEPS and --only go together: "
                           "validation scores the one network that trains")
-    dataset, validation_paths = training_data(list(data), size, holdout, load_size, validate)
+    if hard_negatives and only not in (None, "detector"):
+        raise ArtganError(f"--hard-negatives trains the detector; --only {only} does not")
+    dataset, validation_paths = training_data(list(data), size, holdout, load_size, validate,
+                                              hard_negatives)
     validation = None
     if only == "detector" and validate:
         validation = DetectorValidation.from_paths(validation_paths)
@@ -555,8 +567,10 @@ def train(run: TrainRun, *, data: tuple[str, ...], size: int | None, load_size: 
     trainer = Trainer(module, loader, run.config)
     result = trainer.fit()
     sources = ", ".join(Path(folder).name for folder in data)
+    mined = (f"; hard negatives: {', '.join(Path(f).name for f in hard_negatives)}"
+             if hard_negatives else "")
     card = {
-        "data": f"{sources} ({len(dataset)} images, last {holdout} of each held out)",
+        "data": f"{sources} ({len(dataset)} images, last {holdout} of each held out){mined}",
         "summary": f"damage detector + FFC inpainter on {sources}, {size} px windows",
         "size": size,
         "load_size": load_size,
