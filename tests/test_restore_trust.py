@@ -1,7 +1,8 @@
 """Automatic restore never quietly repaints a picture it should leave alone.
 
 What artgan promises here: a detection reaching more than ``MAX_SHARE`` of a picture is
-refused (one line, exit 1, nothing written) unless ``--force``; a picture the detector is
+refused (one line, exit 1, nothing written) unless ``--force``, or more than
+``MAX_CERTAIN_SHARE`` where the detector is certain of nearly all of it; a picture the detector is
 sure of nowhere is left alone as undamaged; damage the detector calls opaque is not read by
 the inpainter; and the model's card sets the default threshold.
 """
@@ -15,6 +16,7 @@ from artgan_restore.detector import MIRRORS, DamageDetector, detect_maps, tiled_
 from artgan_restore.looks import clean_looks
 from artgan_restore.model import build
 from artgan_restore.restorer import (
+    MAX_CERTAIN_SHARE,
     MAX_SHARE,
     OPAQUE_GROW,
     Finding,
@@ -89,13 +91,35 @@ def test_detected_damage_is_repainted_as_found_unless_asked_to_grow():
     assert grown.mask.sum() > found.mask.sum()
 
 
+def doubtful(image: torch.Tensor) -> torch.Tensor:
+    """``image`` with its marks doubtful (for ``RedDetector(sureness=1.5)``: p = 0.82) but
+    in their first row, which the detector is sure and certain of."""
+    image = image.clone()
+    image[2, 0] = 250
+    return image
+
+
 def test_too_much_damage_is_refused_unless_forced():
-    restorer = restorer_with(RedDetector())
-    image = picture_with_marks(MAX_SHARE + 0.1)
+    restorer = restorer_with(RedDetector(sureness=1.5))
+    image = doubtful(picture_with_marks(MAX_SHARE + 0.05))
+    assert restorer.find(image).certainty < 0.2
     with pytest.raises(RestoreRefusedError, match="more than the 10% artgan repaints unasked"):
         restorer.restore(image)
     restored, mask = restorer.restore(image, force=True)
     assert mask.any() and not torch.equal(restored, image)
+
+
+def test_damage_the_detector_is_certain_of_may_reach_further():
+    """Holes and losses are found with certainty, false alarms are not: a certain detection
+    is repainted up to MAX_CERTAIN_SHARE, a doubtful one of the same size is refused."""
+    image = picture_with_marks(MAX_SHARE + 0.05)
+    finding = restorer_with(RedDetector()).find(image)
+    assert finding.certainty == 1.0 and MAX_SHARE < finding.reach < MAX_CERTAIN_SHARE
+    assert finding.verdict is None
+    assert restorer_with(RedDetector(sureness=1.5)).find(doubtful(image)).too_much
+    wider = picture_with_marks(MAX_CERTAIN_SHARE + 0.05)
+    with pytest.raises(RestoreRefusedError, match="more than the 20% artgan repaints unasked"):
+        restorer_with(RedDetector()).restore(wider)
 
 
 def test_thin_marks_spread_over_the_picture_are_refused_by_their_reach():
@@ -104,14 +128,15 @@ def test_thin_marks_spread_over_the_picture_are_refused_by_their_reach():
     image = picture_with_marks(0.0)
     image[0, ::12] = 250  # one row in 12: 8% marked, everything within 3 px of a mark
     finding = restorer.find(image)
-    assert finding.marked < MAX_SHARE < finding.reach
+    assert finding.marked < MAX_SHARE < MAX_CERTAIN_SHARE < finding.reach
     with pytest.raises(RestoreRefusedError, match="reaches"):
         restorer.restore(image)
 
 
 def test_a_mask_grown_past_the_reach_is_bounded_and_named_by_what_it_repaints():
-    image = picture_with_marks(0.04)  # 4 rows: reach 7 rows (7%), grown by 6 px 16 rows
-    finding = restorer_with(RedDetector(), dilate=6).find(image)
+    # 4 rows: reach 7 rows (7%), grown by 6 px 16 rows
+    image = doubtful(picture_with_marks(0.04))
+    finding = restorer_with(RedDetector(sureness=1.5), dilate=6).find(image)
     assert finding.reach < MAX_SHARE < finding.share
     assert f"reaches {finding.reach:.1%}" in finding.verdict
     assert f"would repaint {finding.share:.1%}" in finding.verdict
@@ -282,12 +307,12 @@ def test_cli_refuses_a_detection_of_everything_and_writes_nothing(restore_cli, t
     path = tmp_path / "scan.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 80, 3), np.uint8)).save(path)
     code, err = restore_cli("restore", str(path), "--model", model, "--device", "cpu")
-    assert code == 1 and "more than the 10% artgan repaints unasked" in err
+    assert code == 1 and f"more than the {MAX_CERTAIN_SHARE:.0%} artgan repaints unasked" in err
     assert "--detect-only" in err and "--force" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["all.safetensors", "scan.png"]
     code, err = restore_cli("restore", str(path), "--model", model, "--device", "cpu",
                        "--threshold", "0.5", "--detect-only")
-    assert code == 0 and "more than the 10%" in err
+    assert code == 0 and f"more than the {MAX_CERTAIN_SHARE:.0%}" in err
 
 
 def test_cli_names_a_picture_too_small(restore_cli, tmp_path):

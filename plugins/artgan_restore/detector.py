@@ -70,6 +70,9 @@ class DamageDetector(nn.Module):
 
 
 SURE = 0.9  # a detection at least this probable is one the detector is sure of
+# pixels at least this probable are damage the detector is certain of: a detection made
+# almost only of them is trusted over a wider part of a picture (``restorer.Finding``)
+CERTAIN = 0.9
 DOUBTFUL = 0.3  # pixels at least this probable get a second look (``second_look``)
 LOOK_CELL = 256  # px side of the cells a second look runs on
 MIRRORS = ((-1,), (-2,), (-2, -1))  # a second look's views: mirrored, upside down, both
@@ -77,13 +80,14 @@ MIRRORS = ((-1,), (-2,), (-2, -1))  # a second look's views: mirrored, upside do
 
 class Maps(NamedTuple):
     """What the detector found in a picture, each (H, W) bool: ``damage`` above the
-    threshold, ``sure`` above ``SURE``, and ``hides``: were this pixel damaged, the damage
-    would hide the picture (meaningful on damage only; all False for a detector without
-    opacity)."""
+    threshold, ``sure`` above the ``sure`` probability, ``certain`` above ``CERTAIN``, and
+    ``hides``: were this pixel damaged, the damage would hide the picture (meaningful on
+    damage only; all False for a detector without opacity)."""
 
     damage: Tensor
     sure: Tensor
     hides: Tensor
+    certain: Tensor
 
 
 def detect(detector: DamageDetector, image: Tensor, threshold: float = 0.5,
@@ -109,9 +113,11 @@ def detect_maps(
     _, height, width = image.shape
     maps = Maps(*(torch.zeros(height, width, dtype=torch.bool) for _ in Maps._fields))
     limit, sure = _limit(threshold), _limit(max(threshold, sure))
+    certain = _limit(CERTAIN)
     for (rows, cols), core in tiled_logits(detector, image, tile, margin):
         maps.damage[rows, cols] = core[0] > limit
         maps.sure[rows, cols] = core[0] > sure
+        maps.certain[rows, cols] = core[0] > certain
         if core.shape[0] > 1:
             maps.hides[rows, cols] = core[1] > 0
     return maps
