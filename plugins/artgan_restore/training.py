@@ -18,7 +18,8 @@ which is simpler to run and resume than two jobs. Each step:
   lattices, text, glints, grain, JPEG blocks, old-photo tones), with binary cross-entropy
   plus Dice, the Dice term keeping sparse thin scratches
   from being ignored, and (with an opacity output) binary cross-entropy on whether each
-  damaged pixel hides the picture.
+  damaged pixel hides the picture. ``--hard-negatives`` adds the clean pictures a detector
+  doubted (``benchmarks/mine_false_alarms.py``), which random crops seldom show it.
   The detector needs many more pictures than the inpainter to stop mistaking brushwork
   for scratches, and it is the smaller network, so it can take ``detector_steps``
   updates per step, each on a fresh damage draw over the batch turned a further quarter turn
