@@ -170,7 +170,7 @@ def _difference(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def test_shipped_monet_tiled_is_as_close_to_one_pass_as_the_readme_says():
     """README "Style transfer": on a 768 px photo, ``--tile 256`` is under 14/255 from one pass
-    on average (13.2 measured on this one) and ``--tile 512`` under 4/255; the gap comes from
+    on average (11.6 measured on this one) and ``--tile 512`` under 4/255; the gap comes from
     the statistics, measured on a copy shrunk to the tile: measured on the full-size picture,
     the tiles add under 0.5/255."""
     photo = Image.open(PHOTOS / "astronaut.jpg").convert("RGB")
