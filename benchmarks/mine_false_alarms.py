@@ -123,17 +123,17 @@ def main() -> int:
             probability = damage_probability(detector, picture)
             places = doubtful_places(probability, args.per_picture, args.min_pixels)
             hits += bool(places)
-            found += [(strength, path, row, col) for strength, row, col in places]
+            found += [(strength, path, row, col, picture) for strength, row, col in places]
         print(f"{folder}: {hits} of {len(paths)} pictures with doubtful places", flush=True)
-    found.sort(key=lambda item: -item[0])
+    found.sort(key=lambda item: -item[0])  # strongest first; ties keep their order
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.out / "index.csv", "w", newline="") as index:
         rows = csv.writer(index)
         rows.writerow(["file", "source", "row", "column", "strength"])
-        for rank, (strength, path, row, col) in enumerate(found):
+        for rank, (strength, path, row, col, picture) in enumerate(found):
             name = f"{rank:05d}_{path.parent.name}_{path.stem}.png"
-            picture = recentred(pil_to_uint8(read_image(path).rgb), row, col)
-            Image.fromarray(picture.permute(1, 2, 0).numpy()).save(args.out / name)
+            moved = recentred(picture, row, col)
+            Image.fromarray(moved.permute(1, 2, 0).numpy()).save(args.out / name)
             rows.writerow([name, f"{path.parent.name}/{path.name}", row, col,
                            round(strength, 2)])
     print(f"{len(found)} places written to {args.out}")

@@ -115,7 +115,7 @@ class Finding:
         """The share of the picture within ``REACH`` px of what the detector marked."""
         return float(dilate(self.marks, REACH).float().mean())
 
-    @property
+    @cached_property
     def certainty(self) -> float:
         """The share of the marked pixels the detector is certain of."""
         marked = int(self.marks.sum())

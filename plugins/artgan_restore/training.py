@@ -458,7 +458,9 @@ def training_data(folders: list[str], size: int, holdout: int,
         kept, validated = holdout_split(kept, validate, "--validate")
         parts.append(images.subset(kept))
         validation += validated
-    parts += [ImageFolder(folder, size, load_size=load_size) for folder in hard_negatives]
+    mined = {folder: ImageFolder(folder, size, load_size=load_size)
+             for folder in dict.fromkeys(hard_negatives)}  # a repeated folder is read once
+    parts += [mined[folder] for folder in hard_negatives]
     return ConcatDataset(parts), validation
 
 
