@@ -12,8 +12,8 @@ OpenVINO and artgan versions and ``CONVERSION`` (each can change what a conversi
 later loads read the saved model and only compile it. A cache entry that cannot be read is
 converted again; past ``CACHE_BUDGET`` a new conversion deletes the least recently used.
 Models are compiled for the CPU in bfloat16 where it computes it natively (AVX-512-BF16,
-AMX), else float32, with torch's thread count; a style generator's for the shape of the
-picture or tile it runs (``OpenVINOModel``'s ``static``).
+AMX), else float32, with torch's thread count (``artgan.cpu.threads``); a style generator's
+for the shape of the picture or tile it runs (``OpenVINOModel``'s ``static``).
 
 Style generators come in three variants, because ``artgan.infer.translate`` runs a large
 picture in tiles whose instance norms share statistics measured on a shrunk copy: torch
@@ -23,6 +23,11 @@ each picture's statistics when its tiles run (``OpenVINOStyle.frozen``); a third
 statistics of the shrunk copy (``OpenVINOStyle.stats``). Pictures of up to ``WHOLE_TILES``
 tiles' area use the ordinary network, in one pass: their instance norms see the whole
 picture, which the shared statistics only approximate, and no statistics pass is needed.
+
+This module loads without torch, which it imports only to convert a network or to run one
+on tensors: a style picture run in one pass from a cached conversion goes through numpy
+alone (``OpenVINOStyle.paint``), and so does the whole ``artgan run style-transfer`` process
+around it, for which torch's import (1.2 s) was most of the time left on a 2048 px photo.
 """
 
 from __future__ import annotations
@@ -36,15 +41,20 @@ from collections.abc import Callable, Sequence
 from contextlib import suppress
 from functools import cache, cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import Tensor, nn
+import numpy as np
 
-from artgan import __version__, infer, store
+from artgan import __version__, cpu, store
 from artgan.atomic import atomic_path
 from artgan.errors import ArtganError
 from artgan.task import BACKENDS
+
+if TYPE_CHECKING:  # torch is imported where a network is converted or run from tensors
+    import torch
+    from torch import Tensor, nn
+
+    from artgan.infer import Stats
 
 MISSING_EXTRA = 'the openvino backend needs the openvino extra: pip install "artgan[openvino]"'
 CONVERSION = 2  # raised whenever artgan's networks convert differently: a new cache entry
@@ -71,16 +81,14 @@ def choose(backend: str, device: str) -> tuple[str, torch.device]:
     """The backend (``torch`` or ``openvino``) and torch device for ``--backend`` and
     ``--device``: ``auto`` is OpenVINO when it is installed and the device is the CPU;
     OpenVINO makes device ``auto`` the CPU, and refuses any other device."""
+    from artgan import infer
+
     if backend not in BACKENDS:
         raise ArtganError(f"unknown backend {backend!r}; use {', '.join(BACKENDS)}")
     target = infer.pick_device("cpu" if backend == "openvino" and device == "auto" else device)
     if backend == "auto":
-        if target.type != "cpu":
+        if target.type != "cpu" or not installed():
             return "torch", target  # without importing OpenVINO, which it would not run
-        try:
-            openvino()
-        except ArtganError:
-            return "torch", target
         return "openvino", target
     if backend == "openvino":
         if target.type != "cpu":
@@ -88,6 +96,27 @@ def choose(backend: str, device: str) -> tuple[str, torch.device]:
                               "use --device cpu")
         openvino()
     return backend, target
+
+
+def openvino_on_cpu(backend: str, device: str) -> bool:
+    """Whether ``choose`` picks OpenVINO without asking torch which devices there are:
+    ``--backend openvino`` (device ``auto`` or ``cpu``), or ``auto`` with ``--device cpu``
+    and OpenVINO installed. A task may then load nothing of torch until it needs it."""
+    if backend not in BACKENDS or device not in ("auto", "cpu"):
+        return False
+    if backend == "openvino":
+        openvino()  # the missing extra's one line
+        return True
+    return backend == "auto" and device == "cpu" and installed()
+
+
+def installed() -> bool:
+    """Whether the openvino extra is installed (and imports)."""
+    try:
+        openvino()
+    except ArtganError:
+        return False
+    return True
 
 
 def weights_key(path: str | os.PathLike, network: str) -> str:
@@ -108,6 +137,8 @@ def cache_dir() -> Path:
 def convert(module: nn.Module, example: Sequence[Tensor], shapes: Sequence[Sequence[int]]) -> Any:
     """``module`` as an ``openvino.Model``, traced on ``example`` inputs; ``shapes`` gives
     each input's shape, -1 where it is dynamic."""
+    import torch
+
     ov = openvino()
     inputs = [ov.PartialShape(list(shape)) for shape in shapes]
     with (torch.no_grad(), torch.autocast("cpu", enabled=False),  # autocast ops don't convert
@@ -126,6 +157,15 @@ def cache_path(key: str) -> Path:
 @cache
 def _core() -> Any:
     return openvino().Core()
+
+
+def inference_precision() -> str:
+    """``bf16`` where OpenVINO computes it natively on this CPU (AVX512-BF16, AMX) and no
+    ``ONEDNN_MAX_CPU_ISA`` below it is set (OpenVINO then cannot compile for bf16 at all),
+    else ``f32``."""
+    if cpu.limited_below_bf16():
+        return "f32"
+    return "bf16" if "BF16" in _core().get_property("CPU", "OPTIMIZATION_CAPABILITIES") else "f32"
 
 
 def cached(key: str | None, make: Callable[[], Any]) -> Any:
@@ -194,8 +234,8 @@ def save(model: Any, xml: Path) -> Path:
 
 
 class OpenVINOModel:
-    """A compiled OpenVINO model called like a torch network: tensors in, a float32 tensor
-    (its first output) out, on the CPU.
+    """A compiled OpenVINO model, run on numpy arrays (``run``) or called like a torch
+    network (tensors in, its first output as a float32 tensor out), on the CPU.
 
     With ``static`` it is compiled for the shapes of its inputs, again whenever they change:
     OpenVINO then plans its kernels and memory for those shapes, where a model with dynamic
@@ -216,10 +256,9 @@ class OpenVINOModel:
             raise ValueError("only a model of dynamic shapes keeps its compilation")
         self.model = model
         self.static = static
-        self.config = {
-            "INFERENCE_PRECISION_HINT": "bf16" if infer.cpu_has_bf16() else "f32",
-            "INFERENCE_NUM_THREADS": torch.get_num_threads(),
-        }
+        self.config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": inference_precision()}
+        if cpu.threads():
+            self.config["INFERENCE_NUM_THREADS"] = cpu.threads()
         if keep:
             self.config["CACHE_DIR"] = str(cache_dir() / "compiled")
         self.shapes: list[tuple[int, ...]] | None = None
@@ -235,10 +274,16 @@ class OpenVINOModel:
             self.shapes = shapes
         return self.compiled
 
-    def __call__(self, *inputs: Tensor) -> Tensor:
-        arrays = [x.detach().to("cpu", torch.float32).contiguous().numpy() for x in inputs]
+    def run(self, *arrays: np.ndarray) -> np.ndarray:
+        """The first output for float32 ``arrays``, one per input."""
         compiled = self._compiled_for([array.shape for array in arrays])
-        return torch.from_numpy(compiled(arrays)[0])
+        return compiled(list(arrays))[0]
+
+    def __call__(self, *inputs: Tensor) -> Tensor:
+        import torch
+
+        arrays = [x.detach().to("cpu", torch.float32).contiguous().numpy() for x in inputs]
+        return torch.from_numpy(self.run(*arrays))
 
     def release(self) -> None:
         """Give back the memory its intermediate results took (the next call takes it again)."""
@@ -254,93 +299,95 @@ def dynamic(key: str | None, make: Callable[[], Any]) -> OpenVINOModel:
 
 def generator(network: nn.Module, latent_dim: int, key: str | None) -> OpenVINOModel:
     """A latents (N, ``latent_dim``) -> pictures network, batch size dynamic."""
+    import torch
+
     example = [torch.randn(2, latent_dim)]
     return dynamic(key, lambda: convert(network, example, [(-1, latent_dim)]))
 
 
-class _StatsInputs(nn.Module):
-    """``network`` whose instance norms (``norms``, ``inference_norms``' order) apply the
-    statistics given as inputs: (mean, rstd) of every norm, concatenated."""
-
-    def __init__(self, network: nn.Module, norms: list[infer.InferenceInstanceNorm],
-                 channels: list[int]):
-        super().__init__()
-        self.network = network
-        self.norms = norms  # a plain list: they are already inside ``network``
-        self.channels = channels
-
-    def forward(self, image: Tensor, mean: Tensor, rstd: Tensor) -> Tensor:
-        for norm, m, r in zip(self.norms, mean.split(self.channels),
-                              rstd.split(self.channels), strict=True):
-            norm.frozen = (m, r)
-        return self.network(image)
-
-
-class _StatsOutputs(nn.Module):
-    """``network`` returning, instead of its picture, the statistics its instance norms
-    (``norms``, recording) measure: (2, total) rows mean and rstd, every norm's
-    channels concatenated."""
-
-    def __init__(self, network: nn.Module, norms: list[infer.InferenceInstanceNorm]):
-        super().__init__()
-        self.network = network
-        self.norms = norms  # a plain list: they are already inside ``network``
-
-    def forward(self, image: Tensor) -> Tensor:
-        self.network(image)
-        recorded = [norm.recorded for norm in self.norms]
-        return torch.stack([torch.cat([stats[row][0] for stats in recorded])  # type: ignore[index]
-                            for row in (0, 1)])
-
-
-def _flat(stats: infer.Stats) -> tuple[Tensor, Tensor]:
-    """The (mean, rstd) of every norm of one image, concatenated: ``_StatsInputs``' inputs."""
-    return (torch.cat([mean[0] for mean, _ in stats]),
-            torch.cat([rstd[0] for _, rstd in stats]))
+def padded(pixels: np.ndarray, multiple: int) -> np.ndarray:
+    """(N, C, H, W) ``pixels`` reflect-padded (replicated if too small) at the bottom and
+    right to sides that are multiples of ``multiple``: ``artgan.infer``'s padding."""
+    height, width = pixels.shape[-2:]
+    pad_h, pad_w = -height % multiple, -width % multiple
+    if not (pad_h or pad_w):
+        return pixels
+    mode = "reflect" if pad_h < height and pad_w < width else "edge"
+    return np.pad(pixels, ((0, 0), (0, 0), (0, pad_h), (0, pad_w)), mode=mode)
 
 
 class OpenVINOStyle:
     """An image -> image network with instance norms, run by OpenVINO as
     ``artgan.infer.translate`` asks (its ``Backend``); each variant is converted, or read
-    from the cache, the first time it is needed."""
+    from the cache, the first time it is needed.
 
-    whole_tiles = WHOLE_TILES
+    ``network`` is called for the torch network (a [0, 1] -> [0, 1] one) only when a variant
+    must be converted or a picture runs in tiles: a picture that fits ``fits_whole`` and
+    whose conversion is cached runs through ``paint`` with numpy and OpenVINO alone, torch
+    never imported."""
 
-    def __init__(self, network: nn.Module, key: str | None, multiple: int = 4):
-        self.network = network
+    def __init__(self, network: Callable[[], nn.Module], key: str | None, multiple: int = 4):
+        self._load = network
         self.key = key
-        self.example = torch.rand(1, 3, 16 * multiple, 16 * multiple)
+        self.multiple = multiple
+
+    @cached_property
+    def network(self) -> nn.Module:
+        return self._load()
+
+    @staticmethod
+    def converted(key: str) -> bool:
+        """Whether the one-pass variant of the network cached as ``key`` is in the cache."""
+        xml = cache_path(f"{key}.image")
+        return xml.is_file() and xml.with_suffix(".bin").is_file()
+
+    @cached_property
+    def example(self) -> Tensor:
+        import torch
+
+        return torch.rand(1, 3, 16 * self.multiple, 16 * self.multiple)
+
+    def fits_whole(self, height: int, width: int, tile: int) -> bool:
+        """Whether a picture runs in one pass, with its own statistics: it fits in a tile,
+        or in ``WHOLE_TILES`` tiles' area, the largest whose one pass fits its memory bound."""
+        return max(height, width) <= tile or height * width <= WHOLE_TILES * tile * tile
 
     @cached_property
     def _whole(self) -> OpenVINOModel:
         shapes = [(-1, 3, -1, -1)]
-        key = self.key and f"{self.key}.image"
+        key = self.key and f"{self.key}.image"  # as ``converted`` looks for it
         model = cached(key, lambda: convert(self.network, [self.example], shapes))
         return OpenVINOModel(model, static=True)
 
     @cached_property
     def _with_stats(self) -> Any:
-        """The ``openvino.Model`` of ``_StatsInputs``: inputs image, mean, rstd."""
+        """The ``openvino.Model`` of ``StatsInputs``: inputs image, mean, rstd."""
         def make() -> Any:
+            from artgan import infer
+            from artgan.nn.openvino import StatsInputs, flat
+
             stats = infer.instance_norm_stats(self.network, self.example)  # example values
             channels = [mean.shape[1] for mean, _ in stats]
             with infer.inference_norms(self.network) as norms:
-                module = _StatsInputs(self.network, norms, channels)
+                module = StatsInputs(self.network, norms, channels)
                 total = sum(channels)
-                return convert(module, [self.example, *_flat(stats)],
+                return convert(module, [self.example, *flat(stats)],
                                [(-1, 3, -1, -1), (total,), (total,)])
 
         return cached(self.key and f"{self.key}.image+stats", make)
 
     @cached_property
     def _stats(self) -> tuple[OpenVINOModel, list[int]]:
-        """The ``_StatsOutputs`` model, and the channels of each norm."""
+        """The ``StatsOutputs`` model, and the channels of each norm."""
+        from artgan import infer
+        from artgan.nn.openvino import StatsOutputs
+
         example = infer.instance_norm_stats(self.network, self.example)
         channels = [mean.shape[1] for mean, _ in example]
         with infer.inference_norms(self.network) as norms:
             for norm in norms:
                 norm.record = True
-            module = _StatsOutputs(self.network, norms)
+            module = StatsOutputs(self.network, norms)
             key = self.key and f"{self.key}.stats"
             # dynamic shapes: OpenVINO 2026.4 crashes compiling this one for a shape in f32
             model = dynamic(key, lambda: convert(module, [self.example], [(1, 3, -1, -1)]))
@@ -349,7 +396,16 @@ class OpenVINOStyle:
     def __call__(self, images: Tensor) -> Tensor:
         return self._whole(images)
 
-    def stats(self, image: Tensor) -> infer.Stats:
+    def paint(self, pixels: np.ndarray) -> np.ndarray:
+        """One (H, W, 3) uint8 picture run whole, as uint8: the same pixels as
+        ``artgan.infer.translate``'s one pass (same padding, division and rounding)."""
+        height, width = pixels.shape[:2]
+        batch = pixels.transpose(2, 0, 1)[None].astype(np.float32) / np.float32(255)
+        result = self._whole.run(padded(batch, self.multiple))[0, :, :height, :width]
+        result = np.clip(np.nan_to_num(result, nan=0.0), 0, 1) * np.float32(255)
+        return np.round(result).astype(np.uint8).transpose(1, 2, 0)
+
+    def stats(self, image: Tensor) -> Stats:
         """The instance-norm statistics of one picture (1, 3, H, W), measured by OpenVINO:
         the shrunk copy's pass was torch's half of a tiled run's time."""
         model, channels = self._stats
@@ -358,34 +414,19 @@ class OpenVINOStyle:
         return [(m.view(1, -1), r.view(1, -1))
                 for m, r in zip(mean.split(channels), rstd.split(channels), strict=True)]
 
-    def frozen(self, stats: infer.Stats) -> OpenVINOModel:
+    def frozen(self, stats: Stats) -> OpenVINOModel:
         """The tiled variant compiled with ``stats`` bound as constants: OpenVINO then folds
         each norm's affine map into its convolution, as torch does (a third faster per tile
         than feeding them as inputs); compiling takes a fraction of a second per picture."""
+        import torch
+
+        from artgan.nn.openvino import flat
+
         constant = openvino().opset13.constant
         model = self._with_stats.clone()
-        for parameter, values in zip(model.get_parameters()[1:], _flat(stats), strict=True):
+        for parameter, values in zip(model.get_parameters()[1:], flat(stats), strict=True):
             value = constant(values.to("cpu", torch.float32).numpy()).output(0)
             for target in list(parameter.output(0).get_target_inputs()):
                 target.replace_source_output(value)
             model.remove_parameter(parameter)
         return OpenVINOModel(model, static=True)
-
-
-class OpenVINONetwork(nn.Module):
-    """A torch network whose forward runs in OpenVINO (a restore model's detector and
-    inpainter): the torch network stays inside for what callers read of it (``multiple``,
-    ``outputs``, its CPU parameters), so the code around it runs unchanged. ``example``
-    holds one (N, C, H, W) picture per input; batch, height and width are dynamic, so
-    pictures and windows of any size are one cached conversion."""
-
-    def __init__(self, network: nn.Module, key: str | None, example: Sequence[Tensor]):
-        super().__init__()
-        self.network = network
-        self.multiple = network.multiple
-        self.outputs = getattr(network, "outputs", 1)
-        shapes = [(-1, x.shape[1], -1, -1) for x in example]
-        self.compiled = dynamic(key, lambda: convert(network, example, shapes))
-
-    def forward(self, *inputs: Tensor) -> Tensor:
-        return self.compiled(*inputs)

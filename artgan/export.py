@@ -31,13 +31,13 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import torch
-from torch import Tensor, nn
+from typing import TYPE_CHECKING, Any
 
 from artgan import __version__, store
 from artgan.errors import ArtganError
+
+if TYPE_CHECKING:  # imported by each function that builds or exports: the CLI loads this module
+    from torch import Tensor, nn
 
 FORMATS = ("onnx", "openvino")
 SUFFIXES = {"onnx": ".onnx", "openvino": ".xml"}
@@ -61,28 +61,6 @@ class ExportNetwork:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-class _UnitImage(nn.Module):
-    """A [-1, 1] -> [-1, 1] generator as [0, 1] -> [0, 1] (what ``StylePipeline`` runs)."""
-
-    def __init__(self, generator: nn.Module):
-        super().__init__()
-        self.generator = generator
-
-    def forward(self, image: Tensor) -> Tensor:
-        return (self.generator(image * 2 - 1) + 1) / 2
-
-
-class _UnitSample(nn.Module):
-    """Latents -> pictures in [0, 1] (what ``GeneratorPipeline.process`` returns)."""
-
-    def __init__(self, generator: nn.Module):
-        super().__init__()
-        self.generator = generator
-
-    def forward(self, z: Tensor) -> Tensor:
-        return (self.generator(z) + 1) / 2
-
-
 def _check_size(size: int, multiple: int, least: int, what: str) -> None:
     if size < least or size % multiple:
         raise ArtganError(f"--size {size}: the {what} needs a multiple of {multiple}, at "
@@ -90,6 +68,10 @@ def _check_size(size: int, multiple: int, least: int, what: str) -> None:
 
 
 def _style_networks(loaded: store.LoadedModel, size: int | None) -> list[ExportNetwork]:
+    import torch
+
+    from artgan.nn.blocks import UnitRange
+
     directions = {"a2b": "photo -> painting", "b2a": "painting -> photo"}
     out = []
     for name, generator in loaded.network.items():
@@ -100,7 +82,7 @@ def _style_networks(loaded: store.LoadedModel, size: int | None) -> list[ExportN
         spatial = {0: torch.export.Dim.DYNAMIC, 2: torch.export.Dim.DYNAMIC,
                    3: torch.export.Dim.DYNAMIC}
         out.append(ExportNetwork(
-            name, _UnitImage(generator), {"image": image}, "output", {"image": spatial},
+            name, UnitRange(generator), {"image": image}, "output", {"image": spatial},
             {"direction": directions.get(name, name), "inputs": "image",
              "input_range": [0, 1], "output_range": [0, 1], "size_multiple": multiple,
              "min_size": 4 * multiple, "pad": "reflect to the multiple, bottom and right",
@@ -110,10 +92,14 @@ def _style_networks(loaded: store.LoadedModel, size: int | None) -> list[ExportN
 
 
 def _generate_networks(loaded: store.LoadedModel, size: int | None) -> list[ExportNetwork]:
+    import torch
+
+    from artgan.nn.blocks import UnitRangeFromLatents
+
     generator = loaded.network
     z = torch.randn(EXAMPLE_BATCH, generator.latent_dim)
     return [ExportNetwork(
-        "generator", _UnitSample(generator), {"z": z}, "output",
+        "generator", UnitRangeFromLatents(generator), {"z": z}, "output",
         {"z": {0: torch.export.Dim.DYNAMIC}},
         {"direction": "latent -> picture", "inputs": "z", "input_range": "standard normal",
          "latent_dim": generator.latent_dim, "output_range": [0, 1],
@@ -122,6 +108,8 @@ def _generate_networks(loaded: store.LoadedModel, size: int | None) -> list[Expo
 
 
 def _restore_networks(loaded: store.LoadedModel, size: int | None) -> list[ExportNetwork]:
+    import torch
+
     detector, inpainter = loaded.network["detector"], loaded.network["inpainter"]
     size = size or loaded.config.get("size", 256)  # the restorer's window size
     _check_size(size, inpainter.multiple, 4 * inpainter.multiple, "inpainter")
@@ -210,6 +198,8 @@ def require_onnx() -> None:
 
 def to_onnx(network: ExportNetwork, path: Path, base: dict[str, Any]) -> Path:
     """Export one network to ``path`` with its metadata; one ArtganError if it cannot be."""
+    import torch
+
     require_onnx()
     module = network.module.eval()
     for parameter in module.parameters():

@@ -12,7 +12,7 @@ result, the more the smaller the copy: that, not the blending, is almost all of 
 (the README's "Style transfer" gives figures; ``tests/test_infer.py`` checks them).
 ``translate`` measures them at the tile size unless told otherwise, so that memory stays
 bounded by the tile; a backend that needs less memory per pixel runs larger pictures in one
-pass (``Backend.whole_tiles``). Networks run in channels-last layout under inference mode, in
+pass (``Backend.fits_whole``). Networks run in channels-last layout under inference mode, in
 bfloat16 autocast where the hardware computes it natively (CUDA, CPUs with AMX or AVX512-BF16).
 
 Pictures may stay uint8 (0..255, read as [0, 1]; a quarter of float32's size) wherever they
@@ -25,7 +25,6 @@ picture itself, if asked), so no float copy of a whole large picture is ever mad
 from __future__ import annotations
 
 import copy
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Protocol
@@ -35,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from artgan.convert import output_dtype, quantize_, to_float
+from artgan.cpu import limited_below_bf16
 from artgan.errors import ArtganError
 from artgan.nn.blocks import exporting
 from artgan.tiles import run_tiled
@@ -75,23 +75,11 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     return None
 
 
-# oneDNN's instruction-set limits below AVX512_CORE_BF16, the first with bfloat16 arithmetic
-_ISAS_WITHOUT_BF16 = {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE",
-                      "AVX512_CORE_VNNI"}
-
-
-def cpu_isa_limit() -> str | None:
-    """The instruction set oneDNN (inside torch and OpenVINO) is limited to, if any:
-    ``ONEDNN_MAX_CPU_ISA``, or its old name ``DNNL_MAX_CPU_ISA``."""
-    limit = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
-    return limit.strip().upper() if limit else None
-
-
 def cpu_has_bf16() -> bool:
     """Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX) and torch's and
     OpenVINO's kernels may use it: a ``cpu_isa_limit`` below AVX512_CORE_BF16 keeps them to
     older instructions, where OpenVINO cannot compile for bfloat16 at all."""
-    if cpu_isa_limit() in _ISAS_WITHOUT_BF16:
+    if limited_below_bf16():
         return False
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
@@ -180,9 +168,9 @@ def inference_norms(network: nn.Module) -> Iterator[list[InferenceInstanceNorm]]
 class Backend(Protocol):
     """A network compiled by another runtime (``artgan.backends``), as ``translate`` runs it."""
 
-    whole_tiles: int
-    """Pictures of up to this many tiles' area (``translate``'s ``tile`` squared) run in one
-    pass, with their own statistics: the largest whose one pass fits its memory bound."""
+    def fits_whole(self, height: int, width: int, tile: int) -> bool:
+        """Whether a (padded) picture runs in one pass, with its own statistics, given
+        ``translate``'s ``tile``: the largest whose one pass fits the backend's memory bound."""
 
     def __call__(self, images: Tensor) -> Tensor:
         """Outputs of a float batch, each image normalised with its own statistics."""
@@ -330,7 +318,7 @@ def translate(
     images') on a float or uint8 batch (N, C, H, W).
 
     Each image is reflect-padded to a multiple of ``multiple``. One that fits in a tile (or,
-    with ``backend``, in ``backend.whole_tiles`` tiles' area) runs in one pass with its own
+    with ``backend``, where ``backend.fits_whole``) runs in one pass with its own
     instance-norm statistics; a larger one gets statistics from a copy shrunk to
     ``stats_size`` (default: the tile size, which bounds memory by the tile; larger is closer
     to a one-pass result) and is then run in tiles. ``dtype`` is the autocast precision
@@ -374,9 +362,9 @@ def translate(
 def _whole(image: Tensor, tile: int, backend: Backend | None) -> bool:
     """Whether ``image`` runs in one pass: it fits in a tile, or in ``backend``'s bound."""
     height, width = image.shape[-2:]
-    if max(height, width) <= tile:
-        return True
-    return backend is not None and height * width <= backend.whole_tiles * tile * tile
+    if backend is not None:
+        return backend.fits_whole(height, width, tile)
+    return max(height, width) <= tile
 
 
 def _padded(image: Tensor, multiple: int) -> Tensor:

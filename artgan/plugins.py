@@ -39,6 +39,12 @@ from artgan.registry import Registry
 BUILTIN_DISTRIBUTION = "artgan"
 CORE = "artgan"  # the plugin name of ``artgan.builtins``
 KINDS = ("task", "model", "architecture", "loss", "augmentation", "studio_tab")
+# the kinds gathered from their hook on first use, not when plugins load: their objects are
+# torch code, whose import (1.2 s) a command that runs no torch network should not pay for
+# (``artgan --help``, ``artgan models``, a run on the OpenVINO backend)
+GATHERED_ON_USE = {"architecture": "register_architectures", "loss": "register_losses",
+                   "augmentation": "register_augmentations",
+                   "studio_tab": "register_studio_tabs"}
 
 
 @dataclass
@@ -72,6 +78,7 @@ class _State:
         self.records: dict[str, PluginRecord] = {}  # in precedence order, built-ins first
         self.registries = {kind: Registry(kind) for kind in KINDS}  # models: "task/name" keys
         self.commands: Registry[click.Command] | None = None  # on the CLI's first use
+        self.gathered: set[str] = set()  # which of GATHERED_ON_USE have been
         self.owners: dict[tuple[str, str], str] = {}  # (kind, name) -> plugin holding it
 
 
@@ -125,14 +132,8 @@ def _load() -> _State:
             _isolated(f"plugin {entry.name!r} from {dist} could not be loaded",
                       _load_entry, state, entry)
     registries = state.registries
-    for hook, kind in [("register_architectures", "architecture"), ("register_losses", "loss"),
-                       ("register_augmentations", "augmentation")]:
-        _call(state, hook, lambda plugin, kind=kind: partial(
-            _claim, state, registries[kind], plugin))
     _call(state, "register_tasks", lambda plugin: lambda task: _claim(
         state, registries["task"], plugin, task.name, task))
-    _call(state, "register_studio_tabs", lambda plugin: partial(
-        _claim, state, registries["studio_tab"], plugin))
     _call(state, "register_models", lambda plugin: lambda name, task, path: _claim(
         state, registries["model"], plugin, f"{task}/{name}",
         RegisteredModel(name, task, Path(path), state.records[plugin].builtin)))
@@ -227,8 +228,15 @@ def reset() -> None:
 
 
 def registry(kind: str) -> Registry:
-    """The registry of one kind (``KINDS``), loading plugins on first use."""
-    return state().registries[kind]
+    """The registry of one kind (``KINDS``), loading plugins on first use (and, for the kinds
+    of ``GATHERED_ON_USE``, calling their hook on the first use of the kind)."""
+    loaded = state()
+    hook = GATHERED_ON_USE.get(kind)
+    if hook is not None and kind not in loaded.gathered:
+        loaded.gathered.add(kind)
+        _call(loaded, hook, lambda plugin: partial(_claim, loaded, loaded.registries[kind],
+                                                   plugin))
+    return loaded.registries[kind]
 
 
 class RegistryView:

@@ -20,16 +20,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
 from artgan import __version__
 from artgan.atomic import atomic_path
 from artgan.errors import ArtganError, UnknownNameError
 from artgan.nn import ARCHITECTURES
+
+if TYPE_CHECKING:  # torch is imported where weights are read or written, not with artgan
+    import torch
 
 FORMAT = "artgan.model/1"
 SUFFIX = ".safetensors"
@@ -155,10 +156,14 @@ def update_card(path: str | os.PathLike, changes: dict[str, Any]) -> Path:
         key: json.dumps(value, sort_keys=True) if key in ("config", "card") else value
         for key, value in {**metadata, "card": card}.items()
     }
+    from safetensors.torch import load_file
+
     return _atomic_save(load_file(str(path), device="cpu"), path, raw)
 
 
 def _atomic_save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> Path:
+    from safetensors.torch import save_file
+
     _remove_stale_temporaries(path)
     with atomic_path(path) as temporary:
         save_file(tensors, str(temporary), metadata=metadata)
@@ -287,12 +292,11 @@ def load_model(
     The network is built on the meta device (no memory) first and checked against the
     file's tensors, so a header cannot make artgan allocate more than the file holds.
     """
-    info = find_model(model, task)
+    import torch
+    from safetensors.torch import load_file
+
+    info = find_task_model(model, task)
     metadata = info.metadata
-    if metadata["task"] != task:
-        raise ArtganError(
-            f"{info.path}: this is a {metadata['task']!r} model, not a {task!r} model"
-        )
     factory = ARCHITECTURES.get(metadata["architecture"])
     try:
         tensors = load_file(str(info.path), device="cpu")
@@ -346,9 +350,20 @@ def _checked_tensor(info: ModelInfo, key: str, value: torch.Tensor,
         raise ArtganError(f"{info.path}: tensor {key!r} is {value.dtype}, "
                           f"{architecture!r} expects {expected.dtype}")
     value = value.to(expected.dtype)
-    if value.is_floating_point() and not torch.isfinite(value).all():
+    if value.is_floating_point() and not value.isfinite().all():
         raise ArtganError(f"{info.path}: tensor {key!r} holds NaN or infinite values")
     return value
+
+
+def find_task_model(model: str | os.PathLike | None, task: str) -> ModelInfo:
+    """``find_model``, refusing a file made for another task (read from its header alone:
+    no weights, no torch)."""
+    info = find_model(model, task)
+    if info.metadata["task"] != task:
+        raise ArtganError(
+            f"{info.path}: this is a {info.metadata['task']!r} model, not a {task!r} model"
+        )
+    return info
 
 
 def find_model(model: str | os.PathLike | None, task: str) -> ModelInfo:

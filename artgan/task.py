@@ -21,14 +21,15 @@ from __future__ import annotations
 import inspect
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import torch
 from PIL import Image
 
-from artgan.convert import to_batch
 from artgan.errors import ArtganError
+
+if TYPE_CHECKING:
+    import torch
 
 
 class Pipeline:
@@ -39,9 +40,13 @@ class Pipeline:
     and returns a batch of the same shape and range on any device.
     """
 
-    device: torch.device = torch.device("cpu")
+    device: torch.device | str = "cpu"
 
     def __call__(self, image: Any, **options: Any) -> Any:
+        import torch  # here: importing artgan must not cost torch's 1.2 s (artgan --help)
+
+        from artgan.convert import to_batch
+
         batch, restore = to_batch(image)
         with torch.inference_mode():
             result = self.process(batch.to(self.device), **options)

@@ -75,7 +75,7 @@ def cpu_description() -> str:
     except OSError:
         pass
     present = [flag for flag in FLAGS if flag in flags] or ["flags unknown"]
-    from artgan.infer import cpu_isa_limit
+    from artgan.cpu import cpu_isa_limit
 
     limit = cpu_isa_limit()
     limited = f"; oneDNN limited to {limit} (ONEDNN_MAX_CPU_ISA)" if limit else ""

@@ -15,8 +15,11 @@ from PIL import Image
 
 pytest.importorskip("openvino")
 
+from cli_process import imports_of  # noqa: E402
+
 import artgan  # noqa: E402
 from artgan import ArtganError, backends, infer, store  # noqa: E402
+from artgan.nn.openvino import OpenVINONetwork  # noqa: E402
 
 MEAN, MAX = 0.5, 4  # on uint8 outputs
 TINY = {"width": 4, "n_blocks": 1, "n_down": 2, "upsample": "nearest"}
@@ -26,6 +29,7 @@ TINY = {"width": 4, "n_blocks": 1, "n_down": 2, "upsample": "nearest"}
 def float32(monkeypatch):
     """torch without autocast, OpenVINO in f32."""
     monkeypatch.setattr(infer, "cpu_has_bf16", lambda: False)
+    monkeypatch.setattr(backends, "inference_precision", lambda: "f32")
 
 
 @pytest.fixture
@@ -287,7 +291,7 @@ def test_restore_networks_match_torch_and_are_cached(conversions):
     ours = Restorer.load("general", "cpu", "torch")
     before = compilations()
     theirs = Restorer.load("general", "cpu", "openvino")
-    assert all(isinstance(net, backends.OpenVINONetwork) for net in theirs.networks.values())
+    assert all(isinstance(net, OpenVINONetwork) for net in theirs.networks.values())
     kept = compilations()
     Restorer.load("general", "cpu", "openvino")
     assert len(conversions) == 2  # detector and inpainter; the second load read the cache
@@ -332,6 +336,20 @@ def test_openvino_measures_the_statistics_torch_does():
         assert torch.allclose(ov_rstd, rstd, rtol=0.05, atol=0.02)
 
 
+def test_a_cached_style_run_never_imports_torch(tiny, tmp_path):
+    """Issue 21: once a style's conversion is cached, ``artgan run style-transfer --backend
+    openvino`` on a picture it runs whole needs only numpy and OpenVINO (torch's import was
+    most of such a run's time), and gives the pixels of the run that converted it."""
+    picture = tmp_path / "photo.png"
+    _picture(60, 44).save(picture)
+    outs = [tmp_path / "first.png", tmp_path / "second.png"]
+    runs = [imports_of(["run", "style-transfer", "--style", tiny, "--backend", "openvino",
+                        str(picture), "-o", str(out)]) for out in outs]
+    assert runs[0] == (0, {"torch"})  # the conversion traces the torch network
+    assert runs[1] == (0, set())
+    assert np.array_equal(np.array(Image.open(outs[0])), np.array(Image.open(outs[1])))
+
+
 def test_an_isa_limit_below_bf16_runs_openvino_in_f32(tiny, tmp_path, monkeypatch):
     """``ONEDNN_MAX_CPU_ISA=AVX2`` (what a CPU without AVX-512 has, or a user's setting) keeps
     OpenVINO from compiling for bf16: artgan must ask it for f32 (it used to fail with
@@ -339,7 +357,7 @@ def test_an_isa_limit_below_bf16_runs_openvino_in_f32(tiny, tmp_path, monkeypatc
     monkeypatch.undo()  # the fixture's own ARTGAN_HOME is kept below; bf16 as the CPU says
     monkeypatch.setenv("ARTGAN_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
-    assert not infer.cpu_has_bf16()
+    assert not infer.cpu_has_bf16() and backends.inference_precision() == "f32"
     picture = tmp_path / "photo.png"
     _picture(60, 44).save(picture)
     done = subprocess.run([sys.executable, "-m", "artgan", "run", "style-transfer", "--style",

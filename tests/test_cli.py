@@ -2,6 +2,9 @@
 
 import json
 
+import pytest
+from cli_process import imports_of
+
 import artgan
 
 
@@ -56,3 +59,10 @@ def test_user_error_is_one_line_without_traceback(cli, tmp_path):
 def test_debug_shows_the_traceback(cli, tmp_path):
     result = cli("--debug", "run", "style-transfer", str(tmp_path / "missing.jpg"))
     assert result.returncode == 1 and "Traceback" in result.stderr
+
+
+@pytest.mark.parametrize("args", [["--help"], ["tasks"], ["models"], ["plugins"],
+                                  ["run", "style-transfer", "--help"], ["restore", "--help"]])
+def test_commands_that_run_no_network_do_not_import_torch(args):
+    """torch's import is 1.2 s of every command that pays it: listing and help must not."""
+    assert imports_of(args) == (0, set())

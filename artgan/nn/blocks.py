@@ -210,6 +210,31 @@ class ResnetGenerator(nn.Module):
         return torch.tanh(self.net(x))
 
 
+class UnitRange(nn.Module):
+    """A generator of [-1, 1] pictures from [-1, 1] pictures as one on [0, 1] pictures, what
+    pipelines and exported files run: converting inside, tile by tile, saves a full copy of
+    a large picture. (``image``: the exported input's name.)"""
+
+    def __init__(self, generator: nn.Module):
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, image: Tensor) -> Tensor:
+        return (self.generator(image * 2 - 1) + 1) / 2
+
+
+class UnitRangeFromLatents(nn.Module):
+    """Latents -> pictures in [0, 1] (what ``GeneratorPipeline.process`` returns), for export;
+    ``z``: the exported input's name."""
+
+    def __init__(self, generator: nn.Module):
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, z: Tensor) -> Tensor:
+        return (self.generator(z) + 1) / 2
+
+
 class PatchDiscriminator(nn.Module):
     """PatchGAN (pix2pix): a map of real/fake logits, one per overlapping patch of a [-1, 1] image.
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import artgan
 from artgan import store
 
-from .model import ARCHITECTURE, FastGANGenerator
 from .task import GenerateTask
 
 TASK = GenerateTask()
@@ -23,6 +22,8 @@ def register_tasks(register):
 
 @artgan.hookimpl
 def register_architectures(register):
+    from .model import ARCHITECTURE, FastGANGenerator  # torch: gathered on first use
+
     register(ARCHITECTURE, FastGANGenerator)
 
 

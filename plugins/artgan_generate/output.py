@@ -10,11 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
 from PIL import Image
 
 from artgan import ArtganError
-from artgan.convert import image_grid, pil_to_uint8, uint8_to_pil
 from artgan.imageio import IMAGE_EXTENSIONS
 
 DEFAULT_OUT = "generated"
@@ -59,5 +57,9 @@ def animation_paths(out: str | None, frames: int) -> tuple[list[Path], Path]:
 def grid(images: Sequence[Image.Image]) -> Image.Image:
     """One picture of ``images`` in a near-square grid with 2 px black gaps (built in uint8:
     a float copy of every picture would be four times the size)."""
+    import torch
+
+    from artgan.convert import image_grid, pil_to_uint8, uint8_to_pil
+
     batch = torch.stack([pil_to_uint8(image) for image in images])
     return uint8_to_pil(image_grid(batch))

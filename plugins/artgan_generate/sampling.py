@@ -10,7 +10,6 @@ only on its latent.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Iterator, Sequence
 
 import torch
@@ -20,8 +19,9 @@ from torch import Tensor
 from artgan import ArtganError, Sampler, backends
 from artgan.convert import tensor_to_pil
 
+from .checks import check_count, check_seed, check_truncation
+
 CHUNK = 16  # images per forward pass: bounds memory at 256 px on small machines
-SEED_LIMIT = 2**63  # as training's (artgan.train.config, not imported: it loads the trainer)
 
 
 def latents(count: int, seed: int, dim: int, truncation: float = 1.0) -> Tensor:
@@ -35,24 +35,6 @@ def latents(count: int, seed: int, dim: int, truncation: float = 1.0) -> Tensor:
     check_seed(seed)
     generator = torch.Generator(device="cpu").manual_seed(seed)
     return torch.randn(count, dim, generator=generator) * truncation
-
-
-def check_count(count: int, what: str = "-n") -> None:
-    if count < 1:
-        raise ArtganError(f"{what} must be at least 1, got {count}")
-
-
-def check_seed(seed: int) -> None:
-    """Seeds torch would refuse (over 64 bits) or alias (negative ones: -1 is 2**64 - 1)
-    are one clear error, not an overflow from inside torch."""
-    if not isinstance(seed, numbers.Integral) or not 0 <= seed < SEED_LIMIT:
-        raise ArtganError(f"--seed must be a whole number from 0 to {SEED_LIMIT - 1}, "
-                          f"got {seed!r}")
-
-
-def check_truncation(truncation: float) -> None:
-    if not 0 < truncation <= 1:
-        raise ArtganError(f"--truncation must be in (0, 1], got {truncation}")
 
 
 def slerp(a: Tensor, b: Tensor, t: float) -> Tensor:

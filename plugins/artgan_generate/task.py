@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -23,8 +23,10 @@ from artgan.imageio import check_writable, write_animation, write_image
 from artgan.task import backend_option
 
 from . import output
-from .model import SIZES
-from .sampling import SEED_LIMIT, GeneratorPipeline, check_count, check_truncation
+from .checks import SEED_LIMIT, check_count, check_truncation
+
+if TYPE_CHECKING:  # torch-heavy: imported when a model loads, not with the CLI
+    from .sampling import GeneratorPipeline
 
 
 class GenerateTask(Task):
@@ -64,6 +66,8 @@ class GenerateTask(Task):
         from artgan.train.driver import shared_options
         from artgan.train.options import artefact_weight_option
 
+        from .model import SIZES
+
         # FastGAN's settings of the shared options
         shared = shared_options(self.name, {"augment": "color,translation", "ema": 0.999})
         return [
@@ -94,6 +98,8 @@ class GenerateTask(Task):
              backend: str = "auto") -> GeneratorPipeline:
         """The generator ``model`` (name or path; None = ``monet``) on ``device``, run by
         ``backend`` (see ``artgan.backends.choose``)."""
+        from .sampling import GeneratorPipeline
+
         backend, target = backends.choose(backend, device)
         loaded = store.load_model(model or self.default_model, self.name, target)
         network = loaded.network

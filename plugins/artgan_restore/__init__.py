@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import artgan
 from artgan import store
-from artgan_restore.model import ARCHITECTURE, build
 from artgan_restore.task import RestoreTask
 
 TASK = RestoreTask()
@@ -23,6 +22,8 @@ def register_tasks(register):
 
 @artgan.hookimpl
 def register_architectures(register):
+    from artgan_restore.model import ARCHITECTURE, build  # torch: gathered on first use
+
     register(ARCHITECTURE, build)
 
 

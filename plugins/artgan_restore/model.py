@@ -6,12 +6,10 @@ One file keeps the pair that was trained together; both stay small (the shipped 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torch import nn
-
-from artgan_restore.detector import DamageDetector
-from artgan_restore.inpainter import Inpainter
+if TYPE_CHECKING:  # ``build`` imports the networks: the CLI imports this module for names
+    from torch import nn
 
 ARCHITECTURE = "restore"
 TASK = "restore"
@@ -25,6 +23,11 @@ DEFAULT_CONFIG: dict[str, Any] = {
 def build(detector: dict[str, Any], inpainter: dict[str, Any], size: int = 256) -> nn.ModuleDict:
     """``ModuleDict({"detector", "inpainter"})`` from their configs; ``size`` is only
     recorded in the model's config, for the windowing."""
+    from torch import nn
+
+    from artgan_restore.detector import DamageDetector
+    from artgan_restore.inpainter import Inpainter
+
     if size < 32:
         raise ValueError(f"working size must be at least 32 px, got {size}")
     return nn.ModuleDict({"detector": DamageDetector(**detector),

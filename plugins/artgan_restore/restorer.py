@@ -29,43 +29,27 @@ from artgan import ArtganError, backends
 from artgan.convert import from_float, to_float
 from artgan.imageio import ImageError, read_image
 from artgan.infer import autocast_dtype
+from artgan.nn.openvino import OpenVINONetwork
 from artgan.store import load_model
 from artgan_restore.detector import SURE, detect_maps, dilate, keep_connected
 from artgan_restore.model import TASK
+from artgan_restore.policy import (
+    CERTAIN_SHARE,
+    DEFAULT_DILATE,
+    MAX_CERTAIN_SHARE,
+    MAX_SHARE,
+    MIN_SURE_PIXELS,
+    MIN_SURE_SHARE,
+    REACH,
+)
 from artgan_restore.windows import Plan, Window, plan_windows
 
-DEFAULT_DILATE = 0
-"""px added around detected damage: none, because the inpainter reads what a crack's soft
-edge leaves, and every pixel added hides real picture from it (20 validation pictures per
-level, detection forced: 3 px cost 1.3 dB on scratches, 2.6 dB on craquelure and stains
-and 0.8 dB on holes inside the damage, and tripled the share repainted)."""
 OPAQUE_GROW = 2
 """px by which the opaque part of a given mask grows within it: the opacity output stops
 short of a loss's rim, where reading the half-covered pixels bleeds the loss's colour into
 the fill (on validation pictures, 2 px brings the default mode level with ``--remove`` on
 holes and losses and costs stains 0.05 dB)."""
 DEFAULT_THRESHOLD = 0.5  # for models whose card names no calibrated threshold
-# A detection that reaches more of the picture than this (``Finding.reach``) is not
-# repainted unasked: damage that wide is rare, and a detector that wrong ruins a picture.
-MAX_SHARE = 0.10
-# ... except a detection the detector is certain of (``detector.CERTAIN``) on at least
-# CERTAIN_SHARE of its pixels, which may reach MAX_CERTAIN_SHARE: holes, tears and paint
-# losses are found that way, false alarms and cracks are not. On the validation pictures of
-# ``calibrate_restore.py`` (``restore/general``), of the detections reaching past 10%, those
-# of holes and losses were 86-98% certain, those of craquelure and stains 4-52%, those on
-# clean pictures 0-40% (``rocket.jpg``'s towers: 12%).
-CERTAIN_SHARE = 0.75
-MAX_CERTAIN_SHARE = 0.20
-REACH = 3
-"""px around each detected pixel that count as reached by the detection. Thin marks spread
-over a picture (the lattice of a launch tower, branches against the sky) are where a wrong
-detection does most harm, and they mark little: the shipped detector marks 4.4% of
-``rocket.jpg``'s towers and lamps, which reach 14.9%. Bounding the reach keeps such a
-detection in check however thin its marks, without growing what is repainted."""
-# A picture in which the detector is sure (probability >= detector.SURE) of fewer pixels
-# than this share (or MIN_SURE_PIXELS) looks undamaged: whatever it marked is a guess.
-MIN_SURE_SHARE = 2e-5
-MIN_SURE_PIXELS = 12
 MIN_SIDE = 16  # px: smaller pictures hold too little for the detector or the inpainter
 MARGIN = 1 / 8  # share of the window given to context on each side of its core
 # windows run as one batch, at most this many model-size windows of pixels: on a CPU a
@@ -183,7 +167,7 @@ class Restorer:
                         "inpainter": [torch.rand(2, 3, size, size),
                                       (torch.rand(2, 1, size, size) > 0.8).float()]}
             loaded.network = nn.ModuleDict({
-                name: backends.OpenVINONetwork(
+                name: OpenVINONetwork(
                     loaded.network[name].eval(),
                     backends.weights_key(loaded.info.path, name), example)
                 for name, example in examples.items()})

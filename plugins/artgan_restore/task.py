@@ -11,26 +11,21 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import torch
 
 from artgan import ArtganError, Pipeline, Task
 from artgan.batch import check_distinct, output_paths, process_files
-from artgan.convert import pil_to_uint8, to_batch, uint8_to_pil
 from artgan.imageio import IMAGE_EXTENSIONS, find_images, read_image, write_image
 from artgan.task import backend_option
 from artgan_restore.model import TASK
-from artgan_restore.restorer import (
-    DEFAULT_DILATE,
-    MAX_SHARE,
-    REACH,
-    Restorer,
-    RestoreRefusedError,
-    as_mask,
-    read_mask,
-)
+from artgan_restore.policy import DEFAULT_DILATE, MAX_SHARE, REACH
+
+if TYPE_CHECKING:  # torch and the networks are imported when a model loads, not with the CLI
+    import torch
+
+    from artgan_restore.restorer import Restorer
 
 SHIPPED_MODEL = "general"
 LOSSY = (".jpg", ".jpeg", ".webp")
@@ -57,6 +52,9 @@ class RestorePipeline(Pipeline):
 
     def __call__(self, image: Any, mask: Any = None, return_mask: bool = False,
                  force: bool | None = None) -> Any:
+        from artgan.convert import to_batch
+        from artgan_restore.restorer import as_mask
+
         batch, back = to_batch(image)
         masks = None if mask is None else as_mask(mask)
         restored, used = self._run(batch, masks, self.force if force is None else force)
@@ -64,10 +62,16 @@ class RestorePipeline(Pipeline):
         return (result, _mask_like(used, image)) if return_mask else result
 
     def process(self, batch: torch.Tensor, mask: Any = None) -> torch.Tensor:
+        from artgan_restore.restorer import as_mask
+
         return self._run(batch.cpu(), None if mask is None else as_mask(mask), self.force)[0]
 
     def _run(self, batch: torch.Tensor, mask: torch.Tensor | None,
              force: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        import torch
+
+        from artgan_restore.restorer import RestoreRefusedError
+
         outputs, masks = [], []
         for picture in batch.float().cpu():
             try:
@@ -84,6 +88,7 @@ class RestorePipeline(Pipeline):
 
 def _mask_like(masks: torch.Tensor, image: Any) -> Any:
     """The mask(s) in the kind of the user's image: "L" image, bool array or bool tensor."""
+    import torch
     from PIL import Image
 
     single = masks[0] if masks.shape[0] == 1 else masks
@@ -167,6 +172,8 @@ class RestoreTask(Task):
                  remove: bool = False, backend: str = "torch") -> Restorer:
         """The model loaded once per (model, device, backend); the other options set per
         call (``threshold`` None: the model's own)."""
+        from artgan_restore.restorer import Restorer
+
         key = (str(model if model is not None else self.default_model), str(device), backend)
         if key not in self._loaded:
             self._loaded[key] = Restorer.load(model if model is not None else self.default_model,
@@ -216,6 +223,8 @@ class RestoreTask(Task):
         """Restore one picture; returns which count it adds to. With ``into_file`` (``-o``
         names one output file) a picture left as it is is still written there, unchanged,
         so a script can rely on the file."""
+        from artgan.convert import pil_to_uint8, uint8_to_pil
+
         picture = read_image(source)
         pixels = pil_to_uint8(picture.rgb)
         given = masks.mask_for(source) if masks is not None else None
@@ -281,6 +290,8 @@ class _MaskSource:
     (same relative path and name, any image extension)."""
 
     def __init__(self, mask: str, inputs: list[str]):
+        from artgan_restore.restorer import read_mask
+
         self.path = Path(mask)
         self.single: torch.Tensor | None = None
         if self.path.is_dir():
@@ -297,6 +308,8 @@ class _MaskSource:
         return [path for path, _ in find_images([str(self.path)])]
 
     def mask_for(self, source: Path) -> torch.Tensor:
+        from artgan_restore.restorer import read_mask
+
         if self.single is not None:
             return self.single
         relative = self.relative.get(source.resolve(), Path(source.name))

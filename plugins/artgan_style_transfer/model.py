@@ -10,9 +10,10 @@ picture, so it runs on a CPU, and no checkerboard artefacts.
 
 from __future__ import annotations
 
-from torch import nn
+from typing import TYPE_CHECKING
 
-from artgan.nn.blocks import ResnetGenerator
+if TYPE_CHECKING:  # the builders import torch: the CLI imports this module for its names
+    from torch import nn
 
 ARCHITECTURE = "cyclegan"
 CUT_ARCHITECTURE = "cut"
@@ -28,6 +29,10 @@ def cyclegan(
     antialias: bool = False,
 ) -> nn.ModuleDict:
     """``{"a2b": G, "b2a": G}``: two ResNet generators with the same shape."""
+    from torch import nn
+
+    from artgan.nn.blocks import ResnetGenerator
+
     return nn.ModuleDict({
         direction: ResnetGenerator(width, n_blocks, n_down, upsample, antialias=antialias)
         for direction in ("a2b", "b2a")
@@ -39,5 +44,9 @@ def cut(
     antialias: bool = False,
 ) -> nn.ModuleDict:
     """``{"a2b": G}``: the one generator of a CUT or FastCUT model."""
+    from torch import nn
+
+    from artgan.nn.blocks import ResnetGenerator
+
     return nn.ModuleDict({"a2b": ResnetGenerator(width, n_blocks, n_down, upsample,
                                                  antialias=antialias)})

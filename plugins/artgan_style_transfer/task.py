@@ -11,34 +11,24 @@ in torchvision, ~200 MB of memory that inference does not need.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import torch
+import numpy as np
 from PIL import Image
-from torch import nn
 
-from artgan import ArtganError, backends, infer, store
-from artgan.convert import pil_to_uint8, uint8_to_pil
+from artgan import ArtganError, backends, store
 from artgan.imageio import attach_alpha, split_alpha
-from artgan.nn.blocks import PADDINGS, UPSAMPLING
 from artgan.task import Pipeline, Task, backend_option
 
-from .model import ARCHITECTURES, DEFAULT_CONFIG, METHODS, VALIDATION_METRICS
+from .model import ARCHITECTURE, ARCHITECTURES, DEFAULT_CONFIG, METHODS, VALIDATION_METRICS
 
-
-class UnitRange(nn.Module):
-    """A [-1, 1] generator as a [0, 1] network; converting inside, tile by tile, saves a full
-    copy of a large picture."""
-
-    def __init__(self, generator: nn.Module):
-        super().__init__()
-        self.generator = generator
-        self.multiple = getattr(generator, "multiple", 4)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (self.generator(x * 2 - 1) + 1) / 2
+if TYPE_CHECKING:  # torch is imported where a picture runs in torch (see StylePipeline)
+    import torch
+    from torch import nn
 
 
 class StylePipeline(Pipeline):
@@ -48,12 +38,17 @@ class StylePipeline(Pipeline):
     ``tile``, ``overlap`` and ``batch`` (tiles per pass) bound the memory used. With
     ``backend`` ``openvino`` the generator runs there (on the CPU), cached as ``cache_key``
     (``artgan.backends.weights_key``; None: converted anew by each pipeline).
+
+    ``generator`` is the network, or a function that loads it (then give ``multiple``, the
+    factor its sides must have): with OpenVINO, a PIL picture that runs in one pass from a
+    cached conversion needs neither it nor torch, which is most of such a run's time for a
+    photo (issue 21: torch's import is 1.2 s, the 2048 px photo's pass 1 s).
     """
 
     def __init__(
         self,
-        generator: nn.Module,
-        device: torch.device,
+        generator: nn.Module | Callable[[], nn.Module],
+        device: torch.device | str,
         *,
         name: str = "",
         tile: int = 1024,
@@ -62,8 +57,9 @@ class StylePipeline(Pipeline):
         max_size: int | None = None,
         backend: str = "torch",
         cache_key: str | None = None,
+        multiple: int | None = None,
     ):
-        multiple = getattr(generator, "multiple", 4)
+        multiple = multiple or getattr(generator, "multiple", 4)
         if tile < 4 * multiple or tile % multiple:
             raise ArtganError(f"--tile {tile}: must be a multiple of {multiple}, at least "
                               f"{4 * multiple}")
@@ -73,40 +69,97 @@ class StylePipeline(Pipeline):
             raise ArtganError(f"--batch {batch}: must be at least 1")
         if max_size is not None and max_size < multiple:
             raise ArtganError(f"--max-size {max_size}: must be at least {multiple}")
-        self.generator = infer.prepare(generator, device)
-        self.network = UnitRange(self.generator)
-        self.device = device
+        self._generator = generator
+        self._device = device
         self.name = name
         self.multiple = multiple
         self.tile, self.overlap, self.batch, self.max_size = tile, overlap, batch, max_size
-        self.dtype = infer.autocast_dtype(device)
-        self.backend = (backends.OpenVINOStyle(self.network, cache_key, multiple)
+        self.backend = (backends.OpenVINOStyle(lambda: self.network, cache_key, multiple)
                         if backend == "openvino" else None)
+
+    @cached_property
+    def device(self) -> torch.device:  # type: ignore[override]
+        """Where the torch path runs (a device name given is made a ``torch.device`` here,
+        when torch is needed)."""
+        import torch
+
+        return torch.device(self._device)
+
+    @cached_property
+    def generator(self) -> nn.Module:
+        """The generator, loaded if it was given as a function, ready on ``device``."""
+        from torch import nn
+
+        from artgan import infer
+
+        generator = self._generator
+        if not isinstance(generator, nn.Module):
+            generator = generator()
+        return infer.prepare(generator, self.device)
+
+    @cached_property
+    def network(self) -> nn.Module:
+        """The generator on [0, 1] pictures."""
+        from artgan.nn.blocks import UnitRange
+
+        return UnitRange(self.generator)
+
+    @cached_property
+    def dtype(self) -> torch.dtype | None:
+        """The autocast precision of the torch path (None: float32)."""
+        from artgan import infer
+
+        return infer.autocast_dtype(self.device)
 
     def __call__(self, image: Any, **kwargs: Any) -> Any:
         """PIL pictures take the uint8 path (alpha kept aside); anything else the float one."""
         if not isinstance(image, Image.Image):
             return super().__call__(image, **kwargs)
         rgb, alpha = split_alpha(image)
-        with torch.inference_mode():
-            result = uint8_to_pil(self.process(pil_to_uint8(rgb).unsqueeze(0))[0])
+        self._check_size(rgb.height, rgb.width)
+        if self._painted_whole(rgb.height, rgb.width):
+            result = Image.fromarray(self.backend.paint(np.asarray(rgb)), "RGB")
+        else:
+            import torch
+
+            from artgan.convert import pil_to_uint8, uint8_to_pil
+
+            with torch.inference_mode():
+                result = uint8_to_pil(self.process(pil_to_uint8(rgb).unsqueeze(0))[0])
         return result if alpha is None else attach_alpha(result, alpha)
+
+    def _check_size(self, height: int, width: int) -> None:
+        if min(height, width) < 4 * self.multiple:
+            raise ArtganError(f"picture too small ({width}x{height}): style transfer needs at "
+                              f"least {4 * self.multiple} px on each side")
+
+    def _painted_whole(self, height: int, width: int) -> bool:
+        """Whether OpenVINO paints this picture in one pass of numpy arrays (no torch): as
+        ``artgan.infer.translate`` would run it, when it needs no shrinking first."""
+        if self.backend is None or (self.max_size and max(height, width) > self.max_size):
+            return False
+        side = self.multiple
+        return self.backend.fits_whole(-(-height // side) * side, -(-width // side) * side,
+                                       self.tile)
 
     def process(self, batch: torch.Tensor, **kwargs: Any) -> torch.Tensor:
         """Float batches in [0, 1] come back as float32 in [0, 1]; uint8 ones (only ever
         ``__call__``'s own copy of a picture) are repainted in place unless shrunk first."""
+        import torch
+
+        from artgan import infer
+
         height, width = batch.shape[-2:]
-        if min(height, width) < 4 * self.multiple:
-            raise ArtganError(f"picture too small ({width}x{height}): style transfer needs at "
-                              f"least {4 * self.multiple} px on each side")
+        self._check_size(height, width)
+        device = self.device
         out_dtype = infer.output_dtype(batch)
         if self.max_size and max(height, width) > self.max_size:
             scale = self.max_size / max(height, width)
             size = (max(1, round(height * scale)), max(1, round(width * scale)))
-            batch = infer.resize(batch, size, self.device)
+            batch = infer.resize(batch, size, device)
         out = infer.translate(
             self.network, batch, tile=self.tile, overlap=self.overlap, batch=self.batch,
-            multiple=self.multiple, dtype=self.dtype, device=self.device, out_dtype=out_dtype,
+            multiple=self.multiple, dtype=self.dtype, device=device, out_dtype=out_dtype,
             in_place=batch.dtype == torch.uint8, backend=self.backend,
         )
         return out if out_dtype == torch.uint8 else out.clamp_(0, 1)
@@ -155,26 +208,39 @@ class StyleTransferTask(Task):
     ) -> StylePipeline:
         """A pipeline for style ``model`` (name or path; None = ``monet``); ``reverse`` uses the
         painting -> photo generator; ``backend``: see ``artgan.backends.choose``."""
-        backend, target = backends.choose(backend, device)
-        loaded = store.load_model(model or self.default_model, self.name, target)
-        network = loaded.network
+        if backends.openvino_on_cpu(backend, device):
+            backend, target = "openvino", "cpu"  # torch not asked: see StylePipeline
+        else:
+            backend, target = backends.choose(backend, device)
+        info = store.find_task_model(model or self.default_model, self.name)
         direction = "b2a" if reverse else "a2b"
-        architecture = loaded.info.metadata["architecture"]
+        key = backends.weights_key(info.path, direction) if backend == "openvino" else None
+        # a conversion cached under the file's sha256 proves the file loaded before: only
+        # then is it read when first needed; otherwise now, so a bad file is one error first
+        networks = None
+        if key is None or not backends.OpenVINOStyle.converted(key):
+            networks = store.load_model(info.path, self.name, target).network
+        architecture = info.metadata["architecture"]
         if architecture not in ARCHITECTURES:
-            raise ArtganError(f"{loaded.info.path}: not a style model")
-        if direction not in network:
-            raise ArtganError(f"{loaded.info.name}: trained one way ({architecture}), it "
+            raise ArtganError(f"{info.path}: not a style model")
+        if direction == "b2a" and architecture != ARCHITECTURE:
+            raise ArtganError(f"{info.name}: trained one way ({architecture}), it "
                               "has no painting -> photo generator for --reverse")
-        key = backends.weights_key(loaded.info.path, direction) if backend == "openvino" else None
-        return StylePipeline(network[direction], target, name=loaded.info.name, tile=tile,
-                             overlap=overlap, batch=batch, max_size=max_size, backend=backend,
-                             cache_key=key)
+
+        def generator() -> nn.Module:
+            return store.load_model(info.path, self.name, target).network[direction]
+
+        return StylePipeline(generator if networks is None else networks[direction], target,
+                             name=info.name, tile=tile, overlap=overlap, batch=batch,
+                             max_size=max_size, backend=backend, cache_key=key,
+                             multiple=2 ** int(info.metadata["config"].get("n_down", 2)))
 
     def run(self, inputs: list[str], out: str | None = None, style: str | None = None,
             **options: Any) -> int:
         return super().run(inputs, out, model=style, **options)
 
     def train_options(self) -> list[click.Parameter]:
+        from artgan.nn.blocks import PADDINGS, UPSAMPLING
         from artgan.train.driver import init_default_help, shared_options
         from artgan.train.options import artefact_weight_option
 

@@ -4,10 +4,16 @@ Install it with ``pip install examples/artgan-plugin-example`` and it appears in
 ``artgan tasks``; run it with ``artgan run posterize --levels 4 photo.jpg``.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import click
-import torch
 
 import artgan
+
+if TYPE_CHECKING:  # no torch import at run time: artgan loads every plugin on each command
+    import torch
 
 
 class PosterizePipeline(artgan.Pipeline):
@@ -20,7 +26,7 @@ class PosterizePipeline(artgan.Pipeline):
 
     def process(self, batch: torch.Tensor) -> torch.Tensor:
         steps = self.levels - 1
-        return torch.round(batch * steps) / steps
+        return (batch * steps).round() / steps
 
 
 class PosterizeTask(artgan.Task):

@@ -1,0 +1,40 @@
+"""What artgan asks of the CPU without importing torch: oneDNN's instruction-set limit and
+how many threads a network runs on.
+
+Kept apart from ``artgan.infer`` so that a run on the OpenVINO backend can answer both
+without loading torch (1.2 s of every such process).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# oneDNN's instruction-set limits below AVX512_CORE_BF16, the first with bfloat16 arithmetic
+ISAS_WITHOUT_BF16 = {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE",
+                     "AVX512_CORE_VNNI"}
+
+
+def cpu_isa_limit() -> str | None:
+    """The instruction set oneDNN (inside torch and OpenVINO) is limited to, if any:
+    ``ONEDNN_MAX_CPU_ISA``, or its old name ``DNNL_MAX_CPU_ISA``."""
+    limit = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
+    return limit.strip().upper() if limit else None
+
+
+def limited_below_bf16() -> bool:
+    """Whether a ``cpu_isa_limit`` keeps oneDNN from bfloat16 arithmetic."""
+    return cpu_isa_limit() in ISAS_WITHOUT_BF16
+
+
+def threads() -> int:
+    """Threads for a network run outside torch: torch's own count once torch is loaded (a
+    notebook may have set it), else ``OMP_NUM_THREADS``, else 0, which lets the runtime take
+    one per physical core, as torch does by default."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return torch.get_num_threads()
+    try:
+        return max(0, int(os.environ.get("OMP_NUM_THREADS", "0")))
+    except ValueError:
+        return 0

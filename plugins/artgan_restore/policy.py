@@ -1,0 +1,35 @@
+"""What automatic restore repaints unasked, and how much: the safety net's bounds and the
+mask's growth, in one place that ``artgan_restore.restorer`` applies and the CLI's help
+quotes (so the CLI reads them without importing torch).
+
+Automatic restoration must never ruin a clean picture, so a detection is judged before
+anything is repainted (``Finding.verdict``).
+"""
+
+DEFAULT_DILATE = 0
+"""px added around detected damage: none, because the inpainter reads what a crack's soft
+edge leaves, and every pixel added hides real picture from it (20 validation pictures per
+level, detection forced: 3 px cost 1.3 dB on scratches, 2.6 dB on craquelure and stains
+and 0.8 dB on holes inside the damage, and tripled the share repainted)."""
+
+# A detection that reaches more of the picture than this (``Finding.reach``) is not
+# repainted unasked: damage that wide is rare, and a detector that wrong ruins a picture.
+MAX_SHARE = 0.10
+# ... except a detection the detector is certain of (``detector.CERTAIN``) on at least
+# CERTAIN_SHARE of its pixels, which may reach MAX_CERTAIN_SHARE: holes, tears and paint
+# losses are found that way, false alarms and cracks are not. On the validation pictures of
+# ``calibrate_restore.py`` (``restore/general``), of the detections reaching past 10%, those
+# of holes and losses were 86-98% certain, those of craquelure and stains 4-52%, those on
+# clean pictures 0-40% (``rocket.jpg``'s towers: 12%).
+CERTAIN_SHARE = 0.75
+MAX_CERTAIN_SHARE = 0.20
+REACH = 3
+"""px around each detected pixel that count as reached by the detection. Thin marks spread
+over a picture (the lattice of a launch tower, branches against the sky) are where a wrong
+detection does most harm, and they mark little: the shipped detector marks 4.4% of
+``rocket.jpg``'s towers and lamps, which reach 14.9%. Bounding the reach keeps such a
+detection in check however thin its marks, without growing what is repainted."""
+# A picture in which the detector is sure (probability >= detector.SURE) of fewer pixels
+# than this share (or MIN_SURE_PIXELS) looks undamaged: whatever it marked is a guess.
+MIN_SURE_SHARE = 2e-5
+MIN_SURE_PIXELS = 12
