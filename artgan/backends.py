@@ -160,12 +160,9 @@ def _core() -> Any:
 
 
 def inference_precision() -> str:
-    """``bf16`` where OpenVINO computes it natively on this CPU (AVX512-BF16, AMX) and no
-    ``ONEDNN_MAX_CPU_ISA`` below it is set (OpenVINO then cannot compile for bf16 at all),
-    else ``f32``."""
-    if cpu.limited_below_bf16():
-        return "f32"
-    return "bf16" if "BF16" in _core().get_property("CPU", "OPTIMIZATION_CAPABILITIES") else "f32"
+    """``bf16`` where the CPU computes it natively (``artgan.cpu.has_native_bf16``, as torch's
+    autocast), else ``f32``."""
+    return "bf16" if cpu.has_native_bf16() else "f32"
 
 
 def cached(key: str | None, make: Callable[[], Any]) -> Any:

@@ -27,6 +27,34 @@ def limited_below_bf16() -> bool:
     return cpu_isa_limit() in ISAS_WITHOUT_BF16
 
 
+def has_native_bf16() -> bool:
+    """Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX) and oneDNN, inside torch
+    and OpenVINO, may use it (no ``cpu_isa_limit`` below it, where OpenVINO cannot compile for
+    bfloat16 at all). Read from the kernel's CPU flags on Linux, so that no torch is needed;
+    elsewhere torch is asked. (OpenVINO's own capability list also names bf16 on AVX2-VNNI-2
+    CPUs, where torch stays in float32: the two backends would then drift apart.)"""
+    if limited_below_bf16():
+        return False
+    flags = _linux_cpu_flags()
+    if flags is not None:
+        return bool({"avx512_bf16", "amx_bf16"} & flags)
+    import torch
+
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def _linux_cpu_flags() -> set[str] | None:
+    """The flags of the first CPU in ``/proc/cpuinfo``; None where there is no such file."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
+            for line in info:
+                if line.startswith("flags"):
+                    return set(line.partition(":")[2].split())
+    except OSError:
+        return None
+    return None
+
+
 def threads() -> int:
     """Threads for a network run outside torch: torch's own count once torch is loaded (a
     notebook may have set it), else ``OMP_NUM_THREADS``, else 0, which lets the runtime take

@@ -5,10 +5,12 @@ functions are marked with ``@artgan.hookimpl``. Each hook receives a ``register`
 (or a CLI group) and adds to artgan's registries; none returns anything. artgan's own
 plugins (``artgan.builtins`` and the built-in tasks) use exactly these hooks.
 
-Hooks run once per process, on the first use of anything registered, and again after
-``artgan.plugins.reset()``. A name belongs to whoever registers it first: built-ins,
-then third-party plugins by name; a later claim on a taken name is refused with a warning
-unless the user allows it (``ARTGAN_ALLOW_OVERRIDE``).
+Hooks run once per process, and again after ``artgan.plugins.reset()``: those of tasks,
+models and commands on the first use of anything registered, those of architectures,
+losses, augmentations and studio tabs (torch code) on the first use of their own kind.
+A name belongs to whoever registers it first: built-ins, then third-party plugins by name;
+a later claim on a taken name is refused with a warning unless the user allows it
+(``ARTGAN_ALLOW_OVERRIDE``).
 """
 
 import click

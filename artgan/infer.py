@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from artgan.convert import output_dtype, quantize_, to_float
-from artgan.cpu import limited_below_bf16
+from artgan.cpu import has_native_bf16
 from artgan.errors import ArtganError
 from artgan.nn.blocks import exporting
 from artgan.tiles import run_tiled
@@ -76,12 +76,9 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
 
 
 def cpu_has_bf16() -> bool:
-    """Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX) and torch's and
-    OpenVINO's kernels may use it: a ``cpu_isa_limit`` below AVX512_CORE_BF16 keeps them to
-    older instructions, where OpenVINO cannot compile for bfloat16 at all."""
-    if limited_below_bf16():
-        return False
-    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    """Whether torch's CPU kernels compute bfloat16 natively: ``artgan.cpu.has_native_bf16``
+    (the one rule, which OpenVINO's precision follows too)."""
+    return has_native_bf16()
 
 
 def prepare(network: nn.Module, device: torch.device) -> nn.Module:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
@@ -83,6 +84,7 @@ class _State:
 
 
 _state: _State | None = None
+_GATHERING = threading.RLock()  # re-entrant: a hook may look up another kind
 
 
 def warn(message: str) -> None:
@@ -233,9 +235,11 @@ def registry(kind: str) -> Registry:
     loaded = state()
     hook = GATHERED_ON_USE.get(kind)
     if hook is not None and kind not in loaded.gathered:
-        loaded.gathered.add(kind)
-        _call(loaded, hook, lambda plugin: partial(_claim, loaded, loaded.registries[kind],
-                                                   plugin))
+        with _GATHERING:  # another thread (the studio's) sees the registry only once filled
+            if kind not in loaded.gathered:
+                _call(loaded, hook, lambda plugin: partial(
+                    _claim, loaded, loaded.registries[kind], plugin))
+                loaded.gathered.add(kind)
     return loaded.registries[kind]
 
 

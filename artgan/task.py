@@ -32,6 +32,16 @@ if TYPE_CHECKING:
     import torch
 
 
+class _CPU:
+    """``Pipeline.device``'s default, ``torch.device("cpu")``, made when first read: torch is
+    not imported with artgan. A subclass sets its own in ``__init__``, as before."""
+
+    def __get__(self, instance: object, owner: type) -> torch.device:
+        import torch
+
+        return torch.device("cpu")
+
+
 class Pipeline:
     """Image to image, on PIL images, numpy arrays or tensors, returning the same kind.
 
@@ -40,7 +50,7 @@ class Pipeline:
     and returns a batch of the same shape and range on any device.
     """
 
-    device: torch.device | str = "cpu"
+    device: torch.device = _CPU()  # type: ignore[assignment]
 
     def __call__(self, image: Any, **options: Any) -> Any:
         import torch  # here: importing artgan must not cost torch's 1.2 s (artgan --help)

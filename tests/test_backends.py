@@ -336,6 +336,19 @@ def test_openvino_measures_the_statistics_torch_does():
         assert torch.allclose(ov_rstd, rstd, rtol=0.05, atol=0.02)
 
 
+@pytest.mark.parametrize("size", [(60, 44), (64, 48), (61, 45)])
+def test_a_picture_run_whole_gets_the_pixels_of_translate(tiny, size):
+    """The numpy path a PIL picture takes (``OpenVINOStyle.paint``: no torch) pads, divides and
+    rounds as ``artgan.infer.translate``'s one pass does, padded or not."""
+    from artgan.convert import pil_to_uint8
+
+    pipe = artgan.load("style-transfer", tiny, backend="openvino")
+    picture = _picture(*size)
+    with torch.inference_mode():
+        translated = pipe.process(pil_to_uint8(picture).unsqueeze(0))[0]
+    assert np.array_equal(np.array(pipe(picture)), translated.permute(1, 2, 0).numpy())
+
+
 def test_a_cached_style_run_never_imports_torch(tiny, tmp_path):
     """Issue 21: once a style's conversion is cached, ``artgan run style-transfer --backend
     openvino`` on a picture it runs whole needs only numpy and OpenVINO (torch's import was

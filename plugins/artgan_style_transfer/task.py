@@ -228,6 +228,9 @@ class StyleTransferTask(Task):
                               "has no painting -> photo generator for --reverse")
 
         def generator() -> nn.Module:
+            if key is not None and backends.weights_key(info.path, direction) != key:
+                raise ArtganError(f"{info.path}: the file changed since the style was loaded; "
+                                  "load it again")
             return store.load_model(info.path, self.name, target).network[direction]
 
         return StylePipeline(generator if networks is None else networks[direction], target,
