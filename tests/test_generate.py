@@ -178,6 +178,33 @@ def test_artefact_weight_trains_against_the_mesh_score_at_64_px_and_more(tmp_pat
                "--run-dir", str(tmp_path / "run2"))
 
 
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    """The generator's learnt weights (not BN's running statistics, which export re-measures)."""
+    network = store.load_model(path, "generate").network
+    return {name: value.float() for name, value in network.named_parameters()}
+
+
+def test_init_fine_tunes_a_model_after_the_discriminator_warms_up(model, tmp_path):
+    data = _paintings(tmp_path / "data", 4)
+    common = ("--data", str(data), "--init", str(model), "--batch-size", "2", "--d-warmup", "1",
+              "--device", "cpu", "--precision", "fp32", "--ema", "0.5")
+    warm = tmp_path / "warm.safetensors"
+    _train(*common, "--name", "warm", "--steps", "1", "--out", str(warm),
+           "--run-dir", str(tmp_path / "run1"))
+    start = _weights(model)
+    assert all(torch.equal(start[name], value) for name, value in _weights(warm).items())
+    tuned = tmp_path / "tuned.safetensors"
+    _train(*common, "--name", "tuned", "--steps", "2", "--antialias", "--out", str(tuned),
+           "--run-dir", str(tmp_path / "run2"))
+    loaded = store.load_model(tuned, "generate")
+    assert loaded.config == {"size": 32, "width": 4, "latent_dim": 256, "antialias": True}
+    assert loaded.info.card["init"] == str(model) and loaded.info.card["d_warmup"] == 1
+    assert any(not torch.equal(start[name], value) for name, value in _weights(tuned).items())
+    with pytest.raises(ArtganError, match="--width 8: --init .* has width 4; leave --width out"):
+        _train(*common, "--name", "wide", "--width", "8", "--steps", "1",
+               "--run-dir", str(tmp_path / "run3"))
+
+
 def test_training_with_fewer_pictures_than_the_batch_fails(tmp_path):
     data = _paintings(tmp_path / "few", 3)
     with pytest.raises(ArtganError, match="3 readable pictures, fewer than the batch size 4"):

@@ -88,6 +88,16 @@ def artefact_weight_option(generated: str, reference: str) -> click.Option:
         "dot grid or dashes a generator learns; pictures of at least 64 px.")
 
 
+def d_warmup_option() -> click.Option:
+    """``--d-warmup``, for tasks that fine-tune a generator (``--init``) against a new
+    discriminator: its first gradients would otherwise come from a random judge."""
+    return click.Option(
+        ["--d-warmup"], type=click.IntRange(min=0), default=0, show_default=True,
+        metavar="STEPS", help="Train only the discriminators for the first STEPS steps: with "
+        "--init, the generators' first gradients then come from discriminators that already "
+        "judge, not from new random ones.")
+
+
 def config_from_options(*, task: str = "train", **options: Any) -> TrainConfig:
     """Build a TrainConfig from parsed options; keys that are not training settings are ignored.
 

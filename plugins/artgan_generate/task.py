@@ -29,6 +29,10 @@ if TYPE_CHECKING:  # torch-heavy: imported when a model loads, not with the CLI
     from .sampling import GeneratorPipeline
 
 
+DEFAULT_SHAPE = {"size": 128, "width": 32, "latent_dim": 256}
+"""A new model's shape; a fine-tune (--init) takes its model's."""
+
+
 class GenerateTask(Task):
     name = "generate"
     description = "Paint new pictures in the style of a small collection (FastGAN)."
@@ -63,8 +67,8 @@ class GenerateTask(Task):
         ]
 
     def train_options(self) -> list[click.Parameter]:
-        from artgan.train.driver import shared_options
-        from artgan.train.options import artefact_weight_option
+        from artgan.train.driver import init_default_help, shared_options
+        from artgan.train.options import artefact_weight_option, d_warmup_option
 
         from .model import SIZES
 
@@ -74,14 +78,24 @@ class GenerateTask(Task):
             click.Option(["--data"], required=True, metavar="FOLDER",
                          help="Folder of training pictures (any sizes and modes; 100+ works)."),
             click.Option(["--name"], required=True, help="Name to save the model under."),
-            click.Option(["--size"], type=click.Choice([str(s) for s in SIZES]), default="128",
-                         show_default=True, help="Picture size in pixels (32: quick tests)."),
-            click.Option(["--width"], type=click.IntRange(min=1), default=32, show_default=True,
-                         help="Network width (64 as in FastGAN on a GPU; 16 is fast on a CPU)."),
-            click.Option(["--antialias"], is_flag=True,
+            click.Option(["--size"], type=click.Choice([str(s) for s in SIZES]),
+                         help=init_default_help("Picture size in pixels (32: quick tests)",
+                                                DEFAULT_SHAPE["size"])),
+            click.Option(["--width"], type=click.IntRange(min=1),
+                         help=init_default_help("Network width (64 as in FastGAN on a GPU; "
+                                                "16 is fast on a CPU)", DEFAULT_SHAPE["width"])),
+            click.Option(["--antialias/--no-antialias"], default=None,
                          help="Blur after each upsampling of the generator and before each "
                               "strided convolution of the discriminator: against a grid of "
-                              "dashes in the pictures (no extra weights)."),
+                              "dashes in the pictures; adds no weights, so an --init model "
+                              "without it can be fine-tuned with it (default: as the --init "
+                              "model has it, else off)."),
+            click.Option(["--init"], metavar="MODEL",
+                         help="Start the generator from this generate model (name or file) "
+                              "instead of from scratch, against a new discriminator (see "
+                              "--d-warmup): fine-tuning, e.g. to a new collection or against "
+                              "the mesh; its --size and --width are used."),
+            d_warmup_option(),
             artefact_weight_option("the generated pictures'", "the training pictures'"),
             click.Option(["--batch-size"], type=click.IntRange(min=1), default=16,
                          show_default=True, help="Pictures per step."),
@@ -160,9 +174,35 @@ class GenerateTask(Task):
 
         run = prepare(self.name, self.train_options(), options)
         options = run.options
+        shape, init = _starting_point(options)
         return train_generator(
-            options["data"], run.out, run.config, size=int(options["size"]),
-            width=options["width"], batch_size=options["batch_size"], lr=options["lr"],
-            workers=options["workers"], antialias=options["antialias"],
+            options["data"], run.out, run.config, size=shape["size"], width=shape["width"],
+            latent_dim=shape["latent_dim"], batch_size=options["batch_size"], lr=options["lr"],
+            workers=options["workers"], antialias=shape["antialias"],
             artefact_weight=options["artefact_weight"],
+            init=init, init_name=options["init"], d_warmup=options["d_warmup"],
         )
+
+
+def _starting_point(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The generator's shape (size, width, latent_dim, antialias) and, with ``--init``, the
+    weights to start from. A shape option given must match the --init model's; --antialias
+    may differ, as the blur has no weights."""
+    given = {"size": None if options["size"] is None else int(options["size"]),
+             "width": options["width"]}
+    if not options["init"]:
+        shape = {key: DEFAULT_SHAPE[key] if value is None else value
+                 for key, value in given.items()}
+        return {**shape, "latent_dim": DEFAULT_SHAPE["latent_dim"],
+                "antialias": bool(options["antialias"])}, None
+    start = store.load_model(options["init"], GenerateTask.name)
+    for key, value in given.items():
+        if value is not None and value != start.config.get(key):
+            raise ArtganError(f"--{key} {value}: --init {options['init']} has {key} "
+                              f"{start.config.get(key)}; leave --{key} out")
+    antialias = options["antialias"]
+    if antialias is None:
+        antialias = bool(start.config.get("antialias"))
+    shape = {"size": start.config["size"], "width": start.config["width"],
+             "latent_dim": start.config["latent_dim"], "antialias": antialias}
+    return shape, start.network.state_dict()

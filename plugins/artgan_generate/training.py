@@ -48,6 +48,8 @@ class FastGANModule(GanModule):
         reconstruction_weight: float = 1.0,
         antialias: bool = False,
         artefact_weight: float = 0.0,
+        init: dict[str, Tensor] | None = None,
+        d_warmup: int = 0,
     ):
         self.config = {"size": size, "width": width, "latent_dim": latent_dim}
         if antialias:  # older models' configs have no such key: they are not anti-aliased
@@ -56,10 +58,15 @@ class FastGANModule(GanModule):
         self.loss = LOSSES.get(loss)
         self.reconstruction_weight = reconstruction_weight
         self.artefact_weight = artefact_weight
+        self.init = init
+        self.d_warmup = d_warmup
 
     def networks(self) -> dict[str, nn.Module]:
+        generator = FastGANGenerator(**self.config)
+        if self.init is not None:  # the blur has no weights: the keys match either way
+            generator.load_state_dict(self.init)
         return {
-            "generator": FastGANGenerator(**self.config),
+            "generator": generator,
             "discriminator": FastGANDiscriminator(self.config["size"], self.config["width"],
                                                   self.config.get("antialias", False)),
         }
@@ -89,6 +96,8 @@ class FastGANModule(GanModule):
         )
         step.update_augment(real_logits)
         step.backward(adversarial + self.reconstruction_weight * rebuilt, "discriminator")
+        if step.index < self.d_warmup:  # G waits for a discriminator that already judges
+            return {"d_loss": adversarial.detach(), "rec_loss": rebuilt.detach()}
 
         # D's weights need no gradients in G's phase: freezing them skips computing those.
         discriminator.requires_grad_(False)
@@ -126,12 +135,15 @@ class FastGANModule(GanModule):
 
 def train_generator(
     data: str, out: Path, config: TrainConfig, *, size: int = 128, width: int = 32,
-    batch_size: int = 16, lr: float = 2e-4, workers: int = 0, antialias: bool = False,
-    artefact_weight: float = 0.0,
+    latent_dim: int = 256, batch_size: int = 16, lr: float = 2e-4, workers: int = 0,
+    antialias: bool = False, artefact_weight: float = 0.0,
+    init: dict[str, Tensor] | None = None, init_name: str | None = None, d_warmup: int = 0,
 ) -> Path:
     """Train a FastGAN on the pictures in ``data`` and export its EMA generator to ``out``;
     ``antialias`` blurs after G's upsamplings and before D's strided convolutions,
-    ``artefact_weight`` weighs ``losses.periodic_artefact_loss`` in G's loss."""
+    ``artefact_weight`` weighs ``losses.periodic_artefact_loss`` in G's loss. ``init`` (the
+    weights of the model ``init_name``) starts G, against a new D that trains alone for the
+    first ``d_warmup`` steps."""
     if artefact_weight and size < metrics.ARTEFACT_TILE:
         raise ArtganError(f"--artefact-weight needs pictures of at least "
                           f"{metrics.ARTEFACT_TILE} px (--size {size})")
@@ -143,8 +155,8 @@ def train_generator(
         )
 
     loader = resumable_loader(dataset, batch_size, config, workers)
-    module = FastGANModule(size, width, lr=lr, antialias=antialias,
-                           artefact_weight=artefact_weight)
+    module = FastGANModule(size, width, latent_dim, lr=lr, antialias=antialias,
+                           artefact_weight=artefact_weight, init=init, d_warmup=d_warmup)
     trainer = Trainer(module, loader, config)
     result = trainer.fit()
     card = {
@@ -156,6 +168,7 @@ def train_generator(
         "width": width,
         "antialias": antialias,
         "artefact_weight": artefact_weight,
+        **({"init": init_name, "d_warmup": d_warmup} if init is not None else {}),
         "batch_size": batch_size,
         "augment": config.augment,
         "ada_target": config.ada_target,

@@ -245,7 +245,7 @@ class StyleTransferTask(Task):
     def train_options(self) -> list[click.Parameter]:
         from artgan.nn.blocks import PADDINGS, UPSAMPLING
         from artgan.train.driver import init_default_help, shared_options
-        from artgan.train.options import artefact_weight_option
+        from artgan.train.options import artefact_weight_option, d_warmup_option
 
         # the CycleGAN paper's settings of the shared options
         shared = shared_options(self.name, {"lr_schedule": "linear"})
@@ -300,11 +300,7 @@ class StyleTransferTask(Task):
                          show_default=True, help="cyclegan: identity weight (the paper: "
                          "0.5 x lambda); keeps colours, 0 lets them drift."),
             artefact_weight_option("the generated crops'", "their sources'"),
-            click.Option(["--d-warmup"], type=click.IntRange(min=0), default=0,
-                         show_default=True, metavar="STEPS",
-                         help="Train only the discriminators for the first STEPS steps: with "
-                         "--init, the generators' first gradients then come from "
-                         "discriminators that already judge, not from new random ones."),
+            d_warmup_option(),
             click.Option(["--pool"], type=click.IntRange(min=0), default=50, show_default=True,
                          help="cyclegan: history pool of past fakes shown to the "
                          "discriminators."),
