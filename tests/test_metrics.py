@@ -282,3 +282,22 @@ def test_periodic_artefacts_errors():
         metrics.periodic_artefacts(torch.rand(1, 3, 48, 96))
     with pytest.raises(ArtganError, match=r"\(N, 3, H, W\)"):
         metrics.periodic_artefacts(torch.rand(3, 64, 64))
+
+
+def test_the_spectral_median_is_exact_and_its_gradient_goes_to_the_middle_two():
+    from artgan.metrics import _median
+
+    values = [torch.randn(5, 7, requires_grad=True) for _ in range(8)]
+    median = _median(values)
+    stacked = torch.stack([value.detach() for value in values], -1)
+    assert torch.equal(median.detach(), stacked.sort(-1).values[..., 3:5].sum(-1) / 2)
+    with torch.no_grad():
+        assert torch.equal(_median(values), median.detach())  # the same without autograd
+    median.sum().backward()
+    grads = torch.stack([value.grad for value in values], -1)
+    ranks = stacked.argsort(-1).argsort(-1)  # each value's place in its group
+    assert torch.equal(grads, ((ranks == 3) | (ranks == 4)).float() / 2)
+    # equal values (flat tiles' zero power) share the gradient: it still sums to 1
+    tied = [torch.zeros(3, requires_grad=True) for _ in range(8)]
+    _median(tied).sum().backward()
+    assert torch.allclose(torch.stack([value.grad for value in tied]).sum(0), torch.ones(3))
