@@ -346,9 +346,10 @@ def _median(values: list[Tensor]) -> Tensor:
 
     Found by an odd-even transposition sort of whole tensors, a few dozen elementwise
     min/max, three times faster on the CPU than sorting millions of groups of eight. Under
-    autograd (``losses.periodic_artefact_loss``) the sort runs without gradient, which
-    would cost twenty times the forward pass (each min/max keeps its masks); the gradient
-    goes instead half to each of the middle two values, shared among values equal to one.
+    autograd (``losses.periodic_artefact_loss``) that sort would cost twenty times the
+    forward pass (each min/max keeps its masks), so it runs without gradient, and the
+    gradient goes half to each of the middle two values, shared among values equal to one.
+    The values must be finite (power spectra are).
     """
     with torch.no_grad():
         ordered = list(values)
@@ -361,8 +362,8 @@ def _median(values: list[Tensor]) -> Tensor:
     if not (torch.is_grad_enabled() and any(value.requires_grad for value in values)):
         return median
     with torch.no_grad():
-        at_low = [(value == low).float() for value in values]
-        at_high = [(value == high).float() for value in values]
+        at_low = [(value == low).to(value.dtype) for value in values]
+        at_high = [(value == high).to(value.dtype) for value in values]
         low_count, high_count = sum(at_low), sum(at_high)
         weights = [(a / low_count + b / high_count) / 2
                    for a, b in zip(at_low, at_high, strict=True)]

@@ -205,6 +205,23 @@ def test_init_fine_tunes_a_model_after_the_discriminator_warms_up(model, tmp_pat
                "--run-dir", str(tmp_path / "run3"))
 
 
+def test_the_shape_is_the_defaults_the_options_or_the_init_models(model):
+    def start(**given):
+        options = {"size": None, "width": None, "antialias": None, "init": None, **given}
+        return generate_task._starting_point(options)
+
+    assert start() == ({"size": 128, "width": 32, "latent_dim": 256, "antialias": False}, None)
+    assert start(size="64", width=8, antialias=True)[0] == \
+        {"size": 64, "width": 8, "latent_dim": 256, "antialias": True}
+    shape, weights = start(init=str(model))
+    assert shape == {"size": 32, "width": 4, "latent_dim": 256, "antialias": False}
+    assert weights.keys() == store.load_model(model, "generate").network.state_dict().keys()
+    assert start(init=str(model), antialias=True)[0]["antialias"] is True  # no weights
+    assert start(init=str(model), size="32", width=4)[0]["size"] == 32  # given and equal
+    with pytest.raises(ArtganError, match="--size 64: --init .* has size 32; leave --size out"):
+        start(init=str(model), size="64")
+
+
 def test_training_with_fewer_pictures_than_the_batch_fails(tmp_path):
     data = _paintings(tmp_path / "few", 3)
     with pytest.raises(ArtganError, match="3 readable pictures, fewer than the batch size 4"):

@@ -26,6 +26,8 @@ from . import output
 from .checks import SEED_LIMIT, check_count, check_truncation
 
 if TYPE_CHECKING:  # torch-heavy: imported when a model loads, not with the CLI
+    from torch import Tensor
+
     from .sampling import GeneratorPipeline
 
 
@@ -94,7 +96,8 @@ class GenerateTask(Task):
                          help="Start the generator from this generate model (name or file) "
                               "instead of from scratch, against a new discriminator (see "
                               "--d-warmup): fine-tuning, e.g. to a new collection or against "
-                              "the mesh; its --size and --width are used."),
+                              "the mesh; its --size and --width are used. Give it again "
+                              "with --resume."),
             d_warmup_option(),
             artefact_weight_option("the generated pictures'", "the training pictures'"),
             click.Option(["--batch-size"], type=click.IntRange(min=1), default=16,
@@ -184,17 +187,15 @@ class GenerateTask(Task):
         )
 
 
-def _starting_point(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def _starting_point(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Tensor] | None]:
     """The generator's shape (size, width, latent_dim, antialias) and, with ``--init``, the
     weights to start from. A shape option given must match the --init model's; --antialias
     may differ, as the blur has no weights."""
     given = {"size": None if options["size"] is None else int(options["size"]),
              "width": options["width"]}
     if not options["init"]:
-        shape = {key: DEFAULT_SHAPE[key] if value is None else value
-                 for key, value in given.items()}
-        return {**shape, "latent_dim": DEFAULT_SHAPE["latent_dim"],
-                "antialias": bool(options["antialias"])}, None
+        chosen = {key: value for key, value in given.items() if value is not None}
+        return {**DEFAULT_SHAPE, **chosen, "antialias": bool(options["antialias"])}, None
     start = store.load_model(options["init"], GenerateTask.name)
     for key, value in given.items():
         if value is not None and value != start.config.get(key):

@@ -85,8 +85,10 @@ class FastGANModule(GanModule):
     def training_step(self, batch: Tensor, step: StepContext) -> dict[str, Tensor]:
         generator, discriminator = step.networks["generator"], step.networks["discriminator"]
         z = torch.randn(batch.shape[0], self.config["latent_dim"], device=batch.device)
+        warming_up = step.index < self.d_warmup  # G waits for a discriminator that judges
         with step.autocast():
-            fake = generator(z)
+            with torch.set_grad_enabled(not warming_up):
+                fake = generator(z)
             real = step.augment(batch)
             real_logits, (whole, part, quarter) = discriminator(real, reconstruct=True)
             fake_logits = discriminator(step.augment(fake.detach()))
@@ -96,8 +98,11 @@ class FastGANModule(GanModule):
         )
         step.update_augment(real_logits)
         step.backward(adversarial + self.reconstruction_weight * rebuilt, "discriminator")
-        if step.index < self.d_warmup:  # G waits for a discriminator that already judges
-            return {"d_loss": adversarial.detach(), "rec_loss": rebuilt.detach()}
+        judged = {"d_loss": adversarial.detach(), "rec_loss": rebuilt.detach(),
+                  "d_real": real_logits.detach().float().mean(),
+                  "d_fake": fake_logits.detach().float().mean()}
+        if warming_up:
+            return judged
 
         # D's weights need no gradients in G's phase: freezing them skips computing those.
         discriminator.requires_grad_(False)
@@ -112,11 +117,8 @@ class FastGANModule(GanModule):
             discriminator.requires_grad_(True)
         return {
             **({"artefacts": mesh.detach()} if self.artefact_weight else {}),
-            "d_loss": adversarial.detach(),
-            "rec_loss": rebuilt.detach(),
+            **judged,
             "g_loss": g_loss.detach(),
-            "d_real": real_logits.detach().float().mean(),
-            "d_fake": fake_logits.detach().float().mean(),
         }
 
     def fixed_inputs(self, batch: Tensor) -> Tensor:
@@ -134,7 +136,7 @@ class FastGANModule(GanModule):
 
 
 def train_generator(
-    data: str, out: Path, config: TrainConfig, *, size: int = 128, width: int = 32,
+    data: str, out: Path, config: TrainConfig, *, size: int, width: int,
     latent_dim: int = 256, batch_size: int = 16, lr: float = 2e-4, workers: int = 0,
     antialias: bool = False, artefact_weight: float = 0.0,
     init: dict[str, Tensor] | None = None, init_name: str | None = None, d_warmup: int = 0,
@@ -161,14 +163,15 @@ def train_generator(
     result = trainer.fit()
     card = {
         "summary": f"{size} px FastGAN (width {width}) on {len(dataset)} pictures "
-                   f"from {Path(data).name}",
+                   f"from {Path(data).name}" + (f", fine-tuned from {init_name}" if init else ""),
         "data": str(data),
         "images": len(dataset),
         "size": size,
         "width": width,
         "antialias": antialias,
         "artefact_weight": artefact_weight,
-        **({"init": init_name, "d_warmup": d_warmup} if init is not None else {}),
+        "init": init_name,
+        "d_warmup": d_warmup,
         "batch_size": batch_size,
         "augment": config.augment,
         "ada_target": config.ada_target,
