@@ -205,6 +205,18 @@ def test_init_fine_tunes_a_model_after_the_discriminator_warms_up(model, tmp_pat
                "--run-dir", str(tmp_path / "run3"))
 
 
+def test_a_fine_tune_resumes_with_its_init_given_again(model, tmp_path):
+    data = _paintings(tmp_path / "data", 4)
+    common = ("--data", str(data), "--name", "again", "--batch-size", "2", "--device", "cpu",
+              "--precision", "fp32", "--run-dir", str(tmp_path / "run"),
+              "--out", str(tmp_path / "again.safetensors"))
+    _train(*common, "--init", str(model), "--steps", "1")
+    with pytest.raises(ArtganError, match="--size 32"):  # a new model's shape: refused
+        _train(*common, "--steps", "2", "--resume")
+    _train(*common, "--init", str(model), "--steps", "2", "--resume")
+    assert store.load_model(tmp_path / "again.safetensors", "generate").info.card["steps"] == 2
+
+
 def test_the_shape_is_the_defaults_the_options_or_the_init_models(model):
     def start(**given):
         options = {"size": None, "width": None, "antialias": None, "init": None, **given}
