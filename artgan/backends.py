@@ -27,7 +27,8 @@ picture, which the shared statistics only approximate, and no statistics pass is
 This module loads without torch, which it imports only to convert a network or to run one
 on tensors: a style picture run in one pass from a cached conversion goes through numpy
 alone (``OpenVINOStyle.paint``), and so does the whole ``artgan run style-transfer`` process
-around it, for which torch's import (1.2 s) was most of the time left on a 2048 px photo.
+around it, for which torch's import (over a second) was most of the time left on a
+2048 px photo.
 """
 
 from __future__ import annotations
@@ -165,13 +166,20 @@ def inference_precision() -> str:
     return "bf16" if cpu.has_native_bf16() else "f32"
 
 
+def in_cache(key: str) -> bool:
+    """Whether a conversion is saved as ``key`` (both its files: ``save`` writes the .xml
+    last)."""
+    xml = cache_path(key)
+    return xml.is_file() and xml.with_suffix(".bin").is_file()
+
+
 def cached(key: str | None, make: Callable[[], Any]) -> Any:
     """The model cached as ``key`` (see ``cache_path``), or ``make()``'s, saved there
     atomically; a ``key`` of None (a network without a file) is never cached."""
     if key is None:
         return make()
     xml = cache_path(key)
-    if xml.is_file() and xml.with_suffix(".bin").is_file():
+    if in_cache(key):
         try:
             model = _core().read_model(str(xml))
         except RuntimeError:
@@ -254,8 +262,9 @@ class OpenVINOModel:
         self.model = model
         self.static = static
         self.config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": inference_precision()}
-        if cpu.threads():
-            self.config["INFERENCE_NUM_THREADS"] = cpu.threads()
+        threads = cpu.threads()
+        if threads:
+            self.config["INFERENCE_NUM_THREADS"] = threads
         if keep:
             self.config["CACHE_DIR"] = str(cache_dir() / "compiled")
         self.shapes: list[tuple[int, ...]] | None = None
@@ -335,8 +344,7 @@ class OpenVINOStyle:
     @staticmethod
     def converted(key: str) -> bool:
         """Whether the one-pass variant of the network cached as ``key`` is in the cache."""
-        xml = cache_path(f"{key}.image")
-        return xml.is_file() and xml.with_suffix(".bin").is_file()
+        return in_cache(f"{key}.image")
 
     @cached_property
     def example(self) -> Tensor:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from functools import cache
 
 # oneDNN's instruction-set limits below AVX512_CORE_BF16, the first with bfloat16 arithmetic
 ISAS_WITHOUT_BF16 = {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE",
@@ -43,13 +44,16 @@ def has_native_bf16() -> bool:
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
-def _linux_cpu_flags() -> set[str] | None:
-    """The flags of the first CPU in ``/proc/cpuinfo``; None where there is no such file."""
+@cache
+def _linux_cpu_flags() -> frozenset[str] | None:
+    """The flags of the first CPU in ``/proc/cpuinfo``, read once (``has_native_bf16`` is
+    asked per tile and per window; the file's size grows with the core count); None where
+    there is no such file."""
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
             for line in info:
                 if line.startswith("flags"):
-                    return set(line.partition(":")[2].split())
+                    return frozenset(line.partition(":")[2].split())
     except OSError:
         return None
     return None

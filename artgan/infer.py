@@ -33,8 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from artgan import cpu
 from artgan.convert import output_dtype, quantize_, to_float
-from artgan.cpu import has_native_bf16
 from artgan.errors import ArtganError
 from artgan.nn.blocks import exporting
 from artgan.tiles import run_tiled
@@ -70,15 +70,9 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     """
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else None
-    if device.type == "cpu" and cpu_has_bf16():
+    if device.type == "cpu" and cpu.has_native_bf16():  # one rule, as OpenVINO's
         return torch.bfloat16
     return None
-
-
-def cpu_has_bf16() -> bool:
-    """Whether torch's CPU kernels compute bfloat16 natively: ``artgan.cpu.has_native_bf16``
-    (the one rule, which OpenVINO's precision follows too)."""
-    return has_native_bf16()
 
 
 def prepare(network: nn.Module, device: torch.device) -> nn.Module:

@@ -18,7 +18,7 @@ pytest.importorskip("openvino")
 from cli_process import imports_of  # noqa: E402
 
 import artgan  # noqa: E402
-from artgan import ArtganError, backends, infer, store  # noqa: E402
+from artgan import ArtganError, backends, cpu, infer, store  # noqa: E402
 from artgan.nn.openvino import OpenVINONetwork  # noqa: E402
 
 MEAN, MAX = 0.5, 4  # on uint8 outputs
@@ -28,8 +28,7 @@ TINY = {"width": 4, "n_blocks": 1, "n_down": 2, "upsample": "nearest"}
 @pytest.fixture(autouse=True)
 def float32(monkeypatch):
     """torch without autocast, OpenVINO in f32."""
-    monkeypatch.setattr(infer, "cpu_has_bf16", lambda: False)
-    monkeypatch.setattr(backends, "inference_precision", lambda: "f32")
+    monkeypatch.setattr(cpu, "has_native_bf16", lambda: False)  # both backends ask it
 
 
 @pytest.fixture
@@ -370,7 +369,7 @@ def test_an_isa_limit_below_bf16_runs_openvino_in_f32(tiny, tmp_path, monkeypatc
     monkeypatch.undo()  # the fixture's own ARTGAN_HOME is kept below; bf16 as the CPU says
     monkeypatch.setenv("ARTGAN_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
-    assert not infer.cpu_has_bf16() and backends.inference_precision() == "f32"
+    assert not cpu.has_native_bf16() and backends.inference_precision() == "f32"
     picture = tmp_path / "photo.png"
     _picture(60, 44).save(picture)
     done = subprocess.run([sys.executable, "-m", "artgan", "run", "style-transfer", "--style",

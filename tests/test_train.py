@@ -15,6 +15,7 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
+import artgan.cpu
 import artgan.infer
 from artgan.augment import Augment
 from artgan.errors import ArtganError
@@ -386,7 +387,7 @@ def test_bf16_autocast_step_runs_on_cpu(tmp_path):
 def test_precision_and_config_checks(monkeypatch):
     cpu = torch.device("cpu")
     for native, expected in ((True, "bf16"), (False, "fp32")):
-        monkeypatch.setattr(artgan.infer, "cpu_has_bf16", lambda native=native: native)
+        monkeypatch.setattr(artgan.cpu, "has_native_bf16", lambda native=native: native)
         assert pick_precision("auto", cpu) == expected
     with pytest.raises(ArtganError, match="fp16 needs a CUDA"):
         pick_precision("fp16", cpu)

@@ -42,7 +42,7 @@ class StylePipeline(Pipeline):
     ``generator`` is the network, or a function that loads it (then give ``multiple``, the
     factor its sides must have): with OpenVINO, a PIL picture that runs in one pass from a
     cached conversion needs neither it nor torch, which is most of such a run's time for a
-    photo (issue 21: torch's import is 1.2 s, the 2048 px photo's pass 1 s).
+    photo (torch's import takes over a second, about as long as a 2048 px photo's pass).
     """
 
     def __init__(
