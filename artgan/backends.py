@@ -52,7 +52,6 @@ from artgan.errors import ArtganError
 from artgan.task import BACKENDS
 
 if TYPE_CHECKING:  # torch is imported where a network is converted or run from tensors
-    import torch
     from torch import Tensor, nn
 
     from artgan.infer import Stats
@@ -78,37 +77,35 @@ def openvino() -> Any:
     return ov
 
 
-def choose(backend: str, device: str) -> tuple[str, torch.device]:
-    """The backend (``torch`` or ``openvino``) and torch device for ``--backend`` and
+def choose(backend: str, device: str) -> tuple[str, str]:
+    """The backend (``torch`` or ``openvino``) and device name for ``--backend`` and
     ``--device``: ``auto`` is OpenVINO when it is installed and the device is the CPU;
-    OpenVINO makes device ``auto`` the CPU, and refuses any other device."""
-    from artgan import infer
+    OpenVINO makes device ``auto`` the CPU, and refuses any other device.
 
+    Where the device is the CPU by name (or ``auto`` for OpenVINO) torch is not asked, so a
+    task can leave it unloaded until a network runs in torch; otherwise
+    ``infer.pick_device`` finds out which devices there are."""
     if backend not in BACKENDS:
         raise ArtganError(f"unknown backend {backend!r}; use {', '.join(BACKENDS)}")
-    target = infer.pick_device("cpu" if backend == "openvino" and device == "auto" else device)
-    if backend == "auto":
-        if target.type != "cpu" or not installed():
-            return "torch", target  # without importing OpenVINO, which it would not run
-        return "openvino", target
+    if device == "cpu" or (backend == "openvino" and device == "auto"):
+        return _on_the_cpu(backend), "cpu"
+    from artgan import infer
+
+    target = infer.pick_device(device)
+    if target.type == "cpu":
+        return _on_the_cpu(backend), str(target)
     if backend == "openvino":
-        if target.type != "cpu":
-            raise ArtganError(f"--backend openvino runs on the CPU, not {target}: "
-                              "use --device cpu")
+        raise ArtganError(f"--backend openvino runs on the CPU, not {target}: use --device cpu")
+    return "torch", str(target)  # without importing OpenVINO, which it would not run
+
+
+def _on_the_cpu(backend: str) -> str:
+    """What runs a network on the CPU for ``--backend``: OpenVINO when asked (or one line
+    naming the missing extra), or for ``auto`` when it is installed."""
+    if backend == "openvino":
         openvino()
-    return backend, target
-
-
-def openvino_on_cpu(backend: str, device: str) -> bool:
-    """Whether ``choose`` picks OpenVINO without asking torch which devices there are:
-    ``--backend openvino`` (device ``auto`` or ``cpu``), or ``auto`` with ``--device cpu``
-    and OpenVINO installed. A task may then load nothing of torch until it needs it."""
-    if backend not in BACKENDS or device not in ("auto", "cpu"):
-        return False
-    if backend == "openvino":
-        openvino()  # the missing extra's one line
-        return True
-    return backend == "auto" and device == "cpu" and installed()
+        return "openvino"
+    return "openvino" if backend == "auto" and installed() else "torch"
 
 
 def installed() -> bool:

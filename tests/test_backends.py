@@ -225,17 +225,31 @@ def test_past_its_budget_the_cache_forgets_the_least_recently_used(tiny, convers
 def test_auto_on_a_gpu_is_torch_without_importing_openvino(monkeypatch):
     monkeypatch.setattr(infer, "pick_device", lambda name: torch.device("cuda"))
     monkeypatch.setattr(backends, "openvino", None)  # called, it would raise
-    assert backends.choose("auto", "cuda") == ("torch", torch.device("cuda"))
+    assert backends.choose("auto", "cuda") == ("torch", "cuda")
 
 
 def test_auto_is_openvino_on_the_cpu_and_torch_without_it(monkeypatch):
-    assert backends.choose("auto", "cpu") == ("openvino", torch.device("cpu"))
-    assert backends.choose("openvino", "auto") == ("openvino", torch.device("cpu"))
-    assert backends.choose("torch", "cpu") == ("torch", torch.device("cpu"))
+    assert backends.choose("auto", "cpu") == ("openvino", "cpu")
+    assert backends.choose("openvino", "auto") == ("openvino", "cpu")
+    assert backends.choose("torch", "cpu") == ("torch", "cpu")
+    monkeypatch.setattr(infer, "pick_device", lambda name: torch.device("cpu"))
+    assert backends.choose("auto", "auto") == ("openvino", "cpu")  # no GPU here
     monkeypatch.setitem(sys.modules, "openvino", None)  # not installed
-    assert backends.choose("auto", "cpu") == ("torch", torch.device("cpu"))
+    assert backends.choose("auto", "cpu") == ("torch", "cpu")
     with pytest.raises(ArtganError, match="unknown backend 'tensorrt'"):
         backends.choose("tensorrt", "cpu")
+
+
+def test_openvino_on_a_gpu_is_refused(monkeypatch):
+    monkeypatch.setattr(infer, "pick_device", lambda name: torch.device("cuda"))
+    with pytest.raises(ArtganError, match="runs on the CPU, not cuda: use --device cpu"):
+        backends.choose("openvino", "cuda")
+
+
+def test_openvino_on_the_cpu_is_chosen_without_asking_torch(monkeypatch):
+    monkeypatch.setattr(infer, "pick_device", None)  # called, it would raise
+    assert backends.choose("openvino", "auto") == ("openvino", "cpu")
+    assert backends.choose("auto", "cpu") == ("openvino", "cpu")
 
 
 @pytest.mark.parametrize("command", [

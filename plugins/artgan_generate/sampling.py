@@ -71,10 +71,10 @@ class GeneratorPipeline(Sampler):
     ``openvino`` the network runs there (on the CPU), cached as ``cache_key``
     (``artgan.backends.weights_key``; None: converted anew)."""
 
-    def __init__(self, network: torch.nn.Module, device: torch.device, name: str = "",
+    def __init__(self, network: torch.nn.Module, device: torch.device | str, name: str = "",
                  backend: str = "torch", cache_key: str | None = None):
-        self.network = network.eval().to(device)
-        self.device = device
+        self.device = torch.device(device)
+        self.network = network.eval().to(self.device)
         self.name = name
         self.size: int = network.size
         self.latent_dim: int = network.latent_dim

@@ -154,7 +154,8 @@ class Restorer:
         eager torch's many small operations wait on each other where a compiled graph hardly
         does (a 4000x3000 scan's inpainting, 2 threads, three other jobs on the 2 cores: 80 s
         in torch, 6 s in OpenVINO)."""
-        backend, target = backends.choose(backend, device or "auto")
+        backend, name = backends.choose(backend, device or "auto")
+        target = torch.device(name)
         loaded = load_model(model, TASK, target)
         if not isinstance(loaded.network, nn.ModuleDict) or set(loaded.network) != {
                 "detector", "inpainter"}:

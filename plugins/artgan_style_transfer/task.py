@@ -208,10 +208,7 @@ class StyleTransferTask(Task):
     ) -> StylePipeline:
         """A pipeline for style ``model`` (name or path; None = ``monet``); ``reverse`` uses the
         painting -> photo generator; ``backend``: see ``artgan.backends.choose``."""
-        if backends.openvino_on_cpu(backend, device):
-            backend, target = "openvino", "cpu"  # torch not asked: see StylePipeline
-        else:
-            backend, target = backends.choose(backend, device)
+        backend, target = backends.choose(backend, device)
         info = store.find_task_model(model or self.default_model, self.name)
         direction = "b2a" if reverse else "a2b"
         key = backends.weights_key(info.path, direction) if backend == "openvino" else None
