@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 import torch
 from artgan_restore import damage
-from artgan_restore.detector import MIRRORS, DamageDetector, detect_maps, tiled_logits
+from artgan_restore.detector import (
+    LOOK_PAD,
+    MIRRORS,
+    DamageDetector,
+    detect_maps,
+    look_regions,
+    tiled_logits,
+)
 from artgan_restore.looks import clean_looks
 from artgan_restore.model import build
 from artgan_restore.restorer import (
@@ -251,6 +258,23 @@ def test_only_cells_holding_doubtful_pixels_are_looked_at_again():
     [(_, logits)] = list(tiled_logits(detector, doubtful))
     assert len(calls) == 2  # the tile, then its doubtful cell's three mirror images at once
     assert torch.allclose(logits[0, 300:310, 300:310], torch.tensor(2.0))  # mirror-symmetric
+
+
+def test_neighbouring_doubtful_cells_are_looked_at_as_one_rectangle_around_their_doubt():
+    doubtful = torch.zeros(600, 600, dtype=torch.bool)
+    doubtful[10:20, 10:500] = True  # across two of the top row's three 256 px cells
+    doubtful[300, 300] = True  # alone in the middle cell
+    doubtful[520, 100] = doubtful[590, 590] = True  # the bottom row: two cells apart
+    regions = look_regions(doubtful, 256)
+    pad = LOOK_PAD
+    assert regions == [(0, 20 + pad, 0, 512), (300 - pad, 301 + pad, 300 - pad, 301 + pad),
+                       (512, 521 + pad, 100 - pad, 101 + pad),  # not past its cell
+                       (590 - pad, 600, 590 - pad, 600)]
+    covered = torch.zeros_like(doubtful)
+    for top, bottom, left, right in regions:
+        assert not covered[top:bottom, left:right].any()  # no pixel looked at twice
+        covered[top:bottom, left:right] = True
+    assert covered[doubtful].all()
 
 
 def test_the_opaque_part_of_a_mask_reaches_the_rim_of_a_loss_but_never_leaves_the_mask():

@@ -75,6 +75,7 @@ SURE = 0.9  # a detection at least this probable is one the detector is sure of
 CERTAIN = 0.9
 DOUBTFUL = 0.3  # pixels at least this probable get a second look (``second_look``)
 LOOK_CELL = 256  # px side of the cells a second look runs on
+LOOK_PAD = 16  # px around a region's doubtful pixels that its second look covers too
 MIRRORS = ((-1,), (-2,), (-2, -1))  # a second look's views: mirrored, upside down, both
 
 
@@ -168,22 +169,52 @@ def second_look(logits: Callable[[Tensor], Tensor], image: Tensor, where: tuple[
     seen the same way in every mirror image, damage is: on the validation pictures of
     ``benchmarks/calibrate_restore.py`` the four looks raise thin+medium F1 from 0.55 to
     0.68 at the same false-alarm budget. Only doubtful cells are looked at again, so a scan
-    costs more the more damage it shows, not four times as much; a cell's three views run
-    as one batch (fewer, larger calls: 20 % less time per look with OpenVINO).
+    costs more the more damage it shows, not four times as much. Neighbouring doubtful
+    cells are looked at as one rectangle, cut down to where their doubt lies
+    (``look_regions``): on ``bench_restore.py``'s scan half the pixels of a look per cell
+    (10.3 MP instead of 20.8), and on the validation pictures slightly fewer false alarms
+    and a slightly higher F1. A region's three views run as one batch (fewer, larger calls:
+    20 % less time per look with OpenVINO).
     """
-    doubtful = core[0] > _limit(DOUBTFUL)
     top, left = where[0].start, where[1].start
-    for y0, y1 in cores(core.shape[1], LOOK_CELL):
-        for x0, x1 in cores(core.shape[2], LOOK_CELL):
-            if not doubtful[y0:y1, x0:x1].any():
+    for y0, y1, x0, x1 in look_regions(core[0] > _limit(DOUBTFUL), LOOK_CELL):
+        region = (slice(top + y0, top + y1), slice(left + x0, left + x1))
+        crop = core_context(image, region, margin, multiple, device)
+        seen = logits(torch.cat([crop.flip(dims) for dims in MIRRORS])).float().cpu()
+        looks = core[:, y0:y1, x0:x1].clone()
+        for view, dims in zip(seen, MIRRORS, strict=True):
+            looks += view.flip(dims)[:, margin:margin + y1 - y0, margin:margin + x1 - x0]
+        core[:, y0:y1, x0:x1] = looks / (len(MIRRORS) + 1)
+
+
+def look_regions(doubtful: Tensor, cell: int) -> list[tuple[int, int, int, int]]:
+    """``(top, bottom, left, right)`` rectangles to look at again in a (h, w) bool map of
+    doubtful pixels. The ``cell`` px cells holding one are joined: a rectangle grows right
+    along its row of such cells, then down while the whole span below is such cells too (no
+    cell is looked at twice, none without a doubtful pixel); then it is cut to the bounding
+    box of its doubtful pixels and ``LOOK_PAD`` px around them, within its cells."""
+    rows, cols = cores(doubtful.shape[0], cell), cores(doubtful.shape[1], cell)
+    grid = [[bool(doubtful[y0:y1, x0:x1].any()) for x0, x1 in cols] for y0, y1 in rows]
+    regions = []
+    for i in range(len(rows)):
+        for j in range(len(cols)):
+            if not grid[i][j]:
                 continue
-            cell = (slice(top + y0, top + y1), slice(left + x0, left + x1))
-            crop = core_context(image, cell, margin, multiple, device)
-            seen = logits(torch.cat([crop.flip(dims) for dims in MIRRORS])).float().cpu()
-            looks = core[:, y0:y1, x0:x1].clone()
-            for view, dims in zip(seen, MIRRORS, strict=True):
-                looks += view.flip(dims)[:, margin:margin + y1 - y0, margin:margin + x1 - x0]
-            core[:, y0:y1, x0:x1] = looks / (len(MIRRORS) + 1)
+            right = j
+            while right + 1 < len(cols) and grid[i][right + 1]:
+                right += 1
+            bottom = i
+            while bottom + 1 < len(rows) and all(grid[bottom + 1][j:right + 1]):
+                bottom += 1
+            for row in grid[i:bottom + 1]:
+                row[j:right + 1] = [False] * (right + 1 - j)
+            top, low, left, far = rows[i][0], rows[bottom][1], cols[j][0], cols[right][1]
+            ys, xs = doubtful[top:low, left:far].nonzero(as_tuple=True)
+            regions.append((top + max(0, int(ys.min()) - LOOK_PAD),
+                            top + min(low - top, int(ys.max()) + 1 + LOOK_PAD),
+                            left + max(0, int(xs.min()) - LOOK_PAD),
+                            left + min(far - left, int(xs.max()) + 1 + LOOK_PAD)))
+    return regions
 
 
 def keep_connected(mask: Tensor, seeds: Tensor, cell: int = 8) -> Tensor:
