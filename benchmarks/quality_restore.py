@@ -20,6 +20,10 @@ Pictures: the last ``--holdout`` of each folder (sorted by path; train with the 
   runs them, PSNR inside the true damage against that of the damaged input (a picture
   left alone gains 0), and the gain over the pictures it repainted.
 
+* **larger scans**: the first ``SCALED_PICTURES`` of each kind enlarged ``SCALES`` times
+  (bicubic), damage and all, as scans of the same pictures at a higher resolution: the
+  detector's F1 (tolerance scaled alike) and the share marked on the clean enlargements.
+
 Then the example photos in ``examples/photos`` (all undamaged) and their marked share.
 Damage comes from ``damage.damaged_scan`` (seeded, quantised to 8 bits like a scan). Needs
 ``opencv-python-headless`` (a benchmark-only dependency). ``--update-card`` stores every
@@ -35,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from artgan_restore.damage import damaged_scan
 from artgan_restore.detector import pixel_f1
 from artgan_restore.restorer import Finding, Restorer
@@ -54,6 +59,10 @@ DETECTOR_CASES = {"thin": ("thin", None), "medium": ("medium", None),
                   "old photo (dust, creases, silvering)": ("medium",
                                                            ("dust", "creases", "silvering"))}
 TOLERANCE = 2
+# larger scans: enlargements (2.5x: one level of the detector's pyramid, 5x: two) of the
+# first pictures of each kind
+SCALES = (2.5, 5.0)
+SCALED_PICTURES = 10
 
 
 def held_out(folder: Path, count: int) -> list[torch.Tensor]:
@@ -161,6 +170,36 @@ def evaluate(restorer: Restorer, remover: Restorer, cv2, pictures: list[torch.Te
     return figures
 
 
+def enlarged(picture: torch.Tensor, scale: float, mask: bool = False) -> torch.Tensor:
+    """A (3, H, W) uint8 picture (bicubic) or (H, W) bool mask (nearest) ``scale`` times
+    larger."""
+    size = (round(picture.shape[-2] * scale), round(picture.shape[-1] * scale))
+    if mask:
+        return F.interpolate(picture[None, None].float(), size=size, mode="nearest")[0, 0] > 0
+    return F.interpolate(picture[None].float(), size=size, mode="bicubic",
+                         align_corners=False)[0].round().clamp(0, 255).to(torch.uint8)
+
+
+def larger_scans(restorer: Restorer, pictures: list[torch.Tensor], seed: int) -> dict:
+    """Detector F1 per level and the share marked on clean pictures, at each of ``SCALES``."""
+    figures = {}
+    for scale in SCALES:
+        row = {}
+        for level in LEVELS:
+            f1 = []
+            for index, original in enumerate(pictures):
+                damaged, mask = damaged_scan(original, level, seed + index)
+                found = restorer.find(enlarged(damaged, scale)).marks
+                f1.append(pixel_f1(found, enlarged(mask, scale, mask=True),
+                                   round(TOLERANCE * scale))[2])
+            row[f"F1 {level}"] = round(float(np.mean(f1)), 3)
+        marked = [restorer.find(enlarged(picture, scale)).share for picture in pictures]
+        row["clean marked mean"] = round(float(np.mean(marked)), 5)
+        row["clean marked worst"] = round(float(np.max(marked)), 5)
+        figures[f"{scale:g}x"] = row
+    return figures
+
+
 def _gain_repainted(rows: np.ndarray) -> float | None:
     """Mean PSNR gain over the pictures automatic restore repainted (None: it left all)."""
     repainted = rows[:, 2] == 0
@@ -236,6 +275,14 @@ def main() -> int:
                     for picture in held_out(Path(args.data_root) / folder, args.holdout)]
         quality[kind] = evaluate(restorer, remover, cv2, pictures, seed * 10_000)
         report(kind, quality[kind], restorer.threshold)
+        scans = larger_scans(restorer, pictures[::len(pictures) // SCALED_PICTURES]
+                             [:SCALED_PICTURES], seed * 10_000)
+        quality[kind]["larger scans"] = scans
+        print(f"larger scans ({SCALED_PICTURES} pictures enlarged, damage and all): "
+              + "; ".join(f"{scale}: F1 " + " / ".join(f"{row[f'F1 {level}']:.2f}"
+                                                      for level in LEVELS)
+                          + f", clean marked {row['clean marked mean']:.2%} (worst "
+                          f"{row['clean marked worst']:.1%})" for scale, row in scans.items()))
     quality["example photos"] = examples(restorer)
     print("\nexample photos (undamaged): " + ", ".join(
         f"{name} {row['marked']:.2%}{' (left alone)' if row['left alone'] else ''}"

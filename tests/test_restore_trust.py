@@ -11,13 +11,16 @@ the inpainter; and the model's card sets the default threshold.
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from artgan_restore import damage
 from artgan_restore.detector import (
     LOOK_PAD,
     MIRRORS,
+    PYRAMID_SIDE,
     DamageDetector,
     detect_maps,
     look_regions,
+    pyramid_factors,
     tiled_logits,
 )
 from artgan_restore.looks import clean_looks
@@ -275,6 +278,41 @@ def test_neighbouring_doubtful_cells_are_looked_at_as_one_rectangle_around_their
         assert not covered[top:bottom, left:right].any()  # no pixel looked at twice
         covered[top:bottom, left:right] = True
     assert covered[doubtful].all()
+
+
+class ThinLineDetector(nn.Module):
+    """A stand-in detector that, like the real one, knows damage at one scale only: a
+    pixel is damage where it is brighter by 0.5 than the pixels 3 px to its left and right
+    (a bright upright line at most 5 px wide)."""
+
+    multiple = 4
+    outputs = 1
+
+    def __init__(self):
+        super().__init__()
+        self.anchor = nn.Parameter(torch.zeros(1))
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        grey = image.mean(dim=1, keepdim=True)
+        padded = F.pad(grey, (3, 3, 0, 0), mode="replicate")
+        sides = torch.maximum(padded[..., :-6], padded[..., 6:])
+        return torch.where(grey - sides > 0.5, 20.0, -20.0)
+
+
+def test_the_pyramid_shrinks_a_picture_while_its_shorter_side_stays_as_learnt():
+    assert pyramid_factors(PYRAMID_SIDE * 2 - 1, 4000) == []
+    assert pyramid_factors(3000, 4000) == [2, 4, 8]  # 1500, 750, 375 px
+    assert pyramid_factors(1024, 1024) == [2, 4]
+
+
+def test_damage_too_wide_for_the_detector_is_found_on_a_shrunk_level():
+    picture = torch.zeros(3, 1024, 1024, dtype=torch.uint8)
+    picture[:, :, 500:512] = 255  # 12 px wide: 3 px on the level shrunk by 4
+    picture[:, :, 200] = 255  # a hairline the full scale sees and the shrunk levels blur
+    damage = detect_maps(ThinLineDetector(), picture).damage
+    assert damage[:, 501:511].float().mean() > 0.9
+    assert damage[:, 200].all()
+    assert not damage[:, 205:495].any() and not damage[:, 520:].any()
 
 
 def test_the_opaque_part_of_a_mask_reaches_the_rim_of_a_loss_but_never_leaves_the_mask():
