@@ -59,9 +59,9 @@ DETECTOR_CASES = {"thin": ("thin", None), "medium": ("medium", None),
                   "old photo (dust, creases, silvering)": ("medium",
                                                            ("dust", "creases", "silvering"))}
 TOLERANCE = 2
-# larger scans: enlargements (2.5x: one level of the detector's pyramid, 5x: two) of the
-# first pictures of each kind
-SCALES = (2.5, 5.0)
+# larger scans: enlargements of pictures of each kind, whose pyramid's coarsest level shows
+# the damage 1.25x (2.5x, 5x: one level, two) and 1.75x (3.5x) as large as learnt
+SCALES = (2.5, 3.5, 5.0)
 SCALED_PICTURES = 10
 
 

@@ -268,11 +268,12 @@ def test_neighbouring_doubtful_cells_are_looked_at_as_one_rectangle_around_their
     doubtful[10:20, 10:500] = True  # across two of the top row's three 256 px cells
     doubtful[300, 300] = True  # alone in the middle cell
     doubtful[520, 100] = doubtful[590, 590] = True  # the bottom row: two cells apart
-    regions = look_regions(doubtful, 256)
-    pad = LOOK_PAD
-    assert regions == [(0, 20 + pad, 0, 512), (300 - pad, 301 + pad, 300 - pad, 301 + pad),
-                       (512, 521 + pad, 100 - pad, 101 + pad),  # not past its cell
-                       (590 - pad, 600, 590 - pad, 600)]
+    regions = look_regions(doubtful, 256, 16)
+    start = lambda px: (px - LOOK_PAD) // 16 * 16  # noqa: E731 - moved back onto the grid
+    assert regions == [(0, 20 + LOOK_PAD, 0, 512),
+                       (start(300), 301 + LOOK_PAD, start(300), 301 + LOOK_PAD),
+                       (512, 521 + LOOK_PAD, start(100), 101 + LOOK_PAD),  # not past its cell
+                       (start(590), 600, start(590), 600)]
     covered = torch.zeros_like(doubtful)
     for top, bottom, left, right in regions:
         assert not covered[top:bottom, left:right].any()  # no pixel looked at twice
