@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from artgan_restore.damage import random_damage
 from artgan_restore.model import DEFAULT_CONFIG, build
 from artgan_restore.task import RestoreTask
 from artgan_restore.training import (
@@ -10,6 +11,7 @@ from artgan_restore.training import (
     _defaults,
     damaged_inputs,
     dice_loss,
+    enlarged_damage,
     training_data,
 )
 from artgan_restore.validation import DetectorValidation
@@ -222,6 +224,29 @@ def test_hard_negatives_need_the_detector_to_train(folder, tmp_path):
     with pytest.raises(ArtganError, match="--hard-negatives trains the detector"):
         fine_tune(folder, tmp_path, "bad", "--only", "inpainter", "--hard-negatives",
                   str(folder), "--steps", "1")
+
+
+def test_enlarged_damage_is_wider_and_leaves_the_picture_sharp_outside_it():
+    y, x = torch.meshgrid(torch.arange(128), torch.arange(128), indexing="ij")
+    images = ((x + y) % 7 / 7.0).expand(4, 3, -1, -1).clone()  # detail a shrink would blur
+    drawn = {}
+    for name, make in (("plain", lambda g: random_damage(images, g, clean=0.0, levels=1.0)),
+                       ("enlarged", lambda g: enlarged_damage(images, g, 0.0, 1.0))):
+        damaged, mask, opaque = make(torch.Generator().manual_seed(5))
+        assert torch.equal(damaged * (1 - mask), images * (1 - mask))
+        assert not (opaque > mask).any() and set(mask.unique().tolist()) <= {0.0, 1.0}
+        drawn[name] = float(mask.mean())
+    assert drawn["enlarged"] > drawn["plain"] > 0
+
+
+def test_enlarged_damage_trains_the_detector_only(folder, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _, target = fine_tune(folder, tmp_path, "large", "--only", "detector",
+                          "--enlarged-damage", "1", "--steps", "2")
+    assert store.find_model(str(target), "restore").card["enlarged_damage"] == 1.0
+    with pytest.raises(ArtganError, match="--enlarged-damage trains the detector"):
+        fine_tune(folder, tmp_path, "bad", "--only", "inpainter", "--enlarged-damage", "0.5",
+                  "--steps", "1")
 
 
 def test_dice_loss_rewards_overlap_and_empty_predictions_on_clean_images():

@@ -98,8 +98,10 @@ class RestoreModule(GanModule):
                  detector_steps: int = 1, init: dict[str, Tensor] | None = None,
                  only: str | None = None,
                  validation: DetectorValidation | InpainterValidation | None = None,
-                 texture_weight: float = 1.0, freeze_norm: bool = False):
+                 texture_weight: float = 1.0, freeze_norm: bool = False,
+                 enlarged_damage: float = 0.0):
         self.config = config
+        self.enlarged_damage = enlarged_damage
         self.lr, self.d_lr, self.detector_lr = lr, d_lr, detector_lr
         self.detector_steps = detector_steps
         self.loss = LOSSES.get(loss)
@@ -193,7 +195,8 @@ class RestoreModule(GanModule):
         if self.freeze_norm:  # the Trainer turns every network to train mode around validation
             frozen_norm(step.networks["detector"])
         for turn in range(self.detector_steps):
-            damaged, truth, opaque = detector_inputs(images, generator, turn)
+            damaged, truth, opaque = detector_inputs(images, generator, turn,
+                                                     enlarged=self.enlarged_damage)
             with step.autocast():
                 outputs = step.networks["detector"](damaged).float()
             logits = outputs[:, :1]
@@ -311,15 +314,40 @@ def frozen_norm(network: nn.Module) -> None:
 
 def detector_inputs(images: Tensor, generator: torch.Generator, turn: int,
                     clean: float = CLEAN_SHARE, levels: float = LEVEL_SHARE,
-                    ) -> tuple[Tensor, Tensor, Tensor]:
+                    enlarged: float = 0.0) -> tuple[Tensor, Tensor, Tensor]:
     """Detector training inputs ``(damaged, mask, opaque)`` for clean ``images`` in [0, 1]:
     turned ``turn`` quarter turns (damage has no preferred direction), given clean looks
     the detector must leave alone, then damaged (a ``clean`` share not at all; a ``levels``
-    share as in the benchmark, the rest with a free mix of every kind) and quantised to 8
-    bits like a scan."""
+    share as in the benchmark, the rest with a free mix of every kind; for an ``enlarged``
+    share of batches, damage enlarged: ``enlarged_damage``) and quantised to 8 bits like a
+    scan."""
     looks = clean_looks(torch.rot90(images, turn, dims=(2, 3)), generator)
-    damaged, mask, opaque = random_damage(looks, generator, clean=clean, levels=levels)
+    if enlarged and float(torch.rand((), generator=generator, device=generator.device)) < enlarged:
+        damaged, mask, opaque = enlarged_damage(looks, generator, clean, levels)
+    else:
+        damaged, mask, opaque = random_damage(looks, generator, clean=clean, levels=levels)
     return quantize_(damaged) / 255, mask, opaque
+
+
+def enlarged_damage(images: Tensor, generator: torch.Generator, clean: float,
+                    levels: float) -> tuple[Tensor, Tensor, Tensor]:
+    """``random_damage`` drawn on ``images`` shrunk by a random factor in [1, 2), enlarged
+    back over the sharp pictures: outside the (enlarged) mask the pixels are the pictures'
+    own, inside they are the damaged copy's, so the damage is up to twice as wide as drawn
+    at full size while the picture keeps its detail (as a scan's damage is larger, not its
+    paint softer, on a shrunk level of restore's pyramid)."""
+    height, width = images.shape[-2:]
+    factor = 1 + float(torch.rand((), generator=generator, device=generator.device))
+    small = F.interpolate(images, size=(round(height / factor), round(width / factor)),
+                          mode="area")
+    damaged, mask, opaque = random_damage(small, generator, clean=clean, levels=levels)
+
+    def enlarge(x: Tensor) -> Tensor:
+        return F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False)
+
+    mask = (enlarge(mask) > 0.5).float()
+    opaque = (enlarge(opaque) > 0.5).float() * mask
+    return torch.where(mask > 0, enlarge(damaged), images), mask, opaque
 
 
 def damaged_inputs(images: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -366,6 +394,12 @@ def restore_train_options() -> list[click.Parameter]:
                           "each centred on the place (benchmarks/mine_false_alarms.py): "
                           "trained on as --data is, never held out or validated; repeat "
                           "it to draw them more often."),
+        click.Option(["--enlarged-damage"], type=click.FloatRange(0, 1), default=0.0,
+                     show_default=True, metavar="SHARE",
+                     help="Share of detector batches whose damage is drawn smaller and "
+                          "enlarged up to 2x over the sharp picture: damage as the shrunk "
+                          "levels of restore's pyramid show a large scan's (between two "
+                          "levels, up to twice the size learnt at --load-size)."),
         click.Option(["--name"], default="restore", show_default=True,
                      help="Model name; saved as <user model dir>/restore/NAME.safetensors."),
         click.Option(["--out"], type=click.Path(dir_okay=False),
@@ -520,7 +554,8 @@ def train(run: TrainRun, *, data: tuple[str, ...], size: int | None, load_size: 
           blocks: int | None, detector_width: int | None, detector_depth: int | None,
           detector_opacity: bool | None,
           init: str | None, only: str | None, validate: int, texture_weight: float,
-          hard_negatives: tuple[str, ...] = (), **shared: Any) -> Path:
+          hard_negatives: tuple[str, ...] = (), enlarged_damage: float = 0.0,
+          **shared: Any) -> Path:
     """Train and export a restore model from the options of ``run`` (``driver.prepare``'s:
     pass them again as keywords); returns the model file's path."""
     config = {
@@ -549,6 +584,8 @@ def train(run: TrainRun, *, data: tuple[str, ...], size: int | None, load_size: 
     if validate and not only:  # driver.prepare pairs --validate with --validate-every
         raise ArtganError("--validate N, --validate-every STEPS and --only go together: "
                           "validation scores the one network that trains")
+    if enlarged_damage and only not in (None, "detector"):
+        raise ArtganError(f"--enlarged-damage trains the detector; --only {only} does not")
     if hard_negatives and only not in (None, "detector"):
         raise ArtganError(f"--hard-negatives trains the detector; --only {only} does not")
     dataset, validation_paths = training_data(list(data), size, holdout, load_size, validate,
@@ -564,7 +601,8 @@ def train(run: TrainRun, *, data: tuple[str, ...], size: int | None, load_size: 
                            only=only,
                            texture_weight=texture_weight,
                            validation=validation,
-                           freeze_norm=only == "detector" and not fresh_detector)
+                           freeze_norm=only == "detector" and not fresh_detector,
+                           enlarged_damage=enlarged_damage)
 
     loader = resumable_loader(dataset, batch_size, run.config, min(workers, os.cpu_count() or 1))
     trainer = Trainer(module, loader, run.config)
@@ -579,6 +617,7 @@ def train(run: TrainRun, *, data: tuple[str, ...], size: int | None, load_size: 
         "load_size": load_size,
         "batch_size": batch_size,
         "detector_steps": detector_steps,
+        "enlarged_damage": enlarged_damage or None,
         "init": init,
         "trained": ("opacity output only" if only == "opacity" else
                     "new detector only" if fresh_detector else
