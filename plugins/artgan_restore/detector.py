@@ -141,9 +141,10 @@ def damage_probability(detector: DamageDetector, image: Tensor, tile: int = 1024
 def pyramid_factors(height: int, width: int) -> list[int]:
     """The factors (2, 4, ...) by which a picture is shrunk for the coarser levels of its
     pyramid: while its shorter side stays at least ``PYRAMID_SIDE``."""
-    factors = []
-    while min(height, width) // (2 * (factors[-1] if factors else 1)) >= PYRAMID_SIDE:
-        factors.append(2 * (factors[-1] if factors else 1))
+    factors, factor = [], 2
+    while min(height, width) // factor >= PYRAMID_SIDE:
+        factors.append(factor)
+        factor *= 2
     return factors
 
 
@@ -167,10 +168,10 @@ def pyramid_logits(detector: DamageDetector, image: Tensor, tile: int = 1024,
 
     The detector learnt damage as it looks on pictures of about ``PYRAMID_SIDE`` px, where a
     scratch is 1-3 px wide; on a larger scan the same scratch is wider, and the detector at
-    the scan's own scale misses it (held-out photos and paintings scaled up 2x: thin-damage
-    F1 0.66 -> 0.21, holes 0.90 -> 0.19; 3x: nothing). Shrunk by 2, 4, ... (down to that
-    size), the scan shows its damage at the scale learnt; a hairline that only the full
-    scale shows is still found there. The coarser levels cost a third more at most, and
+    the scan's own scale misses it (``quality_restore.py``'s larger scans, held-out pictures
+    enlarged 2.5x with their damage: F1 0.02-0.10; 3.5x and 5x: nothing). Shrunk by 2, 4,
+    ... (down to that size), the scan shows its damage at the scale learnt; a hairline that
+    only the full scale shows is still found there. The coarser levels cost a third more at most, and
     pictures under twice ``PYRAMID_SIDE`` have no coarser level.
     """
     height, width = image.shape[-2:]
