@@ -171,8 +171,8 @@ def pyramid_logits(detector: DamageDetector, image: Tensor, tile: int = 1024,
     the scan's own scale misses it (``quality_restore.py``'s larger scans, held-out pictures
     enlarged 2.5x with their damage: F1 0.02-0.10; 3.5x and 5x: nothing). Shrunk by 2, 4,
     ... (down to that size), the scan shows its damage at the scale learnt; a hairline that
-    only the full scale shows is still found there. The coarser levels cost a third more at most, and
-    pictures under twice ``PYRAMID_SIDE`` have no coarser level.
+    only the full scale shows is still found there. The coarser levels cost a third more
+    at most (and their second looks), and pictures under twice ``PYRAMID_SIDE`` have none.
     """
     height, width = image.shape[-2:]
     levels = []
