@@ -226,17 +226,24 @@ def test_hard_negatives_need_the_detector_to_train(folder, tmp_path):
                   str(folder), "--steps", "1")
 
 
-def test_enlarged_damage_is_wider_and_leaves_the_picture_sharp_outside_it():
+def test_enlarged_damage_enlarges_picture_and_damage_together():
     y, x = torch.meshgrid(torch.arange(128), torch.arange(128), indexing="ij")
     images = ((x + y) % 7 / 7.0).expand(4, 3, -1, -1).clone()  # detail a shrink would blur
     drawn = {}
     for name, make in (("plain", lambda g: random_damage(images, g, clean=0.0, levels=1.0)),
                        ("enlarged", lambda g: enlarged_damage(images, g, 0.0, 1.0))):
         damaged, mask, opaque = make(torch.Generator().manual_seed(5))
-        assert torch.equal(damaged * (1 - mask), images * (1 - mask))
+        assert damaged.shape == images.shape and mask.shape == (4, 1, 128, 128)
         assert not (opaque > mask).any() and set(mask.unique().tolist()) <= {0.0, 1.0}
         drawn[name] = float(mask.mean())
     assert drawn["enlarged"] > drawn["plain"] > 0
+    clean, mask, _ = enlarged_damage(images, torch.Generator().manual_seed(5), 1.0, 1.0)
+    assert not mask.any()
+    # the whole picture is enlarged, so its 7 px stripes come out soft everywhere
+    def steepest(x):
+        return (x[..., 1:] - x[..., :-1]).abs().amax(dim=(1, 2, 3))
+
+    assert bool((steepest(clean) < 0.8).all()) and bool((steepest(images) > 0.8).all())
 
 
 def test_enlarged_damage_trains_the_detector_only(folder, tmp_path, monkeypatch):

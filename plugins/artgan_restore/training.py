@@ -60,7 +60,7 @@ from artgan.losses import LOSSES, feature_matching_loss, reconstruction_loss
 from artgan.store import load_model
 from artgan.train import GanModule, StepContext, Trainer
 from artgan.train.driver import TrainRun, init_default_help, resumable_loader, shared_options
-from artgan_restore.damage import CLEAN_SHARE, free_form_masks, random_damage
+from artgan_restore.damage import CLEAN_SHARE, _Draw, free_form_masks, random_damage
 from artgan_restore.detector import DamageDetector
 from artgan_restore.discriminator import PatchDiscriminator
 from artgan_restore.inpainter import Inpainter, composite
@@ -76,6 +76,10 @@ OPACITY_WEIGHT = 0.5  # the opacity output's loss against the damage mask's
 # among it) found less of the benchmark's damage at every false-alarm rate; on the levels,
 # as much or more, and far more at the lowest rates (CHANGELOG, 2026-12-05).
 LEVEL_SHARE = 1.0
+# how much smaller than the training picture ``enlarged_damage`` crops before enlarging
+# (log-uniform): the softness of a scan enlarged 1.2-4x on some level of restore's pyramid
+ENLARGED_RANGE = (1.2, 4.0)
+EXACT_DOUBLE = 5
 
 
 class RestoreModule(GanModule):
@@ -319,7 +323,7 @@ def detector_inputs(images: Tensor, generator: torch.Generator, turn: int,
     turned ``turn`` quarter turns (damage has no preferred direction), given clean looks
     the detector must leave alone, then damaged (a ``clean`` share not at all; a ``levels``
     share as in the benchmark, the rest with a free mix of every kind; for an ``enlarged``
-    share of batches, damage enlarged: ``enlarged_damage``) and quantised to 8 bits like a
+    share of batches, parts of enlarged scans: ``enlarged_damage``) and quantised to 8 bits like a
     scan."""
     looks = clean_looks(torch.rot90(images, turn, dims=(2, 3)), generator)
     if enlarged and float(torch.rand((), generator=generator, device=generator.device)) < enlarged:
@@ -331,28 +335,38 @@ def detector_inputs(images: Tensor, generator: torch.Generator, turn: int,
 
 def enlarged_damage(images: Tensor, generator: torch.Generator, clean: float,
                     levels: float) -> tuple[Tensor, Tensor, Tensor]:
-    """``random_damage`` drawn on ``images`` shrunk by a random factor in [1, 2), enlarged
-    back over the sharp pictures, so the damage is up to twice as wide as drawn at full size
-    while the picture keeps its detail (a scan's damage is larger on a shrunk level of
-    restore's pyramid, its paint no softer): outside the enlarged mask the pixels are the
-    pictures' own; under translucent damage, the pictures' own plus the enlarged change the
-    damage made; under opaque damage, the enlarged damage alone. (Taking the damaged copy's
-    soft pixels under all of it taught a detector that soft detail is damage: enlarged
-    clean photos were marked on 3-5%.)"""
-    height, width = images.shape[-2:]
-    factor = 1 + float(torch.rand((), generator=generator, device=generator.device))
-    small = F.interpolate(images, size=(round(height / factor), round(width / factor)),
-                          mode="area")
-    damaged, mask, opaque = random_damage(small, generator, clean=clean, levels=levels)
+    """A part of an enlarged scan: a random crop of each of ``images``, ``ENLARGED_RANGE``
+    times smaller, damaged by ``random_damage`` (a ``clean`` share not at all) and enlarged
+    back, picture and damage together, bicubic or bilinear, as on a level of restore's
+    pyramid when the scan was enlarged. One in ``EXACT_DOUBLE`` is enlarged exactly 2x,
+    the enlargement that falls in step with the detector's 2x2 fold.
 
-    def enlarge(x: Tensor) -> Tensor:
-        return F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False)
-
-    inside = enlarge(mask) > 0.5
-    hidden = (enlarge(opaque) > 0.5) & inside
-    tinted = (images + enlarge(damaged - small)).clamp(0, 1)
-    out = torch.where(hidden, enlarge(damaged), torch.where(inside, tinted, images))
-    return out, inside.float(), hidden.float()
+    (Enlarging only the damage over the sharp picture taught the detector that a soft
+    picture is a damaged one: enlarged clean photos were marked on 1-3%, worst 8-25%.)"""
+    n, _, height, width = images.shape
+    draw = _Draw(generator, images.device)
+    low, high = ENLARGED_RANGE
+    factor = low * (high / low) ** draw.uniform(n)
+    factor = torch.where(draw.uniform(n) < 1 / EXACT_DOUBLE, torch.full_like(factor, 2.0),
+                         factor)
+    crop_h = (height / factor).round().clamp(min=8).long()
+    crop_w = (width / factor).round().clamp(min=8).long()
+    top = (draw.uniform(n) * (height - crop_h + 1)).long()
+    left = (draw.uniform(n) * (width - crop_w + 1)).long()
+    bicubic = (draw.uniform(n) < 0.7).tolist()
+    pictures, masks, hidden = [], [], []
+    for i in range(n):
+        crop = images[i: i + 1, :, top[i]: top[i] + crop_h[i], left[i]: left[i] + crop_w[i]]
+        damaged, mask, opaque = random_damage(crop, generator, clean=clean, levels=levels)
+        mode = "bicubic" if bicubic[i] else "bilinear"
+        pictures.append(F.interpolate(damaged, size=(height, width), mode=mode,
+                                      align_corners=False).clamp(0, 1))
+        inside = F.interpolate(mask, size=(height, width), mode="bilinear",
+                               align_corners=False) > 0.5
+        masks.append(inside.float())
+        hidden.append((inside & (F.interpolate(opaque, size=(height, width), mode="bilinear",
+                                               align_corners=False) > 0.5)).float())
+    return torch.cat(pictures), torch.cat(masks), torch.cat(hidden)
 
 
 def damaged_inputs(images: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -401,10 +415,9 @@ def restore_train_options() -> list[click.Parameter]:
                           "it to draw them more often."),
         click.Option(["--enlarged-damage"], type=click.FloatRange(0, 1), default=0.0,
                      show_default=True, metavar="SHARE",
-                     help="Share of detector batches whose damage is drawn smaller and "
-                          "enlarged up to 2x over the sharp picture: damage as the shrunk "
-                          "levels of restore's pyramid show a large scan's (between two "
-                          "levels, up to twice the size learnt at --load-size)."),
+                     help="Share of detector batches that show parts of enlarged scans: a crop "
+                          "damaged, then enlarged 1.2-4x with its damage (some of them "
+                          "clean), as restore's pyramid shows a large scan."),
         click.Option(["--name"], default="restore", show_default=True,
                      help="Model name; saved as <user model dir>/restore/NAME.safetensors."),
         click.Option(["--out"], type=click.Path(dir_okay=False),
