@@ -106,18 +106,22 @@ def run_cored(
     margin: int,
     multiple: int = 1,
     device: torch.device | None = None,
+    within: Tensor | None = None,
 ) -> Iterator[tuple[tuple[slice, slice], Tensor]]:
     """Apply ``run`` to a (C, H, W) picture (uint8, or float in [0, 1]) in ``core`` px tiles
     read with ``margin`` px of context each side; yield ``((rows, cols), output)`` per tile,
     rows first, the output (C', h, w) of its core alone (on ``run``'s device).
 
     ``run`` gets one (1, C, h', w') float32 tile at a time on ``device`` (default: the
-    picture's), as ``core_context`` cuts it.
+    picture's), as ``core_context`` cuts it. With ``within`` ((H, W) bool), only the tiles
+    whose core holds one of its pixels are run: each tile's output is the same either way.
     """
     height, width = image.shape[-2:]
     for top, bottom in cores(height, core):
         for left, right in cores(width, core):
             where = (slice(top, bottom), slice(left, right))
+            if within is not None and not bool(within[where].any()):
+                continue
             out = run(core_context(image, where, margin, multiple, device))
             yield where, out[0, :, margin:margin + bottom - top, margin:margin + right - left]
 

@@ -21,6 +21,7 @@ from artgan_restore.detector import (
     detect_maps,
     look_regions,
     pyramid_factors,
+    pyramid_logits,
     tiled_logits,
 )
 from artgan_restore.looks import clean_looks
@@ -426,3 +427,30 @@ def test_keep_connected_keeps_whole_detections_with_a_sure_part():
     kept = keep_connected(mask, seeds)
     assert torch.equal(kept[5], mask[5]) and not kept[40:44].any()
     assert not keep_connected(mask, torch.zeros_like(mask)).any()
+
+
+def test_logits_within_a_mask_run_only_the_tiles_it_needs_and_match_the_whole_pictures():
+    torch.manual_seed(0)
+    detector = DamageDetector(width=4, depth=2, opacity=True).eval()
+    with torch.no_grad():
+        detector.head[0].weight.normal_(std=0.5)  # doubtful here and there: second looks run
+    calls = []
+    detector.register_forward_hook(lambda *_: calls.append(1))
+    picture = torch.randint(0, 256, (3, 1100, 1100), dtype=torch.uint8)
+
+    def logits(within=None):
+        out = torch.zeros(2, 1100, 1100)
+        for (rows, cols), core in pyramid_logits(detector, picture, 256, 16, within):
+            out[:, rows, cols] = core
+        return out
+
+    whole = logits()
+    full_calls, calls[:] = len(calls), []
+    mask = torch.zeros(1100, 1100, dtype=torch.bool)
+    mask[600:650, 700:720] = True  # one tile at full scale, a few on each shrunk level
+    part = logits(mask)
+    assert len(calls) < full_calls / 3
+    assert whole[0][mask].unique().numel() > 100  # logits that differ from pixel to pixel
+    assert torch.equal(part[:, mask], whole[:, mask])
+    maps = detect_maps(detector, picture, tile=256, margin=16, within=mask)
+    assert torch.equal(maps.hides[mask], whole[1][mask] > 0)

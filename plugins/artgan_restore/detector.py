@@ -78,6 +78,7 @@ DOUBTFUL = 0.3  # pixels at least this probable get a second look (``second_look
 # px: the shorter side of the pictures the detector learnt from (``--load-size``); a larger
 # picture is also looked at shrunk towards it (``pyramid_logits``)
 PYRAMID_SIDE = 256
+_UNSEEN = -1e4  # the logits of a pyramid level's part that no tile ran
 LOOK_CELL = 256  # px side of the cells a second look runs on
 LOOK_PAD = 16  # px around a region's doubtful pixels that its second look covers too
 MIRRORS = ((-1,), (-2,), (-2, -1))  # a second look's views: mirrored, upside down, both
@@ -112,15 +113,17 @@ def detect_maps(
     tile: int = 1024,
     margin: int = 48,
     sure: float = SURE,
+    within: Tensor | None = None,
 ) -> Maps:
     """The detector's ``Maps`` of a (3, H, W) picture (uint8, or float in [0, 1]), made
     tile by tile at every scale of its pyramid (``pyramid_logits``); ``sure`` is the
-    probability of the sure map."""
+    probability of the sure map. With ``within`` ((H, W) bool), only the tiles needed for
+    its pixels are run, and only its pixels are as without it (the rest may stay False)."""
     _, height, width = image.shape
     maps = Maps(*(torch.zeros(height, width, dtype=torch.bool) for _ in Maps._fields))
     limit, sure = _limit(threshold), _limit(max(threshold, sure))
     certain = _limit(CERTAIN)
-    for (rows, cols), core in pyramid_logits(detector, image, tile, margin):
+    for (rows, cols), core in pyramid_logits(detector, image, tile, margin, within):
         maps.damage[rows, cols] = core[0] > limit
         maps.sure[rows, cols] = core[0] > sure
         maps.certain[rows, cols] = core[0] > certain
@@ -162,7 +165,8 @@ def shrink(image: Tensor, factor: int, band: int = 256) -> Tensor:
 
 
 def pyramid_logits(detector: DamageDetector, image: Tensor, tile: int = 1024,
-                   margin: int = 48) -> Iterator[tuple[tuple[slice, slice], Tensor]]:
+                   margin: int = 48, within: Tensor | None = None,
+                   ) -> Iterator[tuple[tuple[slice, slice], Tensor]]:
     """``tiled_logits`` of a picture, where each pixel takes the logits of whichever level
     of its pyramid is surest of damage there (``pyramid_factors``).
 
@@ -173,20 +177,33 @@ def pyramid_logits(detector: DamageDetector, image: Tensor, tile: int = 1024,
     ... (down to that size), the scan shows its damage at the scale learnt; a hairline that
     only the full scale shows is still found there. The coarser levels cost a third more
     at most (and their second looks), and pictures under twice ``PYRAMID_SIDE`` have none.
+
+    With ``within`` ((H, W) bool), every level runs only the tiles that its pixels (and the
+    one coarse pixel around them that enlarging reads) need: the logits of its pixels are
+    as without it, the rest of the yielded tiles' are not meaningful.
     """
     height, width = image.shape[-2:]
     levels = []
     for factor in pyramid_factors(height, width):
         small = shrink(image, factor)
-        logits = torch.zeros(getattr(detector, "outputs", 1), *small.shape[-2:])
-        for where, core in tiled_logits(detector, small, tile, margin):
+        needed = None if within is None else _shrunk_within(within, factor)
+        # a part no tile ran never wins the comparison below
+        logits = torch.full((getattr(detector, "outputs", 1), *small.shape[-2:]), _UNSEEN)
+        for where, core in tiled_logits(detector, small, tile, margin, needed):
             logits[:, where[0], where[1]] = core
         levels.append((factor, logits))
-    for where, core in tiled_logits(detector, image, tile, margin):
+    for where, core in tiled_logits(detector, image, tile, margin, within):
         for factor, logits in levels:
             coarse = _enlarged(logits, where, factor)
             core = torch.where(coarse[:1] > core[:1], coarse, core)
         yield where, core
+
+
+def _shrunk_within(within: Tensor, factor: int) -> Tensor:
+    """The pixels of a level shrunk by ``factor`` that ``within``'s pixels read: those
+    they shrink into and one around (bilinear enlarging reads a coarse neighbour)."""
+    shrunk = F.max_pool2d(within[None, None].float(), factor, ceil_mode=True)
+    return F.max_pool2d(shrunk, 3, stride=1, padding=1)[0, 0] > 0
 
 
 def _enlarged(logits: Tensor, where: tuple[slice, slice], factor: int) -> Tensor:
@@ -204,7 +221,8 @@ def _enlarged(logits: Tensor, where: tuple[slice, slice], factor: int) -> Tensor
 
 @torch.inference_mode()
 def tiled_logits(detector: DamageDetector, image: Tensor, tile: int = 1024,
-                 margin: int = 48) -> Iterator[tuple[tuple[slice, slice], Tensor]]:
+                 margin: int = 48, within: Tensor | None = None,
+                 ) -> Iterator[tuple[tuple[slice, slice], Tensor]]:
     """``((rows, cols), logits)`` of each tile of a (3, H, W) picture, logits (C, h, w)
     float on the CPU.
 
@@ -212,7 +230,8 @@ def tiled_logits(detector: DamageDetector, image: Tensor, tile: int = 1024,
     (reflected at the picture's border) so no core sees a tile edge (``artgan.tiles.run_cored``:
     cores, not blended tiles, so each pixel is judged once); only one tile is in float at a
     time, so memory does not grow with the scan. Where a tile holds doubtful pixels, the
-    detector takes a second look (``second_look``).
+    detector takes a second look (``second_look``). With ``within`` ((H, W) bool), only
+    the tiles holding one of its pixels are run.
     """
     device = next(detector.parameters()).device
     dtype = autocast_dtype(device)
@@ -222,7 +241,8 @@ def tiled_logits(detector: DamageDetector, image: Tensor, tile: int = 1024,
                             enabled=dtype is not None):
             return detector(crop)
 
-    for where, core in run_cored(logits, image, tile, margin, detector.multiple, device):
+    for where, core in run_cored(logits, image, tile, margin, detector.multiple, device,
+                                 within):
         core = core.float().cpu()
         second_look(logits, image, where, core, margin, detector.multiple, device)
         yield where, core

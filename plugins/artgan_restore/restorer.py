@@ -200,12 +200,13 @@ class Restorer:
 
     def opaque(self, image: Tensor, mask: Tensor) -> Tensor:
         """The pixels of a given ``mask`` that hide the picture, by the detector's opacity
-        output grown by ``OPAQUE_GROW`` within the mask (none for a detector without one)."""
+        output grown by ``OPAQUE_GROW`` within the mask (none for a detector without one);
+        the detector runs only on the tiles the mask needs."""
         detector = self.networks["detector"] if "detector" in self.networks else None
         if getattr(detector, "outputs", 1) < 2 or not bool(mask.any()):
             return torch.zeros_like(mask)
         _check_size(image)
-        hides = detect_maps(detector, image, self.threshold).hides & mask
+        hides = detect_maps(detector, image, self.threshold, within=mask).hides & mask
         return dilate(hides, OPAQUE_GROW) & mask
 
     def prepare_mask(self, mask: Tensor, image: Tensor) -> Tensor:
