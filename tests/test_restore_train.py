@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from artgan_restore.damage import random_damage
+from artgan_restore.damage import VISIBLE_CHANGE, random_damage
 from artgan_restore.model import DEFAULT_CONFIG, build
 from artgan_restore.task import RestoreTask
 from artgan_restore.training import (
@@ -237,6 +237,10 @@ def test_enlarged_damage_enlarges_picture_and_damage_together():
         assert not (opaque > mask).any() and set(mask.unique().tolist()) <= {0.0, 1.0}
         drawn[name] = float(mask.mean())
     assert drawn["enlarged"] > drawn["plain"] > 0
+    flat = torch.full((8, 3, 64, 64), 0.5)
+    damaged, mask, _ = enlarged_damage(flat, torch.Generator().manual_seed(1), 0.0, 1.0)
+    change = (damaged - flat).abs().amax(dim=1, keepdim=True)
+    assert mask.any() and torch.equal(mask > 0, change >= VISIBLE_CHANGE)  # the soft rim too
     clean, mask, _ = enlarged_damage(images, torch.Generator().manual_seed(5), 1.0, 1.0)
     assert not mask.any()
     # the whole picture is enlarged, so its 7 px stripes come out soft everywhere

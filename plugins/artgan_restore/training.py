@@ -60,7 +60,13 @@ from artgan.losses import LOSSES, feature_matching_loss, reconstruction_loss
 from artgan.store import load_model
 from artgan.train import GanModule, StepContext, Trainer
 from artgan.train.driver import TrainRun, init_default_help, resumable_loader, shared_options
-from artgan_restore.damage import CLEAN_SHARE, _Draw, free_form_masks, random_damage
+from artgan_restore.damage import (
+    CLEAN_SHARE,
+    VISIBLE_CHANGE,
+    _Draw,
+    free_form_masks,
+    random_damage,
+)
 from artgan_restore.detector import DamageDetector
 from artgan_restore.discriminator import PatchDiscriminator
 from artgan_restore.inpainter import Inpainter, composite
@@ -79,7 +85,8 @@ LEVEL_SHARE = 1.0
 # how much smaller than the training picture ``enlarged_damage`` crops before enlarging
 # (log-uniform): the softness of a scan enlarged 1.2-4x on some level of restore's pyramid
 ENLARGED_RANGE = (1.2, 4.0)
-EXACT_DOUBLE = 5
+DOUBLE_SHARE = 0.2  # of those crops, enlarged 2x
+BICUBIC_SHARE = 0.7  # of those crops, enlarged bicubic (the rest bilinear)
 
 
 class RestoreModule(GanModule):
@@ -336,10 +343,13 @@ def detector_inputs(images: Tensor, generator: torch.Generator, turn: int,
 def enlarged_damage(images: Tensor, generator: torch.Generator, clean: float,
                     levels: float) -> tuple[Tensor, Tensor, Tensor]:
     """A part of an enlarged scan: a random crop of each of ``images``, ``ENLARGED_RANGE``
-    times smaller, damaged by ``random_damage`` (a ``clean`` share not at all) and enlarged
-    back, picture and damage together, bicubic or bilinear, as on a level of restore's
-    pyramid when the scan was enlarged. One in ``EXACT_DOUBLE`` is enlarged exactly 2x,
-    the enlargement that falls in step with the detector's 2x2 fold.
+    times smaller, damaged by ``random_damage`` (a ``clean`` share not at all; its damage
+    sized for the crop) and enlarged back, picture and damage together (bicubic for a
+    ``BICUBIC_SHARE``, else bilinear), as a level of restore's pyramid shows an enlarged
+    scan. A ``DOUBLE_SHARE`` is enlarged 2x (exactly, for even sides): the enlargement that
+    falls in step with the detector's 2x2 fold. As in ``random_damage``, the mask is where
+    the enlarged damage changed the enlarged picture visibly, which includes the soft rim
+    the enlargement gives it, and nothing else differs from the enlarged clean crop.
 
     (Enlarging only the damage over the sharp picture taught the detector that a soft
     picture is a damaged one: enlarged clean photos were marked on 1-3%, worst 8-25%.)"""
@@ -347,25 +357,27 @@ def enlarged_damage(images: Tensor, generator: torch.Generator, clean: float,
     draw = _Draw(generator, images.device)
     low, high = ENLARGED_RANGE
     factor = low * (high / low) ** draw.uniform(n)
-    factor = torch.where(draw.uniform(n) < 1 / EXACT_DOUBLE, torch.full_like(factor, 2.0),
-                         factor)
-    crop_h = (height / factor).round().clamp(min=8).long()
-    crop_w = (width / factor).round().clamp(min=8).long()
-    top = (draw.uniform(n) * (height - crop_h + 1)).long()
-    left = (draw.uniform(n) * (width - crop_w + 1)).long()
-    bicubic = (draw.uniform(n) < 0.7).tolist()
+    factor = torch.where(draw.uniform(n) < DOUBLE_SHARE, torch.full_like(factor, 2.0), factor)
+    crop_h = (height / factor).round().clamp(min=8).long().tolist()
+    crop_w = (width / factor).round().clamp(min=8).long().tolist()
+    top_share, left_share = draw.uniform(n).tolist(), draw.uniform(n).tolist()
+    bicubic = (draw.uniform(n) < BICUBIC_SHARE).tolist()
     pictures, masks, hidden = [], [], []
     for i in range(n):
-        crop = images[i: i + 1, :, top[i]: top[i] + crop_h[i], left[i]: left[i] + crop_w[i]]
-        damaged, mask, opaque = random_damage(crop, generator, clean=clean, levels=levels)
+        top = int(top_share[i] * max(0, height - crop_h[i] + 1))
+        left = int(left_share[i] * max(0, width - crop_w[i] + 1))
+        crop = images[i: i + 1, :, top: top + crop_h[i], left: left + crop_w[i]]
+        damaged, _, opaque = random_damage(crop, generator, clean=clean, levels=levels)
         mode = "bicubic" if bicubic[i] else "bilinear"
-        pictures.append(F.interpolate(damaged, size=(height, width), mode=mode,
-                                      align_corners=False).clamp(0, 1))
-        inside = F.interpolate(mask, size=(height, width), mode="bilinear",
-                               align_corners=False) > 0.5
+
+        def enlarge(x: Tensor, mode: str = mode) -> Tensor:
+            return F.interpolate(x, size=(height, width), mode=mode, align_corners=False)
+
+        before, after = enlarge(crop).clamp(0, 1), enlarge(damaged).clamp(0, 1)
+        inside = (after - before).abs().amax(dim=1, keepdim=True) >= VISIBLE_CHANGE
+        pictures.append(torch.where(inside, after, before))
         masks.append(inside.float())
-        hidden.append((inside & (F.interpolate(opaque, size=(height, width), mode="bilinear",
-                                               align_corners=False) > 0.5)).float())
+        hidden.append((inside & (enlarge(opaque, "bilinear") > 0.5)).float())
     return torch.cat(pictures), torch.cat(masks), torch.cat(hidden)
 
 
