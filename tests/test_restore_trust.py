@@ -436,21 +436,26 @@ def test_logits_within_a_mask_run_only_the_tiles_it_needs_and_match_the_whole_pi
         detector.head[0].weight.normal_(std=0.5)  # doubtful here and there: second looks run
     calls = []
     detector.register_forward_hook(lambda *_: calls.append(1))
-    picture = torch.randint(0, 256, (3, 1100, 1100), dtype=torch.uint8)
+    height, width = 1101, 1103  # odd: the shrunk levels round their sides up
+    picture = torch.randint(0, 256, (3, height, width), dtype=torch.uint8)
 
-    def logits(within=None):
-        out = torch.zeros(2, 1100, 1100)
-        for (rows, cols), core in pyramid_logits(detector, picture, 256, 16, within):
+    def logits(within=None, levels=True):
+        out = torch.zeros(2, height, width)
+        run = pyramid_logits if levels else tiled_logits
+        for (rows, cols), core in run(detector, picture, 256, 16, within=within):
             out[:, rows, cols] = core
         return out
 
     whole = logits()
     full_calls, calls[:] = len(calls), []
-    mask = torch.zeros(1100, 1100, dtype=torch.bool)
-    mask[600:650, 700:720] = True  # one tile at full scale, a few on each shrunk level
+    mask = torch.zeros(height, width, dtype=torch.bool)
+    mask[600:650, 700:720] = True
+    mask[1024:1026, 1024:1026] = True  # enlarging reads rows 255 and 256 of the 4x level:
+    mask[-1, 5:9] = mask[5:9, -1] = True  # two of its tiles; and the rounded-up last rows
     part = logits(mask)
-    assert len(calls) < full_calls / 3
+    assert len(calls) < full_calls / 2
     assert whole[0][mask].unique().numel() > 100  # logits that differ from pixel to pixel
+    assert not torch.equal(whole[:, mask], logits(levels=False)[:, mask])  # levels win some
     assert torch.equal(part[:, mask], whole[:, mask])
     maps = detect_maps(detector, picture, tile=256, margin=16, within=mask)
     assert torch.equal(maps.hides[mask], whole[1][mask] > 0)

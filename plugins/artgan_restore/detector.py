@@ -118,7 +118,8 @@ def detect_maps(
     """The detector's ``Maps`` of a (3, H, W) picture (uint8, or float in [0, 1]), made
     tile by tile at every scale of its pyramid (``pyramid_logits``); ``sure`` is the
     probability of the sure map. With ``within`` ((H, W) bool), only the tiles needed for
-    its pixels are run, and only its pixels are as without it (the rest may stay False)."""
+    its pixels are run, and only its pixels are as without it (the others are not
+    meaningful)."""
     _, height, width = image.shape
     maps = Maps(*(torch.zeros(height, width, dtype=torch.bool) for _ in Maps._fields))
     limit, sure = _limit(threshold), _limit(max(threshold, sure))
@@ -183,10 +184,15 @@ def pyramid_logits(detector: DamageDetector, image: Tensor, tile: int = 1024,
     as without it, the rest of the yielded tiles' are not meaningful.
     """
     height, width = image.shape[-2:]
-    levels = []
+    if within is not None and tuple(within.shape) != (height, width):
+        raise ValueError(f"within is {tuple(within.shape)}, the picture {(height, width)}")
+    levels, covered = [], within
     for factor in pyramid_factors(height, width):
         small = shrink(image, factor)
-        needed = None if within is None else _shrunk_within(within, factor)
+        needed = None
+        if covered is not None:
+            covered = _halved(covered)  # where the pixels of within shrink to
+            needed = dilate(covered, 1)  # and their neighbours, which enlarging reads
         # a part no tile ran never wins the comparison below
         logits = torch.full((getattr(detector, "outputs", 1), *small.shape[-2:]), _UNSEEN)
         for where, core in tiled_logits(detector, small, tile, margin, needed):
@@ -199,11 +205,12 @@ def pyramid_logits(detector: DamageDetector, image: Tensor, tile: int = 1024,
         yield where, core
 
 
-def _shrunk_within(within: Tensor, factor: int) -> Tensor:
-    """The pixels of a level shrunk by ``factor`` that ``within``'s pixels read: those
-    they shrink into and one around (bilinear enlarging reads a coarse neighbour)."""
-    shrunk = F.max_pool2d(within[None, None].float(), factor, ceil_mode=True)
-    return F.max_pool2d(shrunk, 3, stride=1, padding=1)[0, 0] > 0
+def _halved(mask: Tensor) -> Tensor:
+    """A (H, W) bool mask shrunk by 2 as ``shrink`` shrinks a picture (the sides rounded
+    up): a pixel is set where any of the four it covers is. Bytes only, no float copy."""
+    height, width = mask.shape
+    padded = F.pad(mask, (0, width % 2, 0, height % 2))
+    return padded.view(padded.shape[0] // 2, 2, padded.shape[1] // 2, 2).any(dim=3).any(dim=1)
 
 
 def _enlarged(logits: Tensor, where: tuple[slice, slice], factor: int) -> Tensor:
