@@ -60,8 +60,9 @@ DETECTOR_CASES = {"thin": ("thin", None), "medium": ("medium", None),
                                                            ("dust", "creases", "silvering"))}
 TOLERANCE = 2
 # larger scans: enlargements of pictures of each kind, whose pyramid's coarsest level shows
-# the damage 1.25x (2.5x, 5x: one level, two) and 1.75x (3.5x) as large as learnt
-SCALES = (2.5, 3.5, 5.0)
+# the damage 1x (2x, in step with the detector's 2x2 fold), 1.25x (2.5x, 5x: one level,
+# two) and 1.75x (3.5x) as large as learnt
+SCALES = (2.0, 2.5, 3.5, 5.0)
 SCALED_PICTURES = 10
 
 
