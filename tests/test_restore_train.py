@@ -234,6 +234,8 @@ def test_enlarged_damage_enlarges_picture_and_damage_together():
                        ("enlarged", lambda g: enlarged_damage(images, g, 0.0, 1.0))):
         damaged, mask, opaque = make(torch.Generator().manual_seed(5))
         assert damaged.shape == images.shape and mask.shape == (4, 1, 128, 128)
+        if name == "plain":  # enlarged: outside the mask, the enlarged crop (checked below)
+            assert torch.equal(damaged * (1 - mask), images * (1 - mask))
         assert not (opaque > mask).any() and set(mask.unique().tolist()) <= {0.0, 1.0}
         drawn[name] = float(mask.mean())
     assert drawn["enlarged"] > drawn["plain"] > 0
