@@ -20,9 +20,10 @@ Pictures: the last ``--holdout`` of each folder (sorted by path; train with the 
   runs them, PSNR inside the true damage against that of the damaged input (a picture
   left alone gains 0), and the gain over the pictures it repainted.
 
-* **larger scans**: the first ``SCALED_PICTURES`` of each kind enlarged ``SCALES`` times
+* **larger scans**: ``SCALED_PICTURES`` of each kind enlarged ``SCALES`` times
   (bicubic), damage and all, as scans of the same pictures at a higher resolution: the
-  detector's F1 (tolerance scaled alike) and the share marked on the clean enlargements.
+  detector's F1 (tolerance scaled alike), PSNR inside the true mask of the default mode
+  and (in brackets) of ``--remove``, and the share marked on the clean enlargements.
 
 Then the example photos in ``examples/photos`` (all undamaged) and their marked share.
 Damage comes from ``damage.damaged_scan`` (seeded, quantised to 8 bits like a scan). Needs
@@ -181,19 +182,26 @@ def enlarged(picture: torch.Tensor, scale: float, mask: bool = False) -> torch.T
                          align_corners=False)[0].round().clamp(0, 255).to(torch.uint8)
 
 
-def larger_scans(restorer: Restorer, pictures: list[torch.Tensor], seed: int) -> dict:
-    """Detector F1 per level and the share marked on clean pictures, at each of ``SCALES``."""
+def larger_scans(restorer: Restorer, remover: Restorer, pictures: list[torch.Tensor],
+                 seed: int) -> dict:
+    """At each of ``SCALES``: detector F1 per level, PSNR inside the true mask of the
+    default mode and of ``--remove`` per level, and the share marked on clean pictures."""
     figures = {}
     for scale in SCALES:
         row = {}
         for level in LEVELS:
-            f1 = []
+            f1, default, removed = [], [], []
             for index, original in enumerate(pictures):
                 damaged, mask = damaged_scan(original, level, seed + index)
-                found = restorer.find(enlarged(damaged, scale)).marks
-                f1.append(pixel_f1(found, enlarged(mask, scale, mask=True),
-                                   round(TOLERANCE * scale))[2])
+                damaged, mask = enlarged(damaged, scale), enlarged(mask, scale, mask=True)
+                found = restorer.find(damaged).marks
+                f1.append(pixel_f1(found, mask, round(TOLERANCE * scale))[2])
+                clean = enlarged(original, scale)
+                default.append(scores(restorer.inpaint(damaged, mask), clean, mask)[0])
+                removed.append(scores(remover.inpaint(damaged, mask), clean, mask)[0])
             row[f"F1 {level}"] = round(float(np.mean(f1)), 3)
+            row[f"PSNR {level}"] = round(float(np.mean(default)), 2)
+            row[f"PSNR {level} remove"] = round(float(np.mean(removed)), 2)
         marked = [restorer.find(enlarged(picture, scale)).share for picture in pictures]
         row["clean marked mean"] = round(float(np.mean(marked)), 5)
         row["clean marked worst"] = round(float(np.max(marked)), 5)
@@ -276,12 +284,15 @@ def main() -> int:
                     for picture in held_out(Path(args.data_root) / folder, args.holdout)]
         quality[kind] = evaluate(restorer, remover, cv2, pictures, seed * 10_000)
         report(kind, quality[kind], restorer.threshold)
-        scans = larger_scans(restorer, pictures[::len(pictures) // SCALED_PICTURES]
+        scans = larger_scans(restorer, remover, pictures[::len(pictures) // SCALED_PICTURES]
                              [:SCALED_PICTURES], seed * 10_000)
         quality[kind]["larger scans"] = scans
         print(f"larger scans ({SCALED_PICTURES} pictures enlarged, damage and all): "
               + "; ".join(f"{scale}: F1 " + " / ".join(f"{row[f'F1 {level}']:.2f}"
                                                       for level in LEVELS)
+                          + ", true mask PSNR " + " / ".join(
+                              f"{row[f'PSNR {level}']:.2f} ({row[f'PSNR {level} remove']:.2f})"
+                              for level in LEVELS)
                           + f", clean marked {row['clean marked mean']:.2%} (worst "
                           f"{row['clean marked worst']:.1%})" for scale, row in scans.items()))
     quality["example photos"] = examples(restorer)

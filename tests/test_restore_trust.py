@@ -13,6 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from artgan_restore import damage
+from artgan_restore.components import LOSS_SHARE
 from artgan_restore.detector import (
     LOOK_PAD,
     MIRRORS,
@@ -318,16 +319,33 @@ def test_damage_too_wide_for_the_detector_is_found_on_a_shrunk_level():
 
 
 def test_the_opaque_part_of_a_mask_reaches_the_rim_of_a_loss_but_never_leaves_the_mask():
-    """Rows 0-9 hide the picture; the mask holds rows 0-19: the opaque part grows
-    OPAQUE_GROW rows into the rest of the mask (a loss's half-covered rim) and no further."""
+    """Rows 0-1 hide the picture; the mask holds every row: the opaque part grows
+    OPAQUE_GROW rows into the rest of the mask (a loss's half-covered rim) and no further
+    (opaque on less than LOSS_SHARE of it, the mask is no loss as a whole)."""
     restorer = restorer_with(RedDetector())
     image = picture_with_marks(0.1)
-    image[1, :10] = 250
+    image[1, :2] = 250
     mask = torch.zeros(96, 96, dtype=torch.bool)
-    mask[:20, 20:60] = True
+    mask[:, 20:60] = True
     opaque = restorer.opaque(image, mask)
-    assert opaque[:10 + OPAQUE_GROW, 20:60].all() and not opaque[10 + OPAQUE_GROW:].any()
+    assert opaque[:2 + OPAQUE_GROW, 20:60].all() and not opaque[2 + OPAQUE_GROW:].any()
     assert not (opaque & ~mask).any()
+    assert (2 + OPAQUE_GROW) / 96 < LOSS_SHARE
+
+
+def test_a_loss_is_opaque_to_its_middle_where_the_detector_sees_only_its_rim():
+    """On a scan larger than it learnt, the detector calls a loss's rim opaque and not its
+    flat middle: each part of the mask opaque on LOSS_SHARE of it is opaque whole; the
+    other parts stay as found."""
+    restorer = restorer_with(RedDetector())
+    image = picture_with_marks(0.0)
+    image[0, 10:40, 10:40] = image[1, 10:14, 10:40] = 250  # a loss, its top rim opaque
+    image[0, 60:90, 60:90] = image[1, 60, 60] = 250  # a stain with one opaque speck
+    mask = torch.zeros(96, 96, dtype=torch.bool)
+    mask[10:40, 10:40] = mask[60:90, 60:90] = True
+    opaque = restorer.opaque(image, mask)
+    assert opaque[10:40, 10:40].all()
+    assert opaque[60:90, 60:90].sum() == (1 + OPAQUE_GROW) ** 2  # the speck, grown
 
 
 def test_opaque_damage_is_marked_by_the_synthesiser():

@@ -31,6 +31,7 @@ from artgan.imageio import ImageError, read_image
 from artgan.infer import autocast_dtype
 from artgan.nn.openvino import OpenVINONetwork
 from artgan.store import load_model
+from artgan_restore.components import whole_losses
 from artgan_restore.detector import SURE, detect_maps, dilate, keep_connected
 from artgan_restore.model import TASK
 from artgan_restore.policy import (
@@ -195,19 +196,20 @@ class Restorer:
         marks = keep_connected(maps.damage, maps.sure)
         grow = DEFAULT_DILATE if self.dilate is None else self.dilate
         mask = dilate(marks, grow)
-        return Finding(mask, dilate(marks & maps.hides, grow) & mask, marks,
+        return Finding(mask, whole_losses(dilate(marks & maps.hides, grow) & mask, mask), marks,
                        int(maps.sure.sum()), int((marks & maps.certain).sum()))
 
     def opaque(self, image: Tensor, mask: Tensor) -> Tensor:
         """The pixels of a given ``mask`` that hide the picture, by the detector's opacity
-        output grown by ``OPAQUE_GROW`` within the mask (none for a detector without one);
-        the detector runs only on the tiles the mask needs."""
+        output grown by ``OPAQUE_GROW`` within the mask, and all of each part of the mask
+        that is a loss (``components.whole_losses``); none for a detector without opacity.
+        The detector runs only on the tiles the mask needs."""
         detector = self.networks["detector"] if "detector" in self.networks else None
         if getattr(detector, "outputs", 1) < 2 or not bool(mask.any()):
             return torch.zeros_like(mask)
         _check_size(image)
         hides = detect_maps(detector, image, self.threshold, within=mask).hides & mask
-        return dilate(hides, OPAQUE_GROW) & mask
+        return whole_losses(dilate(hides, OPAQUE_GROW) & mask, mask)
 
     def prepare_mask(self, mask: Tensor, image: Tensor) -> Tensor:
         """Check a user mask against its picture and apply ``dilate`` (default none)."""
