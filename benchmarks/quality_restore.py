@@ -15,7 +15,9 @@ Pictures: the last ``--holdout`` of each folder (sorted by path; train with the 
   (dust, fibres, creases, silvering);
 * **inpainting with the true mask**: PSNR/SSIM inside the mask of artgan's default mode,
   of ``--remove`` on large (opaque) damage, and of OpenCV's Telea and Navier-Stokes
-  inpainting (radius 3);
+  inpainting (radius 3); and over large damage's bounding box, the periodic-artefact score
+  (``artgan.metrics.periodic_artefacts``: a grid of dots a fill prints) of artgan's fill,
+  Navier-Stokes' and the undamaged picture;
 * **automatic restore**: detection, the safety net and inpainting as ``artgan restore``
   runs them, PSNR inside the true damage against that of the damaged input (a picture
   left alone gains 0), and the gain over the pictures it repainted.
@@ -48,7 +50,7 @@ from artgan_restore.restorer import Finding, Restorer
 from artgan.convert import pil_to_uint8
 from artgan.data import holdout_split
 from artgan.imageio import find_images, read_image
-from artgan.metrics import psnr, ssim
+from artgan.metrics import ARTEFACT_TILE, periodic_artefacts, psnr, ssim
 from artgan.store import find_model, update_card
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,6 +89,17 @@ def scores(restored: torch.Tensor, original: torch.Tensor, mask: torch.Tensor) -
     return psnr(a, b, weight), ssim(a, b, weight)
 
 
+def fill_box(mask: torch.Tensor) -> tuple[slice, slice]:
+    """The bounding box of a (H, W) mask's pixels, grown to ``ARTEFACT_TILE`` px at least
+    (within the picture): where a fill's texture is scored."""
+    height, width = mask.shape
+    ys, xs = mask.nonzero(as_tuple=True)
+    top = max(0, min(int(ys.min()), height - ARTEFACT_TILE))
+    left = max(0, min(int(xs.min()), width - ARTEFACT_TILE))
+    return (slice(top, max(top + ARTEFACT_TILE, int(ys.max()) + 1)),
+            slice(left, max(left + ARTEFACT_TILE, int(xs.max()) + 1)))
+
+
 def left_alone(finding: Finding) -> bool:
     """Whether ``artgan restore`` (without ``--force``) leaves the picture as it is."""
     return finding.verdict is not None or not finding.mask.any()
@@ -118,6 +131,7 @@ def evaluate(restorer: Restorer, remover: Restorer, cv2, pictures: list[torch.Te
     auto = {level: [] for level in LEVELS}
     area = {level: [] for level in LEVELS}
     marked, verdicts, repainted_clean = [], [], []
+    mesh = {name: [] for name in ("original", "artgan", "opencv-ns")}
     for index, original in enumerate(pictures):
         finding = restorer.find(original)
         marked.append(finding.share)
@@ -135,6 +149,12 @@ def evaluate(restorer: Restorer, remover: Restorer, cv2, pictures: list[torch.Te
                 restored = method(damaged, mask)
                 assert torch.equal(restored[:, ~mask], damaged[:, ~mask])
                 inpainting[(level, name)].append(scores(restored, original, mask))
+                if level == "large" and name in mesh:
+                    rows, cols = fill_box(mask)
+                    mesh[name].append(periodic_artefacts(restored[None, :, rows, cols]))
+                    if name == "artgan":
+                        mesh["original"].append(
+                            periodic_artefacts(original[None, :, rows, cols]))
             repaired, forced, repainted = automatic(restorer, damaged)
             auto[level].append((scores(repaired, original, mask)[0],
                                 scores(damaged, original, mask)[0], not repainted,
@@ -154,6 +174,10 @@ def evaluate(restorer: Restorer, remover: Restorer, cv2, pictures: list[torch.Te
                             for label, rows in detection.items()},
         "inpainting": {},
         "automatic": {},
+        # a mesh or grid of dots the fill prints (artgan.metrics.periodic_artefacts) over
+        # the large damage's bounding box, against the undamaged picture's score there
+        "large fills periodic artefacts": {name: round(float(np.mean(values)), 4)
+                                           for name, values in mesh.items()},
     }
     for level in LEVELS:
         names = [*methods, "remove"] if level == "large" else list(methods)
@@ -236,6 +260,10 @@ def report(kind: str, figures: dict, threshold: float) -> None:
             if name != "area":
                 print(f"{level:8} {rows['area']:6.1%} {name:14} {row['psnr']:10.2f} "
                       f"{row['ssim']:7.4f}")
+    fills = figures["large fills periodic artefacts"]
+    print(f"periodic artefacts over large fills (the mesh a fill prints): original "
+          f"{fills['original']:.3f}, artgan {fills['artgan']:.3f}, opencv-ns "
+          f"{fills['opencv-ns']:.3f}")
     print(f"{'automatic':8} {'damaged':>9} {'restored':>9} {'gain':>6} {'left alone':>10} "
           f"{'gain where repainted':>20} {'gain --force':>12}   (PSNR in the damage)")
     for level, row in figures["automatic"].items():
