@@ -90,8 +90,9 @@ def scores(restored: torch.Tensor, original: torch.Tensor, mask: torch.Tensor) -
 
 
 def fill_box(mask: torch.Tensor) -> tuple[slice, slice]:
-    """The bounding box of a (H, W) mask's pixels, grown to ``ARTEFACT_TILE`` px at least
-    (within the picture): where a fill's texture is scored."""
+    """The bounding box of a (H, W) mask's pixels (not empty; H and W at least
+    ``ARTEFACT_TILE``), grown to ``ARTEFACT_TILE`` px within the picture: where a fill's
+    texture is scored."""
     height, width = mask.shape
     ys, xs = mask.nonzero(as_tuple=True)
     top = max(0, min(int(ys.min()), height - ARTEFACT_TILE))

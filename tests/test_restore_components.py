@@ -63,3 +63,14 @@ def test_a_part_opaque_on_enough_of_it_is_opaque_whole_and_no_other():
     assert out[2:12, 20:30].sum() == 1
     assert not (out & ~mask).any()
     assert torch.equal(whole_losses(torch.zeros_like(mask), mask), torch.zeros_like(mask))
+    assert torch.equal(whole_losses(opaque, torch.zeros_like(mask)), opaque)  # no parts
+
+
+def test_the_share_is_a_lower_bound_and_corners_join_parts():
+    mask = torch.zeros(12, 12, dtype=torch.bool)
+    mask[0:5, 0:2] = True  # 10 px
+    mask[5, 2] = True  # touches it at a corner only: one part of 11 px
+    opaque = torch.zeros_like(mask)
+    opaque[5, 2] = True
+    assert whole_losses(opaque, mask, share=1 / 11)[mask].all()  # exactly the share
+    assert whole_losses(opaque, mask, share=1.5 / 11).sum() == 1

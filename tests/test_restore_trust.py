@@ -341,11 +341,24 @@ def test_a_loss_is_opaque_to_its_middle_where_the_detector_sees_only_its_rim():
     image = picture_with_marks(0.0)
     image[0, 10:40, 10:40] = image[1, 10:14, 10:40] = 250  # a loss, its top rim opaque
     image[0, 60:90, 60:90] = image[1, 60, 60] = 250  # a stain with one opaque speck
-    mask = torch.zeros(96, 96, dtype=torch.bool)
-    mask[10:40, 10:40] = mask[60:90, 60:90] = True
+    image[0, 80:88, 10:18] = image[1, 80, 10] = 250  # a small one: the speck grown would
+    mask = torch.zeros(96, 96, dtype=torch.bool)  # be 9 of its 64 px, over LOSS_SHARE
+    mask[10:40, 10:40] = mask[60:90, 60:90] = mask[80:88, 10:18] = True
     opaque = restorer.opaque(image, mask)
     assert opaque[10:40, 10:40].all()
     assert opaque[60:90, 60:90].sum() == (1 + OPAQUE_GROW) ** 2  # the speck, grown
+    assert opaque[80:88, 10:18].sum() == (1 + OPAQUE_GROW) ** 2
+    assert (1 + OPAQUE_GROW) ** 2 / 64 > LOSS_SHARE
+
+
+def test_automatic_restore_takes_a_loss_opaque_whole_too():
+    restorer = restorer_with(RedDetector())
+    image = picture_with_marks(0.0)
+    image[0, 10:40, 10:40] = image[2, 10:40, 10:40] = 250  # a loss the detector is sure of,
+    image[1, 10:14, 10:40] = 250  # opaque on its top rim
+    finding = restorer.find(image)
+    assert finding.mask[10:40, 10:40].all() and finding.opaque[10:40, 10:40].all()
+    assert not (finding.opaque & ~finding.mask).any()
 
 
 def test_opaque_damage_is_marked_by_the_synthesiser():
