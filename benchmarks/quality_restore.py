@@ -146,16 +146,15 @@ def evaluate(restorer: Restorer, remover: Restorer, cv2, pictures: list[torch.Te
                 continue
             area[level].append(float(mask.float().mean()))
             chosen = dict(methods, remove=remover.inpaint) if level == "large" else methods
+            if level == "large":
+                box = (slice(None), slice(None), *fill_box(mask))
+                mesh["original"].append(periodic_artefacts(original[None][box]))
             for name, method in chosen.items():
                 restored = method(damaged, mask)
                 assert torch.equal(restored[:, ~mask], damaged[:, ~mask])
                 inpainting[(level, name)].append(scores(restored, original, mask))
                 if level == "large" and name in mesh:
-                    rows, cols = fill_box(mask)
-                    mesh[name].append(periodic_artefacts(restored[None, :, rows, cols]))
-                    if name == "artgan":
-                        mesh["original"].append(
-                            periodic_artefacts(original[None, :, rows, cols]))
+                    mesh[name].append(periodic_artefacts(restored[None][box]))
             repaired, forced, repainted = automatic(restorer, damaged)
             auto[level].append((scores(repaired, original, mask)[0],
                                 scores(damaged, original, mask)[0], not repainted,
@@ -214,20 +213,20 @@ def larger_scans(restorer: Restorer, remover: Restorer, pictures: list[torch.Ten
     figures = {}
     for scale in SCALES:
         row = {}
+        cleans = [enlarged(picture, scale) for picture in pictures]
         for level in LEVELS:
             f1, default, removed = [], [], []
-            for index, original in enumerate(pictures):
+            for index, (original, clean) in enumerate(zip(pictures, cleans, strict=True)):
                 damaged, mask = damaged_scan(original, level, seed + index)
                 damaged, mask = enlarged(damaged, scale), enlarged(mask, scale, mask=True)
                 found = restorer.find(damaged).marks
                 f1.append(pixel_f1(found, mask, round(TOLERANCE * scale))[2])
-                clean = enlarged(original, scale)
                 default.append(scores(restorer.inpaint(damaged, mask), clean, mask)[0])
                 removed.append(scores(remover.inpaint(damaged, mask), clean, mask)[0])
             row[f"F1 {level}"] = round(float(np.mean(f1)), 3)
             row[f"PSNR {level}"] = round(float(np.mean(default)), 2)
             row[f"PSNR {level} remove"] = round(float(np.mean(removed)), 2)
-        marked = [restorer.find(enlarged(picture, scale)).share for picture in pictures]
+        marked = [restorer.find(clean).share for clean in cleans]
         row["clean marked mean"] = round(float(np.mean(marked)), 5)
         row["clean marked worst"] = round(float(np.max(marked)), 5)
         figures[f"{scale:g}x"] = row

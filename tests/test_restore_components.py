@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 
 import torch
-from artgan_restore.components import run_labels, runs, whole_losses
+from artgan_restore.components import label_parts, run_labels, runs, whole_losses
 
 
 def flood_labels(mask: torch.Tensor) -> torch.Tensor:
@@ -74,3 +74,16 @@ def test_the_share_is_a_lower_bound_and_corners_join_parts():
     opaque[5, 2] = True
     assert whole_losses(opaque, mask, share=1 / 11)[mask].all()  # exactly the share
     assert whole_losses(opaque, mask, share=1.5 / 11).sum() == 1
+
+
+def test_labelled_parts_match_a_flood_fill_pixel_for_pixel():
+    generator = torch.Generator().manual_seed(1)
+    for density in (0.3, 0.55):
+        mask = torch.rand(29, 33, generator=generator) < density
+        labels, count = label_parts(mask)
+        expected = flood_labels(mask)
+        assert count == int(expected.max())
+        assert torch.equal(labels > 0, mask)
+        pairs = set(zip(labels[mask].tolist(), expected[mask].tolist(), strict=True))
+        assert len(pairs) == count  # one to one
+    assert label_parts(torch.zeros(4, 5, dtype=torch.bool))[1] == 0

@@ -66,6 +66,20 @@ def run_labels(rows: Tensor, starts: Tensor, ends: Tensor) -> Tensor:
     return torch.unique(parent, return_inverse=True)[1]
 
 
+def label_parts(mask: Tensor) -> tuple[Tensor, int]:
+    """8-connected parts of a (H, W) bool mask: (H, W) int64 labels (0 outside the mask,
+    1..count) and the count."""
+    rows, starts, ends = runs(mask)
+    labels = torch.zeros(mask.shape[0], mask.shape[1] + 1, dtype=torch.int64)
+    if rows.numel() == 0:
+        return labels[:, :-1], 0
+    part = run_labels(rows, starts, ends) + 1
+    # each run's label at its start, taken off again at its end, summed along the row
+    labels.index_put_((rows, starts), part, accumulate=True)
+    labels.index_put_((rows, ends), -part, accumulate=True)
+    return labels.cumsum(dim=1)[:, :-1], int(part.max())
+
+
 def whole_losses(opaque: Tensor, mask: Tensor, share: float = LOSS_SHARE) -> Tensor:
     """``opaque`` ((H, W) bool, within ``mask``) with every connected part of ``mask`` that
     is opaque on at least ``share`` of its pixels made opaque all over."""

@@ -195,22 +195,21 @@ class Restorer:
         maps = detect_maps(self.networks["detector"], image, self.threshold, sure=self.sure)
         marks = keep_connected(maps.damage, maps.sure)
         grow = DEFAULT_DILATE if self.dilate is None else self.dilate
-        mask, hides = dilate(marks, grow), marks & maps.hides
-        return Finding(mask, whole_losses(hides, mask) | (dilate(hides, grow) & mask), marks,
+        mask = dilate(marks, grow)
+        return Finding(mask, _opaque_within(marks & maps.hides, mask, grow), marks,
                        int(maps.sure.sum()), int((marks & maps.certain).sum()))
 
     def opaque(self, image: Tensor, mask: Tensor) -> Tensor:
         """The pixels of a given ``mask`` that hide the picture, by the detector's opacity
-        output grown by ``OPAQUE_GROW`` within the mask, and all of each part of the mask
-        that is a loss (``components.whole_losses``, judged on the output before growing,
-        so one opaque speck does not cover a small stain); none for a detector without
-        opacity. The detector runs only on the tiles the mask needs."""
+        output grown by ``OPAQUE_GROW`` within the mask and its losses whole
+        (``_opaque_within``); none for a detector without opacity. The detector runs only
+        on the tiles the mask needs."""
         detector = self.networks["detector"] if "detector" in self.networks else None
         if getattr(detector, "outputs", 1) < 2 or not bool(mask.any()):
             return torch.zeros_like(mask)
         _check_size(image)
         hides = detect_maps(detector, image, self.threshold, within=mask).hides & mask
-        return whole_losses(hides, mask) | (dilate(hides, OPAQUE_GROW) & mask)
+        return _opaque_within(hides, mask, OPAQUE_GROW)
 
     def prepare_mask(self, mask: Tensor, image: Tensor) -> Tensor:
         """Check a user mask against its picture and apply ``dilate`` (default none)."""
@@ -337,6 +336,14 @@ def model_threshold(card: dict[str, Any], key: str = "threshold",
     if isinstance(value, (int, float)) and 0.0 < value < 1.0:
         return float(value)
     return default
+
+
+def _opaque_within(hides: Tensor, mask: Tensor, grow: int) -> Tensor:
+    """The part of ``mask`` to cover before inpainting: the detector's opaque pixels
+    ``hides`` grown by ``grow`` within it, and each part of it that is a loss as a whole
+    (``components.whole_losses``, judged on ``hides`` before growing, so one opaque speck
+    does not cover a small stain)."""
+    return whole_losses(hides, mask) | (dilate(hides, grow) & mask)
 
 
 def _check_size(image: Tensor) -> None:

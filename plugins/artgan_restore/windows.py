@@ -24,7 +24,6 @@ batch, which a CPU computes in 60 % of the time per window that one at a time ta
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass
 
 import torch
@@ -32,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from artgan.tiles import centred, cores
+from artgan_restore.components import label_parts
 
 
 @dataclass(frozen=True)
@@ -118,35 +118,6 @@ def reach_map(cells: Tensor, limit: int) -> Tensor:
     return depth[0, 0].to(torch.int32)
 
 
-def label_regions(cells: Tensor) -> tuple[Tensor, int]:
-    """8-connected regions of a bool grid: labels (0 = none, 1..count) and the count."""
-    rows, cols = cells.shape
-    flat = cells.flatten().tolist()
-    labels = [0] * len(flat)
-    count = 0
-    for start, occupied in enumerate(flat):
-        if not occupied or labels[start]:
-            continue
-        count += 1
-        labels[start] = count
-        queue = deque([start])
-        while queue:
-            index = queue.popleft()
-            y, x = divmod(index, cols)
-            for dy in (-1, 0, 1):
-                ny = y + dy
-                if ny < 0 or ny >= rows:
-                    continue
-                for dx in (-1, 0, 1):
-                    nx = x + dx
-                    if 0 <= nx < cols:
-                        neighbour = ny * cols + nx
-                        if flat[neighbour] and not labels[neighbour]:
-                            labels[neighbour] = count
-                            queue.append(neighbour)
-    return torch.tensor(labels, dtype=torch.int64).view(rows, cols), count
-
-
 def plan_windows(
     mask: Tensor, size: int = 256, margin: int = 32, cell: int = 8, max_reach: float = 0.2
 ) -> Plan:
@@ -166,7 +137,7 @@ def plan_windows(
     allowed = max_reach * size / cell  # reach in cells at scale 1
     solid = occupancy(mask, cell, full=True)
     depth = torch.maximum(reach_map(solid, limit=int(allowed * 64) + 2), cells.int())
-    labels, count = label_regions(cells)
+    labels, count = label_parts(cells)
     region_depth = torch.zeros(count + 1, dtype=torch.int32)
     region_depth.scatter_reduce_(0, labels.flatten(), depth.flatten(), reduce="amax")
     needed = (region_depth.float() / allowed).clamp_min(1.0)
