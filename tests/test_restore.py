@@ -22,7 +22,7 @@ from artgan.errors import ArtganError
 
 TINY = {
     "detector": {"width": 4, "depth": 2},
-    "inpainter": {"width": 4, "downs": 2, "blocks": 1, "global_ratio": 0.5},
+    "inpainter": {"width": 4, "downs": 2, "blocks": 1, "global_ratio": 0.5, "upsample": "resize"},
     "size": 64,
 }
 

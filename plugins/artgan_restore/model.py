@@ -15,9 +15,13 @@ ARCHITECTURE = "restore"
 TASK = "restore"
 DEFAULT_CONFIG: dict[str, Any] = {
     "detector": {"width": 12, "depth": 4, "opacity": True},
-    "inpainter": {"width": 24, "downs": 3, "blocks": 6, "global_ratio": 0.75},
+    "inpainter": {"width": 24, "downs": 3, "blocks": 6, "global_ratio": 0.75,
+                  "upsample": "resize"},
     "size": 256,
 }
+
+# what a model file written before an inpainter option existed has
+OLDER_INPAINTER: dict[str, Any] = {"upsample": "transposed"}
 
 
 def build(detector: dict[str, Any], inpainter: dict[str, Any], size: int = 256) -> nn.ModuleDict:
@@ -31,4 +35,4 @@ def build(detector: dict[str, Any], inpainter: dict[str, Any], size: int = 256) 
     if size < 32:
         raise ValueError(f"working size must be at least 32 px, got {size}")
     return nn.ModuleDict({"detector": DamageDetector(**detector),
-                          "inpainter": Inpainter(**inpainter)})
+                          "inpainter": Inpainter(**{**OLDER_INPAINTER, **inpainter})})

@@ -69,9 +69,9 @@ from artgan_restore.damage import (
 )
 from artgan_restore.detector import DamageDetector
 from artgan_restore.discriminator import PatchDiscriminator
-from artgan_restore.inpainter import Inpainter, composite
+from artgan_restore.inpainter import Inpainter, composite, resize_from_transposed
 from artgan_restore.looks import clean_looks
-from artgan_restore.model import ARCHITECTURE, DEFAULT_CONFIG, TASK
+from artgan_restore.model import ARCHITECTURE, DEFAULT_CONFIG, OLDER_INPAINTER, TASK
 from artgan_restore.validation import DetectorValidation, InpainterValidation
 
 WEIGHTS = {"hole": 1.0, "known": 0.1, "adversarial": 0.05, "features": 1.0}
@@ -95,7 +95,9 @@ class RestoreModule(GanModule):
     ``init`` holds the weights of an exported model to start from; ``only`` ("detector" or
     "inpainter") trains that network alone; a detector of another shape than ``init``'s
     starts from its weights wherever their shapes fit (a shallower one keeps the upper
-    levels) and fresh elsewhere. ``validation`` scores the network that trains (the Trainer
+    levels) and fresh elsewhere; ``init_upsample`` says how ``init``'s inpainter upsamples
+    (its transposed convolutions become the resize convolutions of a "resize" config).
+    ``validation`` scores the network that trains (the Trainer
     picks one step for both, so validation needs ``only``). ``texture_weight`` scales the
     adversarial and feature-matching terms against the L1 reconstruction: lower trades
     plausible texture for fidelity (PSNR). ``freeze_norm`` keeps the detector's batch-norm
@@ -107,6 +109,7 @@ class RestoreModule(GanModule):
     def __init__(self, config: dict[str, Any], lr: float = 1e-3, d_lr: float = 1e-4,
                  detector_lr: float = 2e-3, loss: str = "hinge", seed: int = 0,
                  detector_steps: int = 1, init: dict[str, Tensor] | None = None,
+                 init_upsample: str = "resize",
                  only: str | None = None,
                  validation: DetectorValidation | InpainterValidation | None = None,
                  texture_weight: float = 1.0, freeze_norm: bool = False,
@@ -117,7 +120,7 @@ class RestoreModule(GanModule):
         self.detector_steps = detector_steps
         self.loss = LOSSES.get(loss)
         self.seed = seed
-        self.init = init
+        self.init, self.init_upsample = init, init_upsample
         self.only = only
         if only == "detector":  # average the network that trains; the inpainter stays as it is
             self.ema = ("detector",)
@@ -132,12 +135,24 @@ class RestoreModule(GanModule):
         pair = nn.ModuleDict({"detector": DamageDetector(**self.config["detector"]),
                               "inpainter": Inpainter(**self.config["inpainter"])})
         if self.init is not None:  # only a reshaped detector can miss some (config checks)
-            pair.load_state_dict(_fitting(self.init, pair.state_dict()), strict=False)
+            pair.load_state_dict(_fitting(self._init_weights(), pair.state_dict()),
+                                 strict=False)
         return {
             "inpainter": pair["inpainter"],
             "discriminator": PatchDiscriminator(),
             "detector": pair["detector"],
         }
+
+    def _init_weights(self) -> dict[str, Tensor]:
+        """The ``init`` weights, a transposed-convolution decoder turned into the resize
+        convolutions this inpainter has (``inpainter.resize_from_transposed``)."""
+        if self.init_upsample == self.config["inpainter"]["upsample"]:
+            return self.init
+        prefix = "inpainter."
+        own = {key[len(prefix):]: value for key, value in self.init.items()
+               if key.startswith(prefix)}
+        return {**self.init, **{prefix + key: value
+                                for key, value in resize_from_transposed(own).items()}}
 
     def validate(self, networks: dict[str, nn.Module]) -> float | None:
         return None if self.validation is None else self.validation(networks)
@@ -148,6 +163,7 @@ class RestoreModule(GanModule):
             value = self.config[path[0]] if len(path) == 1 else self.config[path[0]][path[1]]
             options[option] = value
         options["--detector-opacity"] = bool(self.config["detector"].get("opacity"))
+        options["--inpainter-upsample"] = self.config["inpainter"]["upsample"]
         return options
 
     def optimizers(self, networks: dict[str, nn.Module]) -> dict[str, torch.optim.Optimizer]:
@@ -501,6 +517,13 @@ def restore_train_options() -> list[click.Parameter]:
                      help="Give the detector a second output saying which damage hides the "
                           "picture entirely, so restore does not read it (default: on for "
                           "a new model, as the --init model has it otherwise)."),
+        click.Option(["--inpainter-upsample"], type=click.Choice(["resize", "transposed"]),
+                     default=None,
+                     help="How the inpainter's decoder upsamples: 'resize' (bilinear, then a "
+                          "convolution; no checkerboard) or 'transposed' (the first models'; "
+                          "a faint dotted grid in large fills). Default: resize for a new "
+                          "model, as the --init model has it otherwise; an --init model's "
+                          "transposed decoder is converted to start from."),
     ]
     # the discriminator input carries the mask: no augmentation
     return own + shared_options(TASK, skip=("augment", "ada_target"))
@@ -566,7 +589,18 @@ def _init_config(given: dict[str, Any], start: dict[str, Any], init: str,
                               f"{'with' if detector['opacity'] else 'without'} one; "
                               "changing it needs --only detector or --only opacity")
         detector["opacity"] = opacity
-    return {**config, "detector": detector}
+    inpainter = {**OLDER_INPAINTER, **config["inpainter"]}
+    upsample = given["inpainter"].get("upsample")  # None: as the model has it
+    if upsample is not None and upsample != inpainter["upsample"]:
+        if upsample == "transposed":
+            raise ArtganError(f"--inpainter-upsample transposed: --init {init} has resize "
+                              "convolutions, which cannot become transposed ones")
+        if only not in (None, "inpainter"):
+            raise ArtganError(f"--inpainter-upsample {upsample}: --init {init} has "
+                              f"{inpainter['upsample']}; changing it trains the inpainter, "
+                              f"which --only {only} keeps as it is")
+        inpainter["upsample"] = upsample
+    return {**config, "detector": detector, "inpainter": inpainter}
 
 
 def _defaults(given: dict[str, Any]) -> dict[str, Any]:
@@ -583,7 +617,7 @@ def train(run: TrainRun, *, data: tuple[str, ...], size: int | None, load_size: 
           holdout: int, batch_size: int, workers: int, lr: float, d_lr: float,
           detector_lr: float, detector_steps: int, loss: str, width: int | None,
           blocks: int | None, detector_width: int | None, detector_depth: int | None,
-          detector_opacity: bool | None,
+          detector_opacity: bool | None, inpainter_upsample: str | None,
           init: str | None, only: str | None, validate: int, texture_weight: float,
           hard_negatives: tuple[str, ...] = (), enlarged_damage: float = 0.0,
           **shared: Any) -> Path:
@@ -592,7 +626,8 @@ def train(run: TrainRun, *, data: tuple[str, ...], size: int | None, load_size: 
     config = {
         "detector": {"width": detector_width, "depth": detector_depth,
                      "opacity": detector_opacity},
-        "inpainter": {**DEFAULT_CONFIG["inpainter"], "width": width, "blocks": blocks},
+        "inpainter": {**DEFAULT_CONFIG["inpainter"], "width": width, "blocks": blocks,
+                      "upsample": inpainter_upsample},
         "size": size,
     }
     start, fresh_detector = None, False
@@ -629,6 +664,8 @@ def train(run: TrainRun, *, data: tuple[str, ...], size: int | None, load_size: 
     module = RestoreModule(config, lr=lr, d_lr=d_lr, detector_lr=detector_lr, loss=loss,
                            seed=run.config.seed, detector_steps=detector_steps,
                            init=None if start is None else start.network.state_dict(),
+                           init_upsample=({**OLDER_INPAINTER, **start.config["inpainter"]}
+                                          ["upsample"] if start else "resize"),
                            only=only,
                            texture_weight=texture_weight,
                            validation=validation,
