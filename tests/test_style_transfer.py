@@ -207,7 +207,7 @@ def test_nearest_up_conv_equals_upsample_pad_conv():
                       mode="reflect")
     expected = F.conv2d(upsampled, layer.weight, layer.bias)
     assert torch.allclose(layer(x), expected, atol=1e-5)
-    assert torch.allclose(layer.woven(x), expected, atol=1e-5)  # the form exporters trace
+    assert torch.allclose(layer.scattered(x), expected, atol=1e-5)  # the form exporters trace
     last = layer(x.to(memory_format=torch.channels_last))
     assert last.is_contiguous(memory_format=torch.channels_last)
     assert torch.allclose(last, expected, atol=1e-5)
