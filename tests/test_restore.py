@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from artgan_restore import damage
 from artgan_restore.model import ARCHITECTURE, build
 from artgan_restore.restorer import Restorer
@@ -215,6 +216,33 @@ def test_batched_windows_paint_what_one_window_at_a_time_would(tiny_model, monke
     monkeypatch.setattr(restorer_module, "BATCH_WINDOWS", 1)
     one_by_one = restorer.inpaint(image, mask)
     assert (batched.int() - one_by_one.int()).abs().max() <= 1  # float rounding at most
+
+
+class EdgeHalo(torch.nn.Module):
+    """A stand-in inpainter that fills holes grey and brightens their pixels within 2 px of
+    picture, as a trained one does at a straight edge between picture and hole."""
+
+    multiple = 8
+
+    def forward(self, image, mask):
+        near_picture = mask * F.max_pool2d(1 - mask, 5, stride=1, padding=2)
+        return (0.5 + 0.2 * near_picture).expand_as(image)
+
+
+def test_a_hole_across_two_cores_shows_no_seam():
+    """The later window reads the earlier one's fill as picture: where a hole spans both
+    cores it would paint the band it paints at a hole's edge along the cores' border."""
+    restorer = Restorer(torch.nn.ModuleDict({"inpainter": EdgeHalo()}), 64, torch.device("cpu"))
+    image = torch.full((3, 64, 256), 40, dtype=torch.uint8)
+    mask = torch.zeros(64, 256, dtype=torch.bool)
+    mask[24:40, 8:248] = True  # 16 px high: filled at full scale, across five 48 px cores
+    plan = restorer.plan(mask)
+    assert len(plan.windows) > 2 and {window.scale for window in plan.windows} == {1}
+    restored = restorer.inpaint(image, mask).int()
+    middle = restored[:, 28:36, 12:244]  # more than 2 px from the picture around the hole
+    assert (middle - 128).abs().max() <= 4, "a band where two windows meet"
+    assert restored[:, 24, 12:244].float().mean() > 160  # the stand-in's halo at the edge
+    assert torch.equal(restored[:, ~mask], image[:, ~mask])
 
 
 # --- restoring ----------------------------------------------------------------------------

@@ -55,6 +55,16 @@ class Window:
         height, width = self.shape
         return height * width
 
+    def core_distance(self) -> Tensor:
+        """(h, w) int: how many px each pixel of the crop lies outside the core (the larger
+        of its row and column distances; 0 inside it)."""
+        core_top, core_left, core_bottom, core_right = self.core
+        rows = torch.arange(self.top, self.bottom)
+        columns = torch.arange(self.left, self.right)
+        dy = (core_top - rows).clamp_min(0) + (rows - (core_bottom - 1)).clamp_min(0)
+        dx = (core_left - columns).clamp_min(0) + (columns - (core_right - 1)).clamp_min(0)
+        return torch.maximum(dy[:, None], dx[None, :])
+
     def overlaps(self, other: Window) -> bool:
         return (self.top < other.bottom and other.top < self.bottom
                 and self.left < other.right and other.left < self.right)
