@@ -104,15 +104,16 @@ def _norm_statistics(state):
             if key.endswith(("running_mean", "running_var"))}
 
 
-def test_detector_only_fine_tuning_keeps_the_batch_norm_statistics(folder, tmp_path,
-                                                                     monkeypatch):
-    """Updated from small batches, the statistics drift and worsen a fine-tune; a detector
+@pytest.mark.parametrize("network", ["detector", "inpainter"])
+def test_fine_tuning_one_network_keeps_its_batch_norm_statistics(folder, tmp_path,
+                                                                 monkeypatch, network):
+    """Updated from small batches, the statistics drift and worsen a fine-tune; a network
     that starts from the model's weights keeps them (its scales and shifts still learn)."""
     monkeypatch.chdir(tmp_path)
-    start, _ = fine_tune(folder, tmp_path, "tuned", "--only", "detector", "--steps", "2")
+    start, _ = fine_tune(folder, tmp_path, "tuned", "--only", network, "--steps", "2")
     trained = checkpoint.load(tmp_path / "runs" / "restore" / "restore" / "checkpoints")
-    before = store.load_model(start, "restore").network["detector"].state_dict()
-    after = trained["networks"]["detector"]
+    before = store.load_model(start, "restore").network[network].state_dict()
+    after = trained["networks"][network]
     kept = _norm_statistics(after)
     assert kept and all(torch.equal(value, before[key].float()) for key, value in kept.items())
     assert any(not torch.equal(after[key].float(), before[key].float())
