@@ -109,3 +109,27 @@ def test_a_decoder_change_the_run_cannot_make_is_one_error(tmp_path, pictures, m
     with pytest.raises(ArtganError, match="--inpainter-upsample"):
         train(tmp_path, "--init", str(init), "--only", only, "--inpainter-upsample", upsample,
               "--out", str(tmp_path / "out.safetensors"))
+
+
+def test_decoder_only_trains_the_decoder_and_head_and_keeps_the_rest(tmp_path, pictures,
+                                                                     monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    start = save_transposed(tmp_path / "start.safetensors")
+    target = tmp_path / "tuned.safetensors"
+    train(tmp_path, "--init", str(start), "--only", "inpainter", "--inpainter-upsample",
+          "resize", "--decoder-only", "--lr", "1e-2", "--out", str(target))
+    before = resize_from_transposed(
+        store.load_model(start, "restore").network["inpainter"].state_dict())
+    after = store.load_model(target, "restore")
+    assert after.info.card["trained"] == "inpainter's decoder and head only"
+    tuned = after.network["inpainter"].state_dict()
+    changed = {key for key, value in tuned.items() if value.is_floating_point()
+               and not torch.allclose(value, before[key].half().float(), atol=1e-4)}
+    assert changed and all(key.startswith(("decoder.", "head.")) for key in changed)
+
+
+def test_decoder_only_needs_the_inpainter_alone(tmp_path, pictures, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ArtganError, match="--decoder-only"):
+        train(tmp_path, "--init", str(save_transposed(tmp_path / "start.safetensors")),
+              "--only", "detector", "--decoder-only", "--out", str(tmp_path / "o.safetensors"))

@@ -97,7 +97,8 @@ class RestoreModule(GanModule):
     "inpainter") trains that network alone; a detector of another shape than ``init``'s
     starts from its weights wherever their shapes fit (a shallower one keeps the upper
     levels) and fresh elsewhere; ``init_upsample`` says how ``init``'s inpainter upsamples
-    (its transposed convolutions become the resize convolutions of a "resize" config).
+    (its transposed convolutions become the resize convolutions of a "resize" config);
+    ``decoder_only`` trains only the inpainter's decoder and head.
     ``validation`` scores the network that trains (the Trainer
     picks one step for both, so validation needs ``only``). ``texture_weight`` scales the
     adversarial and feature-matching terms against the L1 reconstruction: lower trades
@@ -114,7 +115,7 @@ class RestoreModule(GanModule):
                  only: str | None = None,
                  validation: DetectorValidation | InpainterValidation | None = None,
                  texture_weight: float = 1.0, freeze_norm: bool = False,
-                 enlarged_damage: float = 0.0):
+                 enlarged_damage: float = 0.0, decoder_only: bool = False):
         self.config = config
         self.enlarged_damage = enlarged_damage
         self.lr, self.d_lr, self.detector_lr = lr, d_lr, detector_lr
@@ -130,6 +131,7 @@ class RestoreModule(GanModule):
         self.validation = validation
         self.texture_weight = texture_weight
         self.freeze_norm = freeze_norm
+        self.decoder_only = decoder_only
         self._generators: dict[torch.device, torch.Generator] = {}
 
     def networks(self) -> dict[str, nn.Module]:
@@ -168,9 +170,14 @@ class RestoreModule(GanModule):
         return options
 
     def optimizers(self, networks: dict[str, nn.Module]) -> dict[str, torch.optim.Optimizer]:
+        inpainter = networks["inpainter"]
+        if self.decoder_only:  # the rest keeps its weights: no gradient is even computed
+            inpainter.requires_grad_(False)
+            for part in (inpainter.decoder, inpainter.head):
+                part.requires_grad_(True)
+        trained = [parameter for parameter in inpainter.parameters() if parameter.requires_grad]
         return {
-            "inpainter": torch.optim.Adam(networks["inpainter"].parameters(), self.lr,
-                                          betas=(0.5, 0.999)),
+            "inpainter": torch.optim.Adam(trained, self.lr, betas=(0.5, 0.999)),
             "discriminator": torch.optim.Adam(networks["discriminator"].parameters(), self.d_lr,
                                               betas=(0.5, 0.999)),
             "detector": torch.optim.Adam(networks["detector"].parameters(), self.detector_lr),
@@ -520,6 +527,10 @@ def restore_train_options() -> list[click.Parameter]:
                      help="Give the detector a second output saying which damage hides the "
                           "picture entirely, so restore does not read it (default: on for "
                           "a new model, as the --init model has it otherwise)."),
+        click.Option(["--decoder-only"], is_flag=True,
+                     help="With --only inpainter: train only the inpainter's decoder and "
+                          "head, the parts --inpainter-upsample changes; its encoder and "
+                          "Fourier blocks keep what they learnt."),
         click.Option(["--inpainter-upsample"], type=click.Choice(["resize", "transposed"]),
                      default=None,
                      help="How the inpainter's decoder upsamples: 'resize' (bilinear, then a "
@@ -623,7 +634,7 @@ def train(run: TrainRun, *, data: tuple[str, ...], size: int | None, load_size: 
           detector_opacity: bool | None, inpainter_upsample: str | None,
           init: str | None, only: str | None, validate: int, texture_weight: float,
           hard_negatives: tuple[str, ...] = (), enlarged_damage: float = 0.0,
-          **shared: Any) -> Path:
+          decoder_only: bool = False, **shared: Any) -> Path:
     """Train and export a restore model from the options of ``run`` (``driver.prepare``'s:
     pass them again as keywords); returns the model file's path."""
     config = {
@@ -655,6 +666,9 @@ def train(run: TrainRun, *, data: tuple[str, ...], size: int | None, load_size: 
                           "validation scores the one network that trains")
     if enlarged_damage and only not in (None, "detector"):
         raise ArtganError(f"--enlarged-damage trains the detector; --only {only} does not")
+    if decoder_only and only != "inpainter":
+        raise ArtganError("--decoder-only trains part of the inpainter: it needs "
+                          "--only inpainter")
     if hard_negatives and only not in (None, "detector"):
         raise ArtganError(f"--hard-negatives trains the detector; --only {only} does not")
     dataset, validation_paths = training_data(list(data), size, holdout, load_size, validate,
@@ -674,7 +688,7 @@ def train(run: TrainRun, *, data: tuple[str, ...], size: int | None, load_size: 
                            validation=validation,
                            freeze_norm=(only == "inpainter"
                                         or (only == "detector" and not fresh_detector)),
-                           enlarged_damage=enlarged_damage)
+                           enlarged_damage=enlarged_damage, decoder_only=decoder_only)
 
     loader = resumable_loader(dataset, batch_size, run.config, min(workers, os.cpu_count() or 1))
     trainer = Trainer(module, loader, run.config)
@@ -693,6 +707,7 @@ def train(run: TrainRun, *, data: tuple[str, ...], size: int | None, load_size: 
         "init": init,
         "trained": ("opacity output only" if only == "opacity" else
                     "new detector only" if fresh_detector else
+                    "inpainter's decoder and head only" if decoder_only else
                     f"{only} only" if only else "detector and inpainter"),
         "validation": (f"{validation.description} of {len(validation_paths)} held-out "
                        f"images" if validation else None),
