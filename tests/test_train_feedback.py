@@ -189,7 +189,8 @@ def test_resume_misfit_without_named_options_names_the_tensor(tmp_path):
 def test_the_built_in_tasks_name_their_shape_options():
     restore = RestoreModule(RESTORE_CONFIG).shape_options()
     assert restore == {"--size": 256, "--width": 24, "--blocks": 6, "--detector-width": 12,
-                       "--detector-depth": 4, "--detector-opacity": True}
+                       "--detector-depth": 4, "--detector-opacity": True,
+                       "--inpainter-upsample": "resize"}
     style = CycleGANModule({"width": 8, "n_blocks": 2, "n_down": 2, "upsample": "nearest"},
                            d_width=16, d_layers=2).shape_options()
     assert style == {"--width": 8, "--blocks": 2, "--upsample": "nearest", "--d-width": 16,
