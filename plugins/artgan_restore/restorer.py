@@ -249,7 +249,8 @@ class Restorer:
         if bool(opaque.any()):
             out[:, opaque] = from_float(_mean_outside(image, mask), image.dtype)
         remaining = mask.clone()
-        before = out.clone()  # the windows' input where they repaint earlier fills
+        # the windows' input where they repaint earlier fills; one window repaints none
+        before = out.clone() if len(plan.windows) > 1 else out
         for group in plan.batches(BATCH_WINDOWS * self.size**2):
             self._fill(group, plan, out, before, mask, remaining)
         return out
