@@ -25,7 +25,7 @@ from artgan_restore.detector import (
     pyramid_logits,
     tiled_logits,
 )
-from artgan_restore.looks import clean_looks
+from artgan_restore.looks import clean_looks, doubled
 from artgan_restore.model import build
 from artgan_restore.restorer import (
     MAX_CERTAIN_SHARE,
@@ -390,6 +390,16 @@ def test_clean_looks_are_seeded_and_stay_pictures():
     assert torch.equal(first, again) and first.shape == images.shape
     assert float(first.min()) >= 0 and float(first.max()) <= 1
     assert not torch.equal(first, images)
+
+
+def test_doubled_pictures_keep_no_detail_finer_than_two_pixels():
+    checkerboard = (torch.arange(64).view(1, -1) + torch.arange(64).view(-1, 1)) % 2
+    images = checkerboard.float().expand(6, 3, 64, 64)
+    out = doubled(damage._Draw(torch.Generator().manual_seed(3), images.device), images, share=1.0)
+    assert out.shape == images.shape
+    assert torch.allclose(out, torch.full_like(out, 0.5), atol=1e-5)
+    kept = doubled(damage._Draw(torch.Generator().manual_seed(3), images.device), images, share=0.0)
+    assert torch.equal(kept, images)
 
 
 # --- the command line --------------------------------------------------------------------

@@ -8,7 +8,11 @@ damage is drawn on them, so the change is part of the picture and never of the m
 * the look of old and processed photographs: grayscale, sepia, faded colour, saturated or
   HDR-like colour, vignetting, film grain, JPEG blocking;
 * thin real structures: wires and cables, masts, lattices and fences, lines of text;
-* specular highlights and glints: small bright spots with a soft halo.
+* specular highlights and glints: small bright spots with a soft halo;
+* pictures enlarged exactly 2x (nearest, bilinear, bicubic), as upscaled web pictures and
+  pixel art are: each 2x2 block then falls in step with the detector's 2x2 fold (or one
+  pixel off it), which the detector had never seen and marked as damage on much of such a
+  picture (held-out clean photos enlarged 2x bicubic: 17% on average, 76% at worst).
 
 Every change is drawn per image from the caller's generator, like the damage itself.
 """
@@ -214,11 +218,37 @@ def _jpeg(pixels: np.ndarray, quality: int) -> Tensor:
     return torch.from_numpy(decoded.copy()).permute(2, 0, 1).float() / 255
 
 
+def doubled(draw: _Draw, images: Tensor, share: float = 0.12) -> Tensor:
+    """A ``share`` of ``images`` made a 2x enlargement of themselves shrunk by 2 (nearest,
+    bilinear or bicubic, a third each), in step with the 2x2 blocks of the picture's grid,
+    or for half of them one pixel off it (the picture shifted by one pixel, its edge
+    replicated). Only the picture is enlarged: damage drawn afterwards stays sharp."""
+    n, _, height, width = images.shape
+    chosen = draw.uniform(n) < share
+    mode = draw.uniform(n)
+    shifted = draw.uniform(n) < 0.5
+    if not bool(chosen.any()):
+        return images
+    small = F.avg_pool2d(F.pad(images, (0, width % 2, 0, height % 2), mode="replicate"), 2)
+    out = []
+    for i in range(n):
+        if not chosen[i]:
+            out.append(images[i])
+            continue
+        how = "nearest" if mode[i] < 1 / 3 else "bilinear" if mode[i] < 2 / 3 else "bicubic"
+        options = {} if how == "nearest" else {"align_corners": False}
+        big = F.interpolate(small[i:i + 1], scale_factor=2.0, mode=how, **options)[0]
+        if shifted[i]:
+            big = F.pad(big[None], (1, 0, 1, 0), mode="replicate")[0]
+        out.append(big[:, :height, :width].clamp(0, 1))
+    return torch.stack(out)
+
+
 def clean_looks(images: Tensor, generator: torch.Generator) -> Tensor:
     """``images`` (N, 3, H, W) in [0, 1], each changed in some of the ways real clean
     pictures differ from clean paintings (see the module's docstring); no damage."""
     draw = _Draw(generator, images.device)
-    out = photo_looks(draw, images.float())
+    out = photo_looks(draw, doubled(draw, images.float()))
     out = structures(draw, out)
     out = glints(draw, out)
     return grain_and_jpeg(draw, out.clamp(0, 1))
