@@ -23,6 +23,7 @@ from artgan_restore.detector import (
     look_regions,
     pyramid_factors,
     pyramid_logits,
+    shrink,
     tiled_logits,
 )
 from artgan_restore.looks import clean_looks, doubled
@@ -306,6 +307,15 @@ def test_the_pyramid_shrinks_a_picture_while_its_shorter_side_stays_as_learnt():
     assert pyramid_factors(PYRAMID_SIDE * 2 - 1, 4000) == []
     assert pyramid_factors(3000, 4000) == [2, 4, 8]  # 1500, 750, 375 px
     assert pyramid_factors(1024, 1024) == [2, 4]
+
+
+def test_a_picture_shrunk_by_2_twice_is_the_picture_shrunk_by_4():
+    picture = torch.randint(0, 256, (3, 600, 808), dtype=torch.uint8)
+    assert torch.allclose(shrink(shrink(picture, 2), 2), shrink(picture, 4), atol=1e-6)
+    odd = picture[:, :599, :805]  # sides replicated at each step: the edge stays a picture's
+    twice = shrink(shrink(odd, 2), 2)
+    assert twice.shape == shrink(odd, 4).shape == (3, 150, 202)
+    assert torch.allclose(twice[:, :-1, :-1], shrink(odd, 4)[:, :-1, :-1], atol=1e-6)
 
 
 def test_damage_too_wide_for_the_detector_is_found_on_a_shrunk_level():
