@@ -16,11 +16,13 @@ from artgan_restore import damage
 from artgan_restore.components import LOSS_SHARE
 from artgan_restore.detector import (
     LOOK_PAD,
-    MIRRORS,
+    LOOKS,
     PYRAMID_SIDE,
     DamageDetector,
     detect_maps,
+    look_back,
     look_regions,
+    look_view,
     pyramid_factors,
     pyramid_logits,
     shrink,
@@ -234,7 +236,7 @@ def test_detector_opacity_output_and_old_heads_growing_into_it():
     assert grown["head.0.weight"].shape == detector.state_dict()["head.0.weight"].shape
 
 
-def test_a_doubtful_picture_is_judged_on_the_mean_of_four_mirrored_looks():
+def test_a_doubtful_picture_is_judged_on_the_mean_of_its_looks():
     torch.manual_seed(0)
     detector = DamageDetector(width=4, depth=2).eval()  # not mirror-symmetric
     with torch.no_grad():
@@ -244,7 +246,8 @@ def test_a_doubtful_picture_is_judged_on_the_mean_of_four_mirrored_looks():
     [(where, logits)] = list(tiled_logits(detector, picture, margin=8))
     crop = core_context(picture, where, 8, detector.multiple)
     with torch.no_grad():
-        looks = [detector(crop.flip(dims)).flip(dims) for dims in ((), *MIRRORS)]
+        looks = [look_back(detector(look_view(crop, *look)), *look)
+                 for look in (((), 0), *LOOKS)]
     expected = torch.stack(looks).mean(0)[0, :, 8:48, 8:64]
     first = looks[0][0, :, 8:48, 8:64]
     assert (logits - expected).abs().max() < 0.05  # bf16 autocast where the CPU has it
@@ -262,8 +265,8 @@ def test_only_cells_holding_doubtful_pixels_are_looked_at_again():
     doubtful = clean.clone()
     doubtful[0, 300:310, 300:310] = 250  # in the middle one of the 3x3 cells
     [(_, logits)] = list(tiled_logits(detector, doubtful))
-    assert len(calls) == 2  # the tile, then its doubtful cell's three mirror images at once
-    assert torch.allclose(logits[0, 300:310, 300:310], torch.tensor(2.0))  # mirror-symmetric
+    assert len(calls) == 2  # the tile, then its doubtful cell's views at once
+    assert torch.allclose(logits[0, 300:310, 300:310], torch.tensor(2.0))  # seen alike in each
 
 
 def test_neighbouring_doubtful_cells_are_looked_at_as_one_rectangle_around_their_doubt():
@@ -316,6 +319,14 @@ def test_a_picture_shrunk_by_2_twice_is_the_picture_shrunk_by_4():
     twice = shrink(shrink(odd, 2), 2)
     assert twice.shape == shrink(odd, 4).shape == (3, 150, 202)
     assert torch.allclose(twice[:, :-1, :-1], shrink(odd, 4)[:, :-1, :-1], atol=1e-6)
+
+
+def test_each_view_of_a_second_look_is_put_back_where_the_pictures_pixels_are():
+    picture = torch.rand(1, 2, 12, 10)
+    for look in LOOKS:
+        view = look_view(picture, *look)
+        assert view.shape == picture.shape and not torch.equal(view, picture)
+        assert torch.equal(look_back(view, *look)[..., 1:, 1:], picture[..., 1:, 1:])
 
 
 def test_damage_too_wide_for_the_detector_is_found_on_a_shrunk_level():
