@@ -8,7 +8,7 @@ the input.
 Automatic restoration must never ruin a clean picture, so a detection is judged before
 anything is repainted (``Finding.verdict``): one that reaches more than ``MAX_SHARE`` of
 the picture (its marks and ``REACH`` px around them; ``MAX_CERTAIN_SHARE`` where the
-detector is certain of nearly all of it), or that the detector is not sure of anywhere, is
+detector is certain of most of it), or that the detector is not sure of anywhere, is
 not repainted unless forced.
 """
 
