@@ -19,10 +19,10 @@ MAX_SHARE = 0.10
 # CERTAIN_SHARE of its pixels, which may reach MAX_CERTAIN_SHARE: holes, tears and paint
 # losses are found that way, false alarms and cracks are not. On the validation pictures of
 # ``calibrate_restore.py`` (``restore/general``, its second look turned and shifted), of the
-# detections reaching past 10%, those of holes and losses were 51-93% certain (all but one
-# 63% or more), those of craquelure and stains 6-54%, the one on a clean picture 44%
-# (``rocket.jpg``'s towers: 11%). The shifted look is less certain of a hole's pixels than
-# the mirrored looks before it were (86-98%, when this bound was 0.75).
+# detections reaching past 10%, those of holes and losses were 71-93% certain, those of
+# craquelure and stains 7-54%, the one on a clean picture 42% (``rocket.jpg``'s towers:
+# 13%). The shifted look is less certain of a hole's pixels than the mirrored looks before
+# it were (86-98%, when this bound was 0.75).
 CERTAIN_SHARE = 0.6
 MAX_CERTAIN_SHARE = 0.20
 REACH = 3
