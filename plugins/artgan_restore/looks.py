@@ -227,21 +227,16 @@ def doubled(draw: _Draw, images: Tensor, share: float = 0.12) -> Tensor:
     chosen = draw.uniform(n) < share
     mode = draw.uniform(n)
     shifted = draw.uniform(n) < 0.5
-    if not bool(chosen.any()):
-        return images
-    small = F.avg_pool2d(F.pad(images, (0, width % 2, 0, height % 2), mode="replicate"), 2)
-    out = []
-    for i in range(n):
-        if not chosen[i]:
-            out.append(images[i])
-            continue
+    out = images.clone()
+    for i in chosen.nonzero().flatten().tolist():
+        picture = F.pad(images[i:i + 1], (0, width % 2, 0, height % 2), mode="replicate")
         how = "nearest" if mode[i] < 1 / 3 else "bilinear" if mode[i] < 2 / 3 else "bicubic"
         options = {} if how == "nearest" else {"align_corners": False}
-        big = F.interpolate(small[i:i + 1], scale_factor=2.0, mode=how, **options)[0]
+        big = F.interpolate(F.avg_pool2d(picture, 2), scale_factor=2.0, mode=how, **options)
         if shifted[i]:
-            big = F.pad(big[None], (1, 0, 1, 0), mode="replicate")[0]
-        out.append(big[:, :height, :width].clamp(0, 1))
-    return torch.stack(out)
+            big = F.pad(big, (1, 0, 1, 0), mode="replicate")
+        out[i] = big[0, :, :height, :width].clamp(0, 1)
+    return out
 
 
 def clean_looks(images: Tensor, generator: torch.Generator) -> Tensor:

@@ -102,8 +102,9 @@ class RestoreModule(GanModule):
     ``validation`` scores the network that trains (the Trainer
     picks one step for both, so validation needs ``only``). ``texture_weight`` scales the
     adversarial and feature-matching terms against the L1 reconstruction: lower trades
-    plausible texture for fidelity (PSNR). ``freeze_norm`` keeps the detector's batch-norm
-    layers in eval mode (their running statistics fixed; their scales and shifts still learn).
+    plausible texture for fidelity (PSNR). ``freeze_norm`` keeps the batch-norm layers of the
+    ``only`` network (detector or inpainter) in eval mode (their running statistics fixed;
+    their scales and shifts still learn).
     """
 
     ema = ("inpainter",)
@@ -130,6 +131,8 @@ class RestoreModule(GanModule):
             self.ema = ()
         self.validation = validation
         self.texture_weight = texture_weight
+        if freeze_norm and only not in ("detector", "inpainter"):
+            raise ValueError(f"freeze_norm keeps one trained network's statistics, not {only}'s")
         self.freeze_norm = freeze_norm
         self.decoder_only = decoder_only
         self._generators: dict[torch.device, torch.Generator] = {}
@@ -140,6 +143,10 @@ class RestoreModule(GanModule):
         if self.init is not None:  # only a reshaped detector can miss some (config checks)
             pair.load_state_dict(_fitting(self._init_weights(), pair.state_dict()),
                                  strict=False)
+        if self.decoder_only:  # the rest keeps its weights: no gradient is even computed
+            pair["inpainter"].requires_grad_(False)
+            for part in (pair["inpainter"].decoder, pair["inpainter"].head):
+                part.requires_grad_(True)
         return {
             "inpainter": pair["inpainter"],
             "discriminator": PatchDiscriminator(),
@@ -170,12 +177,8 @@ class RestoreModule(GanModule):
         return options
 
     def optimizers(self, networks: dict[str, nn.Module]) -> dict[str, torch.optim.Optimizer]:
-        inpainter = networks["inpainter"]
-        if self.decoder_only:  # the rest keeps its weights: no gradient is even computed
-            inpainter.requires_grad_(False)
-            for part in (inpainter.decoder, inpainter.head):
-                part.requires_grad_(True)
-        trained = [parameter for parameter in inpainter.parameters() if parameter.requires_grad]
+        trained = [parameter for parameter in networks["inpainter"].parameters()
+                   if parameter.requires_grad]  # all but with ``decoder_only``
         return {
             "inpainter": torch.optim.Adam(trained, self.lr, betas=(0.5, 0.999)),
             "discriminator": torch.optim.Adam(networks["discriminator"].parameters(), self.d_lr,
@@ -197,6 +200,8 @@ class RestoreModule(GanModule):
         losses = {}
         if self.only == "opacity":
             return self._opacity_steps(images, generator, step)
+        if self.freeze_norm:  # the Trainer turns every network to train mode around validation
+            frozen_norm(step.networks[self.only])
         if self.only != "detector":
             losses.update(self._inpainter_step(images, generator, step))
         if self.only != "inpainter":
@@ -227,8 +232,6 @@ class RestoreModule(GanModule):
     def _detector_steps(self, images: Tensor, generator: torch.Generator,
                         step: StepContext) -> dict[str, Tensor]:
         """``detector_steps`` detector updates; returns the last one's losses."""
-        if self.freeze_norm and self.only == "detector":  # the Trainer turns every network
-            frozen_norm(step.networks["detector"])  # to train mode around validation
         for turn in range(self.detector_steps):
             damaged, truth, opaque = detector_inputs(images, generator, turn,
                                                      enlarged=self.enlarged_damage)
@@ -251,8 +254,6 @@ class RestoreModule(GanModule):
         """The discriminator's update, then the inpainter's; returns their losses. With
         ``texture_weight`` 0 the discriminator cannot affect the inpainter, so it sits out
         (training it would be work for nothing)."""
-        if self.freeze_norm and self.only == "inpainter":
-            frozen_norm(step.networks["inpainter"])
         damaged, masks = damaged_inputs(images, generator)
         with step.autocast():
             prediction = step.networks["inpainter"](damaged, masks).float()
