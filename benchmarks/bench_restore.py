@@ -33,6 +33,8 @@ from bench_style import cpu_description
 CHILD = r"""
 import json, sys, time, resource, torch
 torch.set_num_threads(int(sys.argv[5]))
+from artgan.cli import freeze_at_exit
+freeze_at_exit()  # as the artgan command ends
 from artgan.imageio import read_image, write_image
 import artgan_restore
 from artgan.convert import pil_to_uint8, uint8_to_pil

@@ -138,6 +138,25 @@ def test_a_model_runs_again_after_giving_its_memory_back():
     assert torch.equal(model(image), first)
 
 
+class _FailingCore:
+    def compile_model(self, *args, **kwargs):
+        raise RuntimeError("no kernel for this CPU")
+
+
+def test_a_model_compiles_in_the_background_and_a_failure_shows_at_its_first_run(
+        monkeypatch):
+    """A model of dynamic shapes compiles in a thread while its caller goes on; it runs as
+    compiled at once, and a compilation that failed raises where the model is first run."""
+    network = torch.nn.Conv2d(3, 3, 3, padding=1)
+    image = torch.rand(1, 3, 16, 24)
+    model = backends.OpenVINOModel(backends.convert(network, [image], [(-1, 3, -1, -1)]))
+    assert torch.allclose(model(image), network(image), atol=0.05)
+    monkeypatch.setattr(backends, "_core", lambda: _FailingCore())
+    failing = backends.OpenVINOModel(model.model)  # its thread raises; nothing is raised here
+    with pytest.raises(RuntimeError, match="no kernel"):
+        failing(image)
+
+
 def test_float_pictures_match_torch_too():
     batch = torch.rand(2, 3, 64, 72)
     torch_out = artgan.load("style-transfer", "monet", backend="torch", reverse=True)(batch)
@@ -300,13 +319,18 @@ def test_restore_networks_match_torch_and_are_cached(conversions):
     def compilations() -> set[Path]:
         return set((backends.cache_dir() / "compiled").glob("*.blob"))
 
+    def compiled(restorer: Restorer) -> None:  # waited for (compilation runs in a thread)
+        restorer.networks["detector"](torch.rand(1, 3, 64, 64))
+        restorer.networks["inpainter"](torch.rand(1, 3, 64, 64), torch.ones(1, 1, 64, 64))
+
     picture = _scratched()
     ours = Restorer.load("general", "cpu", "torch")
     before = compilations()
     theirs = Restorer.load("general", "cpu", "openvino")
     assert all(isinstance(net, OpenVINONetwork) for net in theirs.networks.values())
+    compiled(theirs)
     kept = compilations()
-    Restorer.load("general", "cpu", "openvino")
+    compiled(Restorer.load("general", "cpu", "openvino"))
     assert len(conversions) == 2  # detector and inpainter; the second load read the cache
     assert len(kept - before) == 2 and compilations() == kept  # compiled once, then loaded
     probability = [damage_probability(restorer.networks["detector"], picture)
