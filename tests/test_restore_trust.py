@@ -28,7 +28,7 @@ from artgan_restore.detector import (
     shrink,
     tiled_logits,
 )
-from artgan_restore.looks import clean_looks, doubled
+from artgan_restore.looks import clean_looks, doubled, facades
 from artgan_restore.model import build
 from artgan_restore.restorer import (
     MAX_CERTAIN_SHARE,
@@ -411,6 +411,22 @@ def test_clean_looks_are_seeded_and_stay_pictures():
     assert torch.equal(first, again) and first.shape == images.shape
     assert float(first.min()) >= 0 and float(first.max()) <= 1
     assert not torch.equal(first, images)
+
+
+def test_facades_are_a_grid_of_windows_in_a_box():
+    images = torch.full((3, 3, 96, 128), 0.5)
+    out = facades(damage._Draw(torch.Generator().manual_seed(4), images.device), images,
+                  share=1.0)
+    for changed in (out - images).abs().amax(dim=1) > 0.02:
+        ys, xs = changed.nonzero(as_tuple=True)
+        assert len(ys)
+        # windows, not one block: wall left between them within the façade's bounds
+        facade = changed[int(ys.min()):int(ys.max()) + 1, int(xs.min()):int(xs.max()) + 1]
+        assert 0.1 < float(facade.float().mean()) < 0.9
+    assert float(out.min()) >= 0 and float(out.max()) <= 1
+    kept = facades(damage._Draw(torch.Generator().manual_seed(4), images.device), images,
+                   share=0.0)
+    assert torch.equal(kept, images)
 
 
 def test_doubled_pictures_keep_no_detail_finer_than_two_pixels():

@@ -8,6 +8,7 @@ damage is drawn on them, so the change is part of the picture and never of the m
 * the look of old and processed photographs: grayscale, sepia, faded colour, saturated or
   HDR-like colour, vignetting, film grain, JPEG blocking;
 * thin real structures: wires and cables, masts, lattices and fences, lines of text;
+* façades: rows and columns of windows, darker or lighter than the wall;
 * specular highlights and glints: small bright spots with a soft halo;
 * pictures enlarged exactly 2x (nearest, bilinear, bicubic), as upscaled web pictures and
   pixel art are: each 2x2 block then falls in step with the detector's 2x2 fold (or one
@@ -152,6 +153,50 @@ def structures(draw: _Draw, images: Tensor, max_lines: int = 8) -> Tensor:
     return out + light_alpha * (bright - out)
 
 
+def facades(draw: _Draw, images: Tensor, share: float = 0.1, table: int = 32) -> Tensor:
+    """A ``share`` of ``images`` with a façade in a box: windows (soft-edged rectangles in
+    rows and columns) darker than the wall, or lighter (lit, or glass reflecting the sky),
+    each a little different and a few the other way. Rows of windows across a town's
+    houses are dark specks and blocks in a regular grid, which a detector that learnt
+    holes, losses and stains marks as damage (the shipped detector repainted the windows
+    of a held-out photo of a harbour town)."""
+    n, _, height, width = images.shape
+    device = images.device
+    scale = _scale(height, width)
+    ys, xs = _coordinates(height, width, device)
+
+    def openings(coordinate: Tensor, pitch: Tensor, fill: Tensor) -> tuple[Tensor, Tensor]:
+        """How much each pixel lies in an opening (1 inside, a 1 px ramp at its edges),
+        and the index of the opening's row or column."""
+        shifted = coordinate - _per_image(draw.uniform(n)) * pitch
+        phase = torch.remainder(shifted, pitch) - pitch / 2
+        inside = (fill * pitch / 2 + 0.5 - phase.abs()).clamp(0, 1)
+        return inside, torch.div(shifted, pitch, rounding_mode="floor").long() % table
+
+    pitch_y = _per_image(draw.uniform(n, low=5.0, high=16.0) * scale)
+    pitch_x = _per_image(draw.uniform(n, low=4.0, high=14.0) * scale)
+    in_row, row = openings(ys, pitch_y, _per_image(draw.uniform(n, low=0.35, high=0.7)))
+    in_col, col = openings(xs, pitch_x, _per_image(draw.uniform(n, low=0.3, high=0.7)))
+    # one random number per window, looked up by its row and column
+    cell = draw.uniform(n, table * table)
+    index = (row * table + col).view(n, -1)
+    variation = cell.gather(1, index).view(n, 1, height, width)
+    box = draw.uniform(n, 4)
+    top = box[:, 0] * height * 0.6
+    bottom = top + (0.25 + box[:, 1] * 0.75) * (height - top)
+    left = box[:, 2] * width * 0.6
+    right = left + (0.25 + box[:, 3] * 0.75) * (width - left)
+    inside = ((ys >= _per_image(top)) & (ys < _per_image(bottom))
+              & (xs >= _per_image(left)) & (xs < _per_image(right)))
+    chosen = _chance(draw, n, share)
+    alpha = in_row * in_col * inside * chosen * _per_image(draw.uniform(n, low=0.6, high=1.0))
+    lit = _chance(draw, n, 0.3) ^ (variation < 0.1)  # a few windows the other way
+    dark = images * (_per_image(draw.uniform(n, low=0.1, high=0.5)) * (0.7 + 0.6 * variation))
+    light = draw.uniform(n, 3, low=0.6, high=1.0).view(n, 3, 1, 1)
+    bright = images + (light - images) * (0.5 + 0.5 * variation)
+    return images + alpha * (torch.where(lit, bright, dark).clamp(0, 1) - images)
+
+
 def glints(draw: _Draw, images: Tensor, max_spots: int = 12, rays: int = 6) -> Tensor:
     """Specular highlights and lamps: small white spots with a soft halo, some with a
     starburst of thin rays (a lens's diffraction spikes), in a warm or neutral white."""
@@ -245,5 +290,6 @@ def clean_looks(images: Tensor, generator: torch.Generator) -> Tensor:
     draw = _Draw(generator, images.device)
     out = photo_looks(draw, doubled(draw, images.float()))
     out = structures(draw, out)
+    out = facades(draw, out)
     out = glints(draw, out)
     return grain_and_jpeg(draw, out.clamp(0, 1))
