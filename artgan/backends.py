@@ -286,8 +286,9 @@ class OpenVINOModel:
             future.set_exception(exc)
 
     def _compiled_for(self, shapes: list[tuple[int, ...]]) -> Any:
-        if self._compiling is not None:
-            self.compiled, self._compiling = self._compiling.result(), None
+        compiling, self._compiling = self._compiling, None
+        if compiling is not None:  # a failed compilation raises once; the next run retries
+            self.compiled = compiling.result()
         if self.static and shapes != self.shapes:
             model = self.model.clone()
             model.reshape({port: list(shape) for port, shape
@@ -295,6 +296,8 @@ class OpenVINOModel:
             self.compiled = None  # the old compilation's memory goes before the new's comes
             self.compiled = _core().compile_model(model, "CPU", self.config)
             self.shapes = shapes
+        elif self.compiled is None:
+            self.compiled = _core().compile_model(self.model, "CPU", self.config)
         return self.compiled
 
     def run(self, *arrays: np.ndarray) -> np.ndarray:
