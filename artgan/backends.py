@@ -39,11 +39,10 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from functools import cache, cached_property
 from pathlib import Path
-from threading import Thread
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -157,6 +156,13 @@ def cache_path(key: str) -> Path:
 @cache
 def _core() -> Any:
     return openvino().Core()
+
+
+@cache
+def _compiler() -> ThreadPoolExecutor:
+    """The threads that compile models of dynamic shapes while their callers go on
+    (``OpenVINOModel``): two, for the two networks of a restore model."""
+    return ThreadPoolExecutor(2, thread_name_prefix="openvino-compile")
 
 
 def inference_precision() -> str:
@@ -275,15 +281,11 @@ class OpenVINOModel:
         self.compiled: Any = None
         self._compiling: Future | None = None
         if not static:
-            self._compiling = Future()
-            Thread(target=self._compile_into, args=(_core(), self._compiling),
-                   name="openvino-compile").start()
+            _core()  # made here: two compiling threads would each make one
+            self._compiling = _compiler().submit(self._compile, model)
 
-    def _compile_into(self, core: Any, future: Future) -> None:
-        try:
-            future.set_result(core.compile_model(self.model, "CPU", self.config))
-        except BaseException as exc:  # raised where the compilation is waited for
-            future.set_exception(exc)
+    def _compile(self, model: Any) -> Any:
+        return _core().compile_model(model, "CPU", self.config)
 
     def _compiled_for(self, shapes: list[tuple[int, ...]]) -> Any:
         compiling, self._compiling = self._compiling, None
@@ -294,10 +296,10 @@ class OpenVINOModel:
             model.reshape({port: list(shape) for port, shape
                            in zip(model.inputs, shapes, strict=True)})
             self.compiled = None  # the old compilation's memory goes before the new's comes
-            self.compiled = _core().compile_model(model, "CPU", self.config)
+            self.compiled = self._compile(model)
             self.shapes = shapes
         elif self.compiled is None:
-            self.compiled = _core().compile_model(self.model, "CPU", self.config)
+            self.compiled = self._compile(self.model)
         return self.compiled
 
     def run(self, *arrays: np.ndarray) -> np.ndarray:
