@@ -261,10 +261,10 @@ class OpenVINOModel:
     takes 0.67 s, its load 0.16 s (one thread). OpenVINO compiles afresh where that folder
     cannot be written or a kept file is damaged.
 
-    A model of dynamic shapes is compiled in a thread of its own, started here and waited
-    for at its first run, so the compilation overlaps what its caller does meanwhile (the
-    restore inpainter's 0.2 s, while ``artgan restore`` reads a 12-megapixel PNG on one
-    core: 0.23 s less from loading to having the picture, 2 threads)."""
+    A model of dynamic shapes is compiled in the background (``_compiler``), started here
+    and waited for at its first run, so the compilation overlaps what its caller does
+    meanwhile (the restore inpainter's 0.2 s, while ``artgan restore`` reads a 12-megapixel
+    PNG on one core: 0.23 s less from loading to having the picture, 2 threads)."""
 
     def __init__(self, model: Any, static: bool = False, keep: bool = False):
         if static and keep:
