@@ -328,8 +328,11 @@ def test_non_finite_steps_are_skipped_then_stop(tmp_path, capsys):
         config(tmp_path / "b", steps=10, max_bad_steps=3),
     )
     before = [p.clone() for p in stuck.networks["discriminator"].parameters()]
+    closed = []
+    stuck.monitor.close = lambda: closed.append(True)
     with pytest.raises(ArtganError, match="diverged: 3 steps in a row"):
         stuck.fit()
+    assert closed == [True]  # a run that dies still closes its writers (TensorBoard's)
     for old, new in zip(before, stuck.networks["discriminator"].parameters(), strict=True):
         assert torch.equal(old, new)
 

@@ -140,68 +140,72 @@ class Trainer:
         self._started = time.monotonic()
         first_step, first_images = self.step, self.images
         self.monitor.begin(self.step, self._start_text())
-        batches = self._batches(self.step)
-        if config.validate_every and self.step == 0:
-            self.validate()  # the starting point is a candidate too (it matters when fine-tuning)
-        bad_in_a_row = 0
-        stop_reason = "steps"
-        try:
-            while True:
-                stop_reason = self._should_stop()
-                if stop_reason:
-                    break
-                try:
-                    batch = self._to_device(next(batches))
-                except StopIteration:
-                    stop_reason = "data"
-                    break
-                if self.fixed is None:
-                    self.fixed = _detached(self.module.fixed_inputs(batch))
-                self._set_learning_rates()
-                self.context.index = self.step
-                self.context.skipped.clear()
-                losses = self.module.training_step(batch, self.context)
-                self.step += 1
-                self.images += _batch_size(batch) * self.world.size
-                if self.context.skipped:
-                    bad_in_a_row += 1
-                    self._bad_step(bad_in_a_row)
-                else:
-                    bad_in_a_row = 0
-                if self.ema is not None:
-                    self.ema.update()
-                if self.world.size > 1 and self.augment is not None:
-                    distributed.average_buffers(self.augment)
-                self.monitor.record(losses)
-                if self.step % config.log_every == 0:
-                    self._log()
-                self.monitor.progress(self.step, self.elapsed())
-                if self.step % config.sample_every == 0:
-                    self._sample()
-                if config.validate_every and self.step % config.validate_every == 0:
-                    self.validate()
-                if self.step % config.checkpoint_every == 0:
-                    self.save_checkpoint()
-        except KeyboardInterrupt:
-            stop_reason = "interrupted"
-        if self.monitor.pending:
-            self._log()
-        if self.step > first_step:
-            self.monitor.progress(self.step, self.elapsed(), final=True)
-        if self.step % config.sample_every:
-            self._sample()
-        if config.validate_every and self.step % config.validate_every and self.step > first_step:
-            self.validate()  # the last step is a candidate too, unless this run took none
-        # always, even just after a periodic one: the time spent since then (sampling,
-        # validation) counts against a --minutes budget on resume
-        saved = self.save_checkpoint()
-        seconds = time.monotonic() - self._started
-        images_per_second = (self.images - first_images) / max(seconds, 1e-9)
-        self.monitor.note(
-            f"stopped ({stop_reason}) at step {self.step} after {seconds:.1f} s, "
-            f"{images_per_second:.2f} images/s; checkpoint {saved}"
-        )
-        self.monitor.close()
+        try:  # a crash still closes the monitor's writers (TensorBoard's event file)
+            batches = self._batches(self.step)
+            if config.validate_every and self.step == 0:
+                # the starting point is a candidate too (it matters when fine-tuning)
+                self.validate()
+            bad_in_a_row = 0
+            stop_reason = "steps"
+            try:
+                while True:
+                    stop_reason = self._should_stop()
+                    if stop_reason:
+                        break
+                    try:
+                        batch = self._to_device(next(batches))
+                    except StopIteration:
+                        stop_reason = "data"
+                        break
+                    if self.fixed is None:
+                        self.fixed = _detached(self.module.fixed_inputs(batch))
+                    self._set_learning_rates()
+                    self.context.index = self.step
+                    self.context.skipped.clear()
+                    losses = self.module.training_step(batch, self.context)
+                    self.step += 1
+                    self.images += _batch_size(batch) * self.world.size
+                    if self.context.skipped:
+                        bad_in_a_row += 1
+                        self._bad_step(bad_in_a_row)
+                    else:
+                        bad_in_a_row = 0
+                    if self.ema is not None:
+                        self.ema.update()
+                    if self.world.size > 1 and self.augment is not None:
+                        distributed.average_buffers(self.augment)
+                    self.monitor.record(losses)
+                    if self.step % config.log_every == 0:
+                        self._log()
+                    self.monitor.progress(self.step, self.elapsed())
+                    if self.step % config.sample_every == 0:
+                        self._sample()
+                    if config.validate_every and self.step % config.validate_every == 0:
+                        self.validate()
+                    if self.step % config.checkpoint_every == 0:
+                        self.save_checkpoint()
+            except KeyboardInterrupt:
+                stop_reason = "interrupted"
+            if self.monitor.pending:
+                self._log()
+            if self.step > first_step:
+                self.monitor.progress(self.step, self.elapsed(), final=True)
+            if self.step % config.sample_every:
+                self._sample()
+            last_unscored = bool(config.validate_every and self.step % config.validate_every)
+            if last_unscored and self.step > first_step:
+                self.validate()  # the last step is a candidate too, unless this run took none
+            # always, even just after a periodic one: the time spent since then (sampling,
+            # validation) counts against a --minutes budget on resume
+            saved = self.save_checkpoint()
+            seconds = time.monotonic() - self._started
+            images_per_second = (self.images - first_images) / max(seconds, 1e-9)
+            self.monitor.note(
+                f"stopped ({stop_reason}) at step {self.step} after {seconds:.1f} s, "
+                f"{images_per_second:.2f} images/s; checkpoint {saved}"
+            )
+        finally:
+            self.monitor.close()
         distributed.barrier()
         return TrainResult(
             steps=self.step, steps_this_run=self.step - first_step, seconds=seconds,
