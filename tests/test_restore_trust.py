@@ -28,7 +28,7 @@ from artgan_restore.detector import (
     shrink,
     tiled_logits,
 )
-from artgan_restore.looks import clean_looks, doubled, facades
+from artgan_restore.looks import clean_looks, doubled, facades, rims
 from artgan_restore.model import build
 from artgan_restore.restorer import (
     MAX_CERTAIN_SHARE,
@@ -426,6 +426,23 @@ def test_facades_are_a_grid_of_windows_in_a_box():
     assert float(out.min()) >= 0 and float(out.max()) <= 1
     kept = facades(damage._Draw(torch.Generator().manual_seed(4), images.device), images,
                    share=0.0)
+    assert torch.equal(kept, images)
+
+
+def test_rims_are_bright_arcs_along_the_edge_of_a_round_object():
+    images = torch.full((6, 3, 128, 128), 0.5)
+    out = rims(damage._Draw(torch.Generator().manual_seed(5), images.device), images, share=1.0)
+    assert float(out.min()) >= 0 and float(out.max()) <= 1
+    changed = (out - images).abs().amax(dim=1, keepdim=True) > 0.02
+    # an object's body is at most 0.5 * (1 + 0.3) * 1.06 bright: brighter is the highlight
+    bright = out.mean(dim=1, keepdim=True) > 0.72
+    assert bright.any(dim=(1, 2, 3)).sum() >= 4
+    # eroded by 12 px (outside the picture counting as unchanged): the object's inner part,
+    # which no highlight reaches
+    inner = -F.max_pool2d(-changed.float(), 25, stride=1, padding=12) > 0.5
+    assert inner.any() and not (bright & inner).any()
+    assert (bright <= changed).all()
+    kept = rims(damage._Draw(torch.Generator().manual_seed(5), images.device), images, share=0.0)
     assert torch.equal(kept, images)
 
 
