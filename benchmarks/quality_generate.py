@@ -11,6 +11,8 @@ Both train in this run, one after the other, on the same pictures and machine, e
              detail in narrow spectral peaks, the mesh or grid that upsampling prints) of
              the samples; on the "train half" row, of all the training pictures. "/ train"
              is the ratio to the training pictures'; about 1 is clean.
+  lattice    the same an octave lower (artgan.metrics.periodic_lattice: periods of 8 to 16
+             px, a coarser grid of dashes), at 128 px and above; "/ train" likewise.
   min dist   mode-collapse check: the smallest pairwise distance among 64 samples, against
              the smallest among 64 training pictures (RMS pixel difference in [0, 1] of the
              pictures area-downsampled to 64 px). "ok" when samples' >= half of training's.
@@ -43,7 +45,7 @@ from torch import Tensor, nn
 
 from artgan.data import ImageFolder, make_loader
 from artgan.losses import LOSSES
-from artgan.metrics import load_image_set, periodic_artefacts, swd
+from artgan.metrics import LATTICE_TILE, load_image_set, periodic_artefacts, periodic_lattice, swd
 from artgan.store import find_model, load_model, update_card
 from artgan.train import GanModule, StepContext, TrainConfig, Trainer
 from artgan.train.hardware import pick_device
@@ -155,14 +157,27 @@ def cpu_throughput(pipeline: GeneratorPipeline, count: int = 64) -> float:
     return count / (time.perf_counter() - start)
 
 
-def _row(name: str, real: Tensor, fake: Tensor, reference: float, real_artefacts: float,
-         steps: str, seconds: str, rate: str) -> list[str]:
+def _lattice(images: Tensor) -> float | None:
+    """``periodic_lattice`` where the pictures are large enough for its tiles."""
+    return periodic_lattice(images) if min(images.shape[-2:]) >= LATTICE_TILE else None
+
+
+def _scores(value: float | None, real: float | None) -> list[str]:
+    """A score and its ratio to the training pictures', or dashes where there is none."""
+    if value is None or real is None:
+        return ["-", "-"]
+    return [f"{value:.4f}", f"{value / real:.2f}"]
+
+
+def _row(name: str, real: Tensor, fake: Tensor, reference: float,
+         real_scores: tuple[float, float | None], steps: str, seconds: str,
+         rate: str) -> list[str]:
     score = swd(real, fake)
-    artefacts = periodic_artefacts(fake)
     sample_min = min_pairwise_distance(fake[:COLLAPSE_SET])
     verdict = "ok" if sample_min >= reference / 2 else "COLLAPSE"
-    return [name, steps, seconds, f"{score['swd']:.1f}", f"{artefacts:.4f}",
-            f"{artefacts / real_artefacts:.2f}", f"{sample_min:.4f}", verdict, rate]
+    return [name, steps, seconds, f"{score['swd']:.1f}",
+            *_scores(periodic_artefacts(fake), real_scores[0]),
+            *_scores(_lattice(fake), real_scores[1]), f"{sample_min:.4f}", verdict, rate]
 
 
 def main() -> None:
@@ -192,7 +207,7 @@ def main() -> None:
     real = load_image_set(args.data, args.size)
     reference = min_pairwise_distance(real[torch.randperm(len(real),
                                           generator=torch.Generator().manual_seed(0))[:64]])
-    real_artefacts = periodic_artefacts(real)
+    real_scores = (periodic_artefacts(real), _lattice(real))
     rows = []
 
     # A name or a path: --update-card rewrites the file the name resolves to.
@@ -204,7 +219,7 @@ def main() -> None:
     fake = GeneratorPipeline(loaded.network, device).process(
         latents(args.samples, 0, loaded.network.latent_dim))
     rate = cpu_throughput(GeneratorPipeline(loaded.network, torch.device("cpu")))
-    rows.append(_row("fastgan", real, fake, reference, real_artefacts, str(card.get("steps", "?")),
+    rows.append(_row("fastgan", real, fake, reference, real_scores, str(card.get("steps", "?")),
                      str(card.get("train_seconds", "?")), f"{rate:.1f}"))
 
     if args.minutes > 0:
@@ -213,16 +228,17 @@ def main() -> None:
         fake = module.generate(generator, args.samples, trainer.device)
         start = time.perf_counter()
         module.generate(generator.cpu(), 64, torch.device("cpu"))
-        rows.append(_row("dcgan", real, fake, reference, real_artefacts, str(trainer.step),
+        rows.append(_row("dcgan", real, fake, reference, real_scores, str(trainer.step),
                          f"{trainer.elapsed():.1f}", f"{64 / (time.perf_counter() - start):.1f}"))
 
     half = len(real) // 2
     score = swd(real[:half], real[half:])
-    rows.append(["train half", "-", "-", f"{score['swd']:.1f}", f"{real_artefacts:.4f}", "1.00",
-                 f"{reference:.4f}", "-", "-"])
+    rows.append(["train half", "-", "-", f"{score['swd']:.1f}",
+                 *_scores(real_scores[0], real_scores[0]),
+                 *_scores(real_scores[1], real_scores[1]), f"{reference:.4f}", "-", "-"])
 
-    header = ["model", "steps", "train s", "SWD", "artefacts", "/ train", "min dist (64)",
-              "collapse", "CPU img/s"]
+    header = ["model", "steps", "train s", "SWD", "artefacts", "/ train", "lattice",
+              "lattice / train", "min dist (64)", "collapse", "CPU img/s"]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     print(f"\n{args.size} px, {len(real)} training pictures from {args.data}, "
           f"{args.samples} samples; min dist of 64 training pictures: {reference:.4f}")

@@ -263,6 +263,29 @@ def test_periodic_artefacts_score_natural_textures_alike():
     assert meshed > 1.4 * scores["strokes"]  # measured: 1.6x
 
 
+def test_periodic_lattice_scores_the_octave_below_the_mesh():
+    """A smooth grid of bumps 12 or 16 px apart (no harmonics) is a lattice, not a mesh;
+    10 px apart it is a mesh. The two bands do not overlap."""
+    size = 256
+    y, x = torch.meshgrid(torch.arange(size).float(), torch.arange(size).float(), indexing="ij")
+    textures = {kind: natural_images(kind, size=size) for kind in ("photo", "strokes", "blocks")}
+    clean = {kind: metrics.periodic_lattice(images) for kind, images in textures.items()}
+    assert max(clean.values()) < 1.75 * min(clean.values()), clean  # measured: 1.33
+    photo = textures["photo"]
+    mesh = metrics.periodic_artefacts(photo)
+    for pitch in (10, 12, 16):
+        bumps = 4 / 255 * torch.cos(2 * math.pi * x / pitch) * torch.cos(2 * math.pi * y / pitch)
+        gridded = to_8_bits(photo + bumps)
+        lattice = metrics.periodic_lattice(gridded) / clean["photo"]
+        meshed = metrics.periodic_artefacts(gridded) / mesh
+        if pitch == 10:
+            assert lattice < 1.2 and meshed > 3, (lattice, meshed)  # measured: 0.98, 4.7
+        else:
+            assert lattice > 3 and meshed < 1.3, (pitch, lattice, meshed)  # 4.3-4.4, 1.0-1.15
+    with pytest.raises(ArtganError, match="smaller than"):
+        metrics.periodic_lattice(torch.rand(1, 3, 96, 256))
+
+
 def test_periodic_artefacts_ignore_size_and_dtype_and_flat_tiles():
     photos = natural_images("photo", count=2, size=256, seed=1)
     whole = metrics.periodic_artefacts(photos)
