@@ -261,7 +261,7 @@ _LINE_OFFSETS = (-5, -4, -3, -2, 2, 3, 4, 5)  # bins either side; +-1 hold a pea
 
 def periodic_artefacts(
     images: Tensor, *, tile: int = ARTEFACT_TILE, factor: float = 6.0,
-    periods: tuple[float, float] = MESH_PERIODS,
+    periods: tuple[float, float] = MESH_PERIODS, maxima: bool = False,
 ) -> float:
     """Mean share of fine-detail power in narrow spectral peaks: the mesh, checkerboard or
     grid of dots that upsampling layers print on GAN outputs. Clean photos and paintings
@@ -286,7 +286,10 @@ def periodic_artefacts(
        textures (grass, hatching, brush strokes) draw through the spectrum from counting as
        peaks, since a ridge is high along its own line.
     5. Peaks: bins above ``factor`` times their background, widened by one bin to take in
-       the Hann window's main lobe. Their excess over the background, as a share of the
+       the Hann window's main lobe (with ``maxima``, only those that are the largest of
+       their 3x3 bins seed a peak, so one whose top lies outside the band does not count
+       by its side lobe inside it: ``periodic_lattice``; without, a pattern of 9 px, just
+       past the band, raises this score too). Their excess over the background, as a share of the
        tile's high-band power, is the tile's score. A noise-like texture's bins scatter
        exponentially about their mean, so a few pass by chance: about 0.04 for white or
        1/f noise alike, whatever its strength. That floor, shared by photos and paintings,
@@ -296,6 +299,9 @@ def periodic_artefacts(
     """
     if images.dim() != 4 or images.shape[1] != 3 or len(images) == 0:
         raise ArtganError("periodic_artefacts: images must be a non-empty (N, 3, H, W) tensor")
+    if not 0 <= periods[0] < periods[1]:
+        raise ArtganError(f"periodic_artefacts: periods must be (shortest, longest) with "
+                          f"0 <= shortest < longest, got {periods}")
     height, width = images.shape[2:]
     if min(height, width) < tile:
         raise ArtganError(
@@ -304,7 +310,7 @@ def periodic_artefacts(
     # A few images at a time: the background holds 8 copies of every tile's spectrum.
     with torch.no_grad():
         shares = torch.cat([periodic_artefact_shares(chunk, tile=tile, factor=factor,
-                                                     periods=periods)
+                                                     periods=periods, maxima=maxima)
                             for chunk in images.split(16)])
     return float(shares.mean())
 
@@ -314,18 +320,22 @@ def periodic_lattice(images: Tensor, *, factor: float = 6.0) -> float:
 
     A generator penalised on the fine mesh (``--artefact-weight``) can move its pattern to
     a coarser lattice of dashes about 16 px apart, plain to the eye and below the mesh
-    score's band. On 300 pictures at 128 px: Monet's paintings 0.094, photos 0.088;
-    ``generate/monet`` 0.22, and a generator trained with that penalty 0.22 too, where its
-    mesh score is 0.06 (``generate/monet``'s 0.26). Less sensitive than the mesh score,
-    since a picture's own detail is stronger an octave lower: a grid of bumps of +-8/255,
-    16 px apart, raises the photos' score 1.5x and a smooth synthetic picture's 9x.
-    H and W must be at least 128."""
-    return periodic_artefacts(images, tile=LATTICE_TILE, factor=factor, periods=LATTICE_PERIODS)
+    score's band. At 128 px: Monet's 500 paintings 0.067, 300 photos 0.058;
+    ``generate/monet``'s samples 0.17, and a generator trained with that penalty 0.18,
+    where its mesh score is 0.06 (``generate/monet``'s 0.26). Less sensitive than the mesh
+    score, since a picture's own detail is stronger an octave lower: a grid of bumps of
+    +-8/255, 16 px apart, raises those photos' score 1.8x (+-4/255 raises smooth
+    synthetic pictures' 5x, ``tests/test_metrics.py``). The band's long end is soft by
+    about a bin: stripes 17 px apart still count, 18 px apart do not.
+    Peaks count where their tops lie (``maxima``), so the mesh's side lobes below 8 px do
+    not. H and W must be at least 128."""
+    return periodic_artefacts(images, tile=LATTICE_TILE, factor=factor, periods=LATTICE_PERIODS,
+                              maxima=True)
 
 
 def periodic_artefact_shares(
     images: Tensor, *, tile: int = ARTEFACT_TILE, factor: float = 6.0,
-    periods: tuple[float, float] = MESH_PERIODS,
+    periods: tuple[float, float] = MESH_PERIODS, maxima: bool = False,
 ) -> Tensor:
     """Per image, the mean over its tiles of the high-band power share in peaks, in its
     most affected YCbCr channel (N,): the score of ``periodic_artefacts`` before its mean.
@@ -346,7 +356,10 @@ def periodic_artefact_shares(
     high = radius >= 1 / longest
     if shortest > 0:
         high &= radius < 1 / shortest
-    peaks = _widen((power > factor * background) & high) & high
+    seeds = (power > factor * background) & high
+    if maxima:
+        seeds &= _local_maxima(power.detach())
+    peaks = _widen(seeds) & high
     excess = ((power - background).clamp(min=0) * peaks).sum((-2, -1))
     total = (power * high).sum((-2, -1))
     seen = total > 0
@@ -397,6 +410,13 @@ def _median(values: list[Tensor]) -> Tensor:
     # zero in value, so the median is exact; the weights in gradient
     return median + sum(weight * (value - value.detach())
                         for weight, value in zip(weights, values, strict=True))
+
+
+def _local_maxima(power: Tensor) -> Tensor:
+    """The bins of (..., k, k) spectra at least as large as their 8 neighbours, wrapping."""
+    shape = power.shape
+    flat = F.pad(power.reshape(-1, 1, *shape[-2:]), (1, 1, 1, 1), mode="circular")
+    return power >= F.max_pool2d(flat, 3, stride=1).reshape(shape)
 
 
 def _widen(mask: Tensor) -> Tensor:

@@ -270,7 +270,7 @@ def test_periodic_lattice_scores_the_octave_below_the_mesh():
     y, x = torch.meshgrid(torch.arange(size).float(), torch.arange(size).float(), indexing="ij")
     textures = {kind: natural_images(kind, size=size) for kind in ("photo", "strokes", "blocks")}
     clean = {kind: metrics.periodic_lattice(images) for kind, images in textures.items()}
-    assert max(clean.values()) < 1.75 * min(clean.values()), clean  # measured: 1.33
+    assert max(clean.values()) < 1.75 * min(clean.values()), clean  # measured: 1.34
     photo = textures["photo"]
     mesh = metrics.periodic_artefacts(photo)
     for pitch in (10, 12, 16):
@@ -279,11 +279,17 @@ def test_periodic_lattice_scores_the_octave_below_the_mesh():
         lattice = metrics.periodic_lattice(gridded) / clean["photo"]
         meshed = metrics.periodic_artefacts(gridded) / mesh
         if pitch == 10:
-            assert lattice < 1.2 and meshed > 3, (lattice, meshed)  # measured: 0.98, 4.7
+            assert lattice < 1.2 and meshed > 3, (lattice, meshed)  # measured: 0.96, 4.7
         else:
-            assert lattice > 3 and meshed < 1.3, (pitch, lattice, meshed)  # 4.3-4.4, 1.0-1.15
+            assert lattice > 3 and meshed < 1.3, (pitch, lattice, meshed)  # 5.2-5.4, 1.0-1.15
+    # a mesh's side lobes reach into the lattice's band, but its peaks' tops do not
+    stripes = to_8_bits(photo + 4 / 255 * torch.cos(2 * math.pi * x / 8))
+    assert metrics.periodic_lattice(stripes) < 1.2 * clean["photo"]  # measured: 0.96
+    assert metrics.periodic_artefacts(stripes) > 3 * mesh  # measured: 7.4
     with pytest.raises(ArtganError, match="smaller than"):
         metrics.periodic_lattice(torch.rand(1, 3, 96, 256))
+    with pytest.raises(ArtganError, match="0 <= shortest < longest"):
+        metrics.periodic_artefacts(photo, periods=(16.0, 8.0))
 
 
 def test_periodic_artefacts_ignore_size_and_dtype_and_flat_tiles():

@@ -433,15 +433,18 @@ def test_rims_are_bright_arcs_along_the_edge_of_a_round_object():
     images = torch.full((6, 3, 128, 128), 0.5)
     out = rims(damage._Draw(torch.Generator().manual_seed(5), images.device), images, share=1.0)
     assert float(out.min()) >= 0 and float(out.max()) <= 1
-    changed = (out - images).abs().amax(dim=1, keepdim=True) > 0.02
-    # an object's body is at most 0.5 * (1 + 0.3) * 1.06 bright: brighter is the highlight
+    # the object: its shaded, mottled body differs from the flat grey almost everywhere
+    changed = (out - images).abs().amax(dim=1, keepdim=True) > 1e-6
+    # the body is at most 0.5 * (1 + 0.3 + 0.06) bright: brighter is the highlight
     bright = out.mean(dim=1, keepdim=True) > 0.72
     assert bright.any(dim=(1, 2, 3)).sum() >= 4
-    # eroded by 12 px (outside the picture counting as unchanged): the object's inner part,
-    # which no highlight reaches
+    # the object eroded by 12 px (outside the picture counting as outside it): its inner
+    # part, which no highlight reaches
     inner = -F.max_pool2d(-changed.float(), 25, stride=1, padding=12) > 0.5
     assert inner.any() and not (bright & inner).any()
-    assert (bright <= changed).all()
+    # a highlight blooms at most a little past the edge: by 3 px, none is outside
+    near = F.max_pool2d(changed.float(), 7, stride=1, padding=3) > 0
+    assert (bright <= near).all()
     kept = rims(damage._Draw(torch.Generator().manual_seed(5), images.device), images, share=0.0)
     assert torch.equal(kept, images)
 

@@ -209,10 +209,11 @@ def facades(draw: _Draw, images: Tensor, share: float = 0.1, table: int = 32) ->
 def rims(draw: _Draw, images: Tensor, share: float = 0.12) -> Tensor:
     """A ``share`` of ``images`` with a round object (a plate, cup, bowl or lens: an ellipse
     in a colour near the picture's, shaded across) whose rim catches the light: a thin
-    bright arc hugging its edge from inside, fading in and out along it, sometimes a second
-    one beside it. The shipped detector repainted such arcs on a saucer's rim in
-    ``examples/photos/coffee.jpg`` (0.31 % of it), erasing the highlight; a light scratch is
-    as thin and bright, but does not run along an object's edge."""
+    bright arc along its edge, mostly inside (a thick one blooms a pixel or two past it),
+    fading in and out along it, sometimes a second one beside it. The shipped detector
+    repainted such arcs on a saucer's rim in ``examples/photos/coffee.jpg`` (0.31 % of it),
+    erasing the highlight; a light scratch is as thin and bright, but does not run along an
+    object's edge."""
     n, _, height, width = images.shape
     device = images.device
     scale = _scale(height, width)
@@ -227,7 +228,8 @@ def rims(draw: _Draw, images: Tensor, share: float = 0.12) -> Tensor:
     u = dx * turn.cos() + dy * turn.sin()
     v = dy * turn.cos() - dx * turn.sin()
     angle = torch.atan2(v, u)
-    # along each ray from the centre: px past the edge (negative inside)
+    # along each ray from the centre: px past the edge (negative inside); across the edge
+    # of a flat ellipse the distance is shorter, so there its arcs are thinner
     reach = ((angle.cos() / across).square() + (angle.sin() / up).square()).rsqrt()
     outside = (((u / across).square() + (v / up).square()).sqrt() - 1) * reach
     inside = (0.5 - outside).clamp(0, 1)  # a 1 px ramp at the edge
