@@ -11,7 +11,8 @@ and standard deviation per channel matched to the paintings' typical ones) and (
 artgan's stylized photos, in all and per level of the Laplacian pyramid; the mean SSIM of
 luminance between each output and its photo (how much of the picture's structure survives);
 and the periodic-artefact score
-(``artgan.metrics.periodic_artefacts``: the mesh or checkerboard that upsampling prints).
+(``artgan.metrics.periodic_artefacts``: the mesh or checkerboard that upsampling prints;
+``periodic_lattice``: the same an octave lower).
 Lower SWD is closer to the paintings; the ratios to (i) say how much of the gap a method
 closes, or, for artefacts, how much mesh it adds. ``--update-card`` writes the numbers into
 the model card.
@@ -102,17 +103,25 @@ def main() -> None:
     results = {name: distance["swd"] for name, distance in distances.items()}
     similarity = {name: luma_ssim(images, photos) for name, images in rows.items()}
     artefacts = {name: metrics.periodic_artefacts(images) for name, images in rows.items()}
+    lattice = {name: metrics.periodic_lattice(images) if args.size >= metrics.LATTICE_TILE
+               else float("nan") for name, images in rows.items()}  # nan: too small for it
     print(f"{len(held_out)} held-out photos from {args.photo_dir} vs {len(paintings)} paintings "
           f"from {args.style_dir} at {args.size} px; model {args.model}")
-    print(f"{'':16} {'SWD':>8} {'/ (i)':>7} {'luma SSIM':>10} {'artefacts':>10} {'/ (i)':>7}")
+    print(f"{'':16} {'SWD':>8} {'/ (i)':>7} {'luma SSIM':>10} {'artefacts':>10} {'/ (i)':>7} "
+          f"{'lattice':>8} {'/ (i)':>7}")
     base, base_artefacts = results["(i) photos"], artefacts["(i) photos"]
     for name in rows:
         print(f"{name:16} {results[name]:8.3f} {results[name] / base:7.3f} "
               f"{similarity[name]:10.3f} {artefacts[name]:10.4f} "
-              f"{artefacts[name] / base_artefacts:7.3f}")
+              f"{artefacts[name] / base_artefacts:7.3f} {lattice[name]:8.4f} "
+              f"{lattice[name] / lattice['(i) photos']:7.3f}")
     painted = metrics.periodic_artefacts(paintings)
     print(f"the paintings' own artefact score: {painted:.4f} ({painted / base_artefacts:.3f}x "
           "the photos': the score treats both alike)")
+    if args.size >= metrics.LATTICE_TILE:
+        painted = metrics.periodic_lattice(paintings)
+        print(f"the paintings' own lattice score: {painted:.4f} "
+              f"({painted / lattice['(i) photos']:.3f}x the photos')")
     levels = [key for key in distances["(i) photos"] if key != "swd"]
     print("SWD per pyramid level (the finest, last, is pixel-level detail: a slight blur of "
           "the stylized photos raises it most)")
@@ -134,6 +143,8 @@ def main() -> None:
             "artefacts_reinhard": round(artefacts["(ii) Reinhard"], 4),
             "artefacts_stylized": round(artefacts["(iii) artgan"], 4),
             "artefacts_ratio": round(artefact_ratio, 4),
+            "lattice_photos": round(lattice["(i) photos"], 4),
+            "lattice_stylized": round(lattice["(iii) artgan"], 4),
             "test_set": f"last {args.holdout} of {os.path.basename(args.photo_dir)} by name "
                         f"vs {len(paintings)} of {os.path.basename(args.style_dir)}",
         }
