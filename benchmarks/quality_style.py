@@ -103,8 +103,9 @@ def main() -> None:
     results = {name: distance["swd"] for name, distance in distances.items()}
     similarity = {name: luma_ssim(images, photos) for name, images in rows.items()}
     artefacts = {name: metrics.periodic_artefacts(images) for name, images in rows.items()}
-    lattice = {name: metrics.periodic_lattice(images) if args.size >= metrics.LATTICE_TILE
-               else float("nan") for name, images in rows.items()}  # nan: too small for it
+    scored = {**rows, "paintings": paintings}
+    lattice = ({name: metrics.periodic_lattice(images) for name, images in scored.items()}
+               if args.size >= metrics.LATTICE_TILE else dict.fromkeys(scored, float("nan")))
     print(f"{len(held_out)} held-out photos from {args.photo_dir} vs {len(paintings)} paintings "
           f"from {args.style_dir} at {args.size} px; model {args.model}")
     print(f"{'':16} {'SWD':>8} {'/ (i)':>7} {'luma SSIM':>10} {'artefacts':>10} {'/ (i)':>7} "
@@ -118,10 +119,8 @@ def main() -> None:
     painted = metrics.periodic_artefacts(paintings)
     print(f"the paintings' own artefact score: {painted:.4f} ({painted / base_artefacts:.3f}x "
           "the photos': the score treats both alike)")
-    if args.size >= metrics.LATTICE_TILE:
-        painted = metrics.periodic_lattice(paintings)
-        print(f"the paintings' own lattice score: {painted:.4f} "
-              f"({painted / lattice['(i) photos']:.3f}x the photos')")
+    print(f"the paintings' own lattice score: {lattice['paintings']:.4f} "
+          f"({lattice['paintings'] / lattice['(i) photos']:.3f}x the photos')")
     levels = [key for key in distances["(i) photos"] if key != "swd"]
     print("SWD per pyramid level (the finest, last, is pixel-level detail: a slight blur of "
           "the stylized photos raises it most)")

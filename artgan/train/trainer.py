@@ -145,45 +145,8 @@ class Trainer:
             if config.validate_every and self.step == 0:
                 # the starting point is a candidate too (it matters when fine-tuning)
                 self.validate()
-            bad_in_a_row = 0
-            stop_reason = "steps"
             try:
-                while True:
-                    stop_reason = self._should_stop()
-                    if stop_reason:
-                        break
-                    try:
-                        batch = self._to_device(next(batches))
-                    except StopIteration:
-                        stop_reason = "data"
-                        break
-                    if self.fixed is None:
-                        self.fixed = _detached(self.module.fixed_inputs(batch))
-                    self._set_learning_rates()
-                    self.context.index = self.step
-                    self.context.skipped.clear()
-                    losses = self.module.training_step(batch, self.context)
-                    self.step += 1
-                    self.images += _batch_size(batch) * self.world.size
-                    if self.context.skipped:
-                        bad_in_a_row += 1
-                        self._bad_step(bad_in_a_row)
-                    else:
-                        bad_in_a_row = 0
-                    if self.ema is not None:
-                        self.ema.update()
-                    if self.world.size > 1 and self.augment is not None:
-                        distributed.average_buffers(self.augment)
-                    self.monitor.record(losses)
-                    if self.step % config.log_every == 0:
-                        self._log()
-                    self.monitor.progress(self.step, self.elapsed())
-                    if self.step % config.sample_every == 0:
-                        self._sample()
-                    if config.validate_every and self.step % config.validate_every == 0:
-                        self.validate()
-                    if self.step % config.checkpoint_every == 0:
-                        self.save_checkpoint()
+                stop_reason = self._train_until_stopped(batches)
             except KeyboardInterrupt:
                 stop_reason = "interrupted"
             if self.monitor.pending:
@@ -212,6 +175,47 @@ class Trainer:
             images_per_second=images_per_second, losses=dict(self.monitor.last),
             stop_reason=stop_reason, checkpoint=saved,
         )
+
+    def _train_until_stopped(self, batches: Iterator[Any]) -> str:
+        """Take steps on ``batches``, logging, sampling, validating and checkpointing on
+        schedule, until ``_should_stop`` names a reason or the data runs out ("data")."""
+        config = self.config
+        bad_in_a_row = 0
+        while True:
+            stop_reason = self._should_stop()
+            if stop_reason:
+                return stop_reason
+            try:
+                batch = self._to_device(next(batches))
+            except StopIteration:
+                return "data"
+            if self.fixed is None:
+                self.fixed = _detached(self.module.fixed_inputs(batch))
+            self._set_learning_rates()
+            self.context.index = self.step
+            self.context.skipped.clear()
+            losses = self.module.training_step(batch, self.context)
+            self.step += 1
+            self.images += _batch_size(batch) * self.world.size
+            if self.context.skipped:
+                bad_in_a_row += 1
+                self._bad_step(bad_in_a_row)
+            else:
+                bad_in_a_row = 0
+            if self.ema is not None:
+                self.ema.update()
+            if self.world.size > 1 and self.augment is not None:
+                distributed.average_buffers(self.augment)
+            self.monitor.record(losses)
+            if self.step % config.log_every == 0:
+                self._log()
+            self.monitor.progress(self.step, self.elapsed())
+            if self.step % config.sample_every == 0:
+                self._sample()
+            if config.validate_every and self.step % config.validate_every == 0:
+                self.validate()
+            if self.step % config.checkpoint_every == 0:
+                self.save_checkpoint()
 
     def export(
         self, path: str | os.PathLike, *, task: str, card: dict[str, Any] | None = None,
