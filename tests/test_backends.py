@@ -348,6 +348,19 @@ def test_restore_networks_match_torch_and_are_cached(conversions):
         assert (fixed[0] != part).any() and (fixed[0] - fixed[1]).abs().max() <= 3
 
 
+def test_detect_only_converts_the_detector_alone(conversions, monkeypatch, tmp_path):
+    """``--detect-only`` never runs the inpainter, so OpenVINO neither converts nor compiles
+    it (a first run's conversion takes seconds)."""
+    from artgan_restore.restorer import Restorer
+
+    monkeypatch.setenv("ARTGAN_HOME", str(tmp_path / "home"))  # an empty cache
+    restorer = Restorer.load("general", "cpu", "openvino", detect_only=True)
+    assert isinstance(restorer.networks["detector"], OpenVINONetwork)
+    assert not isinstance(restorer.networks["inpainter"], OpenVINONetwork)
+    assert len(conversions) == 1
+    assert restorer.find(_scratched()).marks.any()
+
+
 def test_restore_cli_takes_the_backend(cli, tmp_path):
     source = tmp_path / "scan.png"
     Image.fromarray(_scratched().permute(1, 2, 0).numpy()).save(source)

@@ -147,14 +147,15 @@ class Restorer:
 
     @classmethod
     def load(cls, model: str | os.PathLike | None, device: str | None = None,
-             backend: str = "torch", **options: Any) -> Restorer:
+             backend: str = "torch", detect_only: bool = False, **options: Any) -> Restorer:
         """Load a restore model by name or path onto ``device`` (None/"auto": CUDA if any).
         ``backend`` ``openvino`` (or ``auto`` with it installed, on the CPU) runs both
         networks there (see ``artgan.backends.choose``): the detector 2.3x faster than torch
         in issue 21's probe, the inpainter 1.2x (CPU time, one thread); and on a busy CPU
         eager torch's many small operations wait on each other where a compiled graph hardly
         does (a 4000x3000 scan's inpainting, 2 threads, three other jobs on the 2 cores: 80 s
-        in torch, 6 s in OpenVINO)."""
+        in torch, 6 s in OpenVINO). With ``detect_only`` the inpainter, never run, is left in
+        torch: neither converted nor compiled."""
         backend, name = backends.choose(backend, device or "auto")
         target = torch.device(name)
         loaded = load_model(model, TASK, target)
@@ -168,7 +169,9 @@ class Restorer:
             examples = {"detector": [torch.rand(2, 3, side, side)],
                         "inpainter": [torch.rand(2, 3, size, size),
                                       (torch.rand(2, 1, size, size) > 0.8).float()]}
-            loaded.network = nn.ModuleDict({
+            if detect_only:
+                del examples["inpainter"]
+            loaded.network.update({
                 name: OpenVINONetwork(
                     loaded.network[name].eval(),
                     backends.weights_key(loaded.info.path, name), example)

@@ -169,15 +169,17 @@ class RestoreTask(Task):
 
     def restorer(self, model: str | None = None, device: str | None = None,
                  threshold: float | None = None, dilate: int | None = None,
-                 remove: bool = False, backend: str = "torch") -> Restorer:
-        """The model loaded once per (model, device, backend); the other options set per
-        call (``threshold`` None: the model's own)."""
+                 remove: bool = False, backend: str = "torch",
+                 detect_only: bool = False) -> Restorer:
+        """The model loaded once per (model, device, backend, detect_only); the other
+        options set per call (``threshold`` None: the model's own)."""
         from artgan_restore.restorer import Restorer
 
-        key = (str(model if model is not None else self.default_model), str(device), backend)
+        key = (str(model if model is not None else self.default_model), str(device), backend,
+               detect_only)
         if key not in self._loaded:
             self._loaded[key] = Restorer.load(model if model is not None else self.default_model,
-                                              device, backend)
+                                              device, backend, detect_only)
         loaded = self._loaded[key]
         return Restorer(loaded.networks, loaded.size, loaded.device,
                         loaded.threshold if threshold is None else threshold, dilate,
@@ -200,7 +202,7 @@ class RestoreTask(Task):
             check_distinct([*pairs, *((source, _mask_path(source, target))
                                       for source, target in pairs)])
         masks = _MaskSource(mask, inputs) if mask is not None else None
-        restorer = self.restorer(model, device, threshold, dilate, remove, backend)
+        restorer = self.restorer(model, device, threshold, dilate, remove, backend, detect_only)
         # never written over: the pictures and the user's own masks
         protected = [source for source, _ in pairs] + (masks.files() if masks else [])
         if save_mask and not detect_only:  # refuse before anything is written
