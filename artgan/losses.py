@@ -133,21 +133,33 @@ def periodic_artefact_loss(images: Tensor, reference: Tensor) -> Tensor:
     real ones) on ``artgan.metrics.periodic_artefacts``, differentiable: a penalty on the
     mesh or dot grid a generator learns. The adversarial loss does not remove it, since a
     discriminator with strided convolutions hardly sees patterns locked to its own sampling
-    grid.
+    grid. Pictures of at least 128 px are scored an octave lower too
+    (``metrics.periodic_lattice``'s band), and the two excesses add up: penalised on the
+    fine mesh alone, generators moved their pattern to a lattice of dashes 16 px apart.
 
     Only the excess over the references' mean score counts: every natural picture has a
-    few chance peaks (about 0.07), and pushing below that flattens texture, which a brush
-    stroke needs. The score is a share of each tile's fine-detail power, so the gradient
-    cannot lower it by fading a channel's detail altogether: with the share's total held
-    constant (peaks-only), fine-tunes of the styles turned their pictures grey (colour) or
-    soft (luminance). At least 64 px a side.
+    few chance peaks, and pushing below that flattens texture, which a brush stroke needs.
+    The score is a share of each tile's fine-detail power, so the gradient cannot lower it
+    by fading a channel's detail altogether: with the share's total held constant
+    (peaks-only), fine-tunes of the styles turned their pictures grey (colour) or soft
+    (luminance). At least 64 px a side.
     """
-    from artgan.metrics import periodic_artefact_shares  # kornia: only when training uses it
+    from artgan.metrics import (  # kornia: only when training uses it
+        LATTICE_PERIODS,
+        LATTICE_TILE,
+        periodic_artefact_shares,
+    )
 
-    with torch.no_grad():
-        floor = periodic_artefact_shares(reference.float()).mean()
-    excess = periodic_artefact_shares(images.float()) - floor
-    return excess.clamp(min=0).mean()
+    bands = [{}]
+    if min(images.shape[-2:]) >= LATTICE_TILE and min(reference.shape[-2:]) >= LATTICE_TILE:
+        bands.append({"tile": LATTICE_TILE, "periods": LATTICE_PERIODS})
+    loss = images.new_zeros((), dtype=torch.float32)
+    for band in bands:
+        with torch.no_grad():
+            floor = periodic_artefact_shares(reference.float(), **band).mean()
+        excess = periodic_artefact_shares(images.float(), **band) - floor
+        loss = loss + excess.clamp(min=0).mean()
+    return loss
 
 
 def reconstruction_loss(output: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:

@@ -261,11 +261,11 @@ _LINE_OFFSETS = (-5, -4, -3, -2, 2, 3, 4, 5)  # bins either side; +-1 hold a pea
 
 def periodic_artefacts(
     images: Tensor, *, tile: int = ARTEFACT_TILE, factor: float = 6.0,
-    periods: tuple[float, float] = MESH_PERIODS, maxima: bool = False,
+    periods: tuple[float, float] = MESH_PERIODS,
 ) -> float:
     """Mean share of fine-detail power in narrow spectral peaks: the mesh, checkerboard or
     grid of dots that upsampling layers print on GAN outputs. Clean photos and paintings
-    score about 0.07, the same photos with a +-2/255 checkerboard added several times that.
+    score about 0.05, the same photos with a +-2/255 checkerboard added several times that.
 
     ``images``: (N, 3, H, W), float in [0, 1] or uint8, H and W >= ``tile``. Per image:
 
@@ -285,11 +285,11 @@ def periodic_artefacts(
        the neighbours; the largest line keeps the ridges that straight edges and oriented
        textures (grass, hatching, brush strokes) draw through the spectrum from counting as
        peaks, since a ridge is high along its own line.
-    5. Peaks: bins above ``factor`` times their background, widened by one bin to take in
-       the Hann window's main lobe (with ``maxima``, only those that are the largest of
-       their 3x3 bins seed a peak, so one whose top lies outside the band does not count
-       by its side lobe inside it: ``periodic_lattice``; without, a pattern of 9 px, just
-       past the band, raises this score too). Their excess over the background, as a share of the
+    5. Peaks: bins above ``factor`` times their background that are the largest of their
+       3x3 bins, widened by one bin to take in the Hann window's main lobe. A peak counts
+       where its top lies, so a pattern just past the band (9 px) does not count by its
+       side lobe inside it, and each pattern counts in one band only: this one or
+       ``periodic_lattice``'s. Their excess over the background, as a share of the
        tile's high-band power, is the tile's score. A noise-like texture's bins scatter
        exponentially about their mean, so a few pass by chance: about 0.04 for white or
        1/f noise alike, whatever its strength. That floor, shared by photos and paintings,
@@ -310,7 +310,7 @@ def periodic_artefacts(
     # A few images at a time: the background holds 8 copies of every tile's spectrum.
     with torch.no_grad():
         shares = torch.cat([periodic_artefact_shares(chunk, tile=tile, factor=factor,
-                                                     periods=periods, maxima=maxima)
+                                                     periods=periods)
                             for chunk in images.split(16)])
     return float(shares.mean())
 
@@ -326,16 +326,14 @@ def periodic_lattice(images: Tensor, *, factor: float = 6.0) -> float:
     score, since a picture's own detail is stronger an octave lower: a grid of bumps of
     +-8/255, 16 px apart, raises those photos' score 1.8x (+-4/255 raises smooth
     synthetic pictures' 5x, ``tests/test_metrics.py``). The band's long end is soft by
-    about a bin: stripes 17 px apart still count, 18 px apart do not.
-    Peaks count where their tops lie (``maxima``), so the mesh's side lobes below 8 px do
-    not. H and W must be at least 128."""
-    return periodic_artefacts(images, tile=LATTICE_TILE, factor=factor, periods=LATTICE_PERIODS,
-                              maxima=True)
+    about a bin: stripes 17 px apart still count, 18 px apart do not. H and W must be at
+    least 128."""
+    return periodic_artefacts(images, tile=LATTICE_TILE, factor=factor, periods=LATTICE_PERIODS)
 
 
 def periodic_artefact_shares(
     images: Tensor, *, tile: int = ARTEFACT_TILE, factor: float = 6.0,
-    periods: tuple[float, float] = MESH_PERIODS, maxima: bool = False,
+    periods: tuple[float, float] = MESH_PERIODS,
 ) -> Tensor:
     """Per image, the mean over its tiles of the high-band power share in peaks, in its
     most affected YCbCr channel (N,): the score of ``periodic_artefacts`` before its mean.
@@ -356,9 +354,7 @@ def periodic_artefact_shares(
     high = radius >= 1 / longest
     if shortest > 0:
         high &= radius < 1 / shortest
-    seeds = (power > factor * background) & high
-    if maxima:
-        seeds &= _local_maxima(power.detach())
+    seeds = (power > factor * background) & high & _local_maxima(power.detach())
     peaks = _widen(seeds) & high
     excess = ((power - background).clamp(min=0) * peaks).sum((-2, -1))
     total = (power * high).sum((-2, -1))
