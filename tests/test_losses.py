@@ -147,7 +147,7 @@ def test_periodic_artefact_loss_is_the_excess_score_and_its_gradient_lowers_a_me
     lattice = {"tile": metrics.LATTICE_TILE, "periods": metrics.LATTICE_PERIODS}
     bumps = torch.cos(2 * math.pi * x / 16) * torch.cos(2 * math.pi * y / 16)
     found = {**patterns(), "bumps 16": 6 / 255 * bumps}
-    for name in ("checkerboard 2", "dots 4", "bumps 16"):
+    for name in ("checkerboard 2", "bumps 16"):
         pattern = found[name]
         meshed = photos + pattern
         expected = sum(
@@ -155,17 +155,20 @@ def test_periodic_artefact_loss_is_the_excess_score_and_its_gradient_lowers_a_me
                    - metrics.periodic_artefact_shares(photos, **band).mean()).clamp(min=0).mean())
             for band in ({}, lattice))
         before = float(periodic_artefact_loss(meshed, photos))
-        assert before == pytest.approx(expected, rel=1e-4) and before > 0.05, name
+        assert before == pytest.approx(expected, rel=1e-4) and before > 0.1, name  # 0.15, 0.25
+        if name == "bumps 16":  # the lattice band alone sees it
+            assert float(metrics.periodic_artefact_shares(meshed).mean()) < 1.1 * float(
+                metrics.periodic_artefact_shares(photos).mean())
         # under the reference: only a photo's chance excess over the pair's mean is left
         assert float(periodic_artefact_loss(photos, meshed)) < 0.2 * before, name
         images = meshed.clone().requires_grad_(True)
         optimizer = torch.optim.SGD([images], lr=3.0)
-        for _ in range(40):
+        for _ in range(20):
             optimizer.zero_grad()
             periodic_artefact_loss(images, photos).backward()
             optimizer.step()
-        assert float(periodic_artefact_loss(images.detach(), photos)) < 0.2 * before, name
-        # lowered until it no longer stands out of the photos' spectra, not erased
+        assert float(periodic_artefact_loss(images.detach(), photos)) < 0.2 * before, name  # 0
+        # lowered until it no longer stands out of the photos' spectra, not erased (0.75, 0.91)
         left = ((images.detach() - photos) * pattern).sum() / (pattern.square().sum() * 6)
         assert float(left) < 0.96, name
     # below 128 px only the mesh can be scored
