@@ -9,6 +9,7 @@ lose the small differences that drive training.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -150,16 +151,17 @@ def periodic_artefact_loss(images: Tensor, reference: Tensor) -> Tensor:
         periodic_artefact_shares,
     )
 
-    bands = [{}]
-    if min(images.shape[-2:]) >= LATTICE_TILE and min(reference.shape[-2:]) >= LATTICE_TILE:
-        bands.append({"tile": LATTICE_TILE, "periods": LATTICE_PERIODS})
-    loss = images.new_zeros((), dtype=torch.float32)
-    for band in bands:
+    mesh: dict[str, Any] = {}  # periodic_artefact_shares' defaults
+    lattice = {"tile": LATTICE_TILE, "periods": LATTICE_PERIODS}
+    smallest = min(*images.shape[-2:], *reference.shape[-2:])
+    bands = [mesh, lattice] if smallest >= LATTICE_TILE else [mesh]
+
+    def excess(band: dict[str, Any]) -> Tensor:
         with torch.no_grad():
             floor = periodic_artefact_shares(reference.float(), **band).mean()
-        excess = periodic_artefact_shares(images.float(), **band) - floor
-        loss = loss + excess.clamp(min=0).mean()
-    return loss
+        return (periodic_artefact_shares(images.float(), **band) - floor).clamp(min=0).mean()
+
+    return sum(excess(band) for band in bands)
 
 
 def reconstruction_loss(output: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:

@@ -350,15 +350,20 @@ def test_restore_networks_match_torch_and_are_cached(conversions):
 
 def test_detect_only_converts_the_detector_alone(conversions, monkeypatch, tmp_path):
     """``--detect-only`` never runs the inpainter, so OpenVINO neither converts nor compiles
-    it (a first run's conversion takes seconds)."""
-    from artgan_restore.restorer import Restorer
+    it (a first run's conversion takes seconds); a later restore in the same process gets
+    an OpenVINO inpainter all the same."""
+    from artgan_restore.task import RestoreTask
 
     monkeypatch.setenv("ARTGAN_HOME", str(tmp_path / "home"))  # an empty cache
-    restorer = Restorer.load("general", "cpu", "openvino", detect_only=True)
-    assert isinstance(restorer.networks["detector"], OpenVINONetwork)
-    assert not isinstance(restorer.networks["inpainter"], OpenVINONetwork)
+    task = RestoreTask()
+    looking = task.restorer("general", "cpu", backend="openvino", detect_only=True)
+    assert isinstance(looking.networks["detector"], OpenVINONetwork)
+    assert not isinstance(looking.networks["inpainter"], OpenVINONetwork)
     assert len(conversions) == 1
-    assert restorer.find(_scratched()).marks.any()
+    assert looking.find(_scratched()).marks.any()
+    restoring = task.restorer("general", "cpu", backend="openvino")
+    assert all(isinstance(net, OpenVINONetwork) for net in restoring.networks.values())
+    assert len(conversions) == 2  # the inpainter; the detector's conversion is cached
 
 
 def test_restore_cli_takes_the_backend(cli, tmp_path):

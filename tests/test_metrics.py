@@ -243,10 +243,10 @@ def patterns(size: int = 128) -> dict[str, torch.Tensor]:
 def test_periodic_artefacts_rise_with_a_faint_checkerboard_or_dot_grid():
     photos = natural_images("photo")
     clean = metrics.periodic_artefacts(photos)
-    assert 0 < clean < 0.06  # the chance floor of noise-like detail, about 0.05
+    assert 0 < clean < 0.06  # the chance floor of noise-like detail, about 0.04
     for name, pattern in patterns().items():
         score = metrics.periodic_artefacts(to_8_bits(photos + pattern))
-        assert score > 2 * clean, name  # measured: 3.6x, 3.5x and 2.2x
+        assert score > 2 * clean, name  # measured: 4.4x, 4.3x and 2.6x
     checkerboard = patterns()["checkerboard 2"]
     scores = [metrics.periodic_artefacts(to_8_bits(photos + k * checkerboard)) for k in (1, 2, 4)]
     assert clean < scores[0] < scores[1] < scores[2]
@@ -256,11 +256,10 @@ def test_periodic_artefacts_score_natural_textures_alike():
     """Oriented strokes and straight edges draw ridges, not peaks, through the spectrum."""
     scores = {kind: metrics.periodic_artefacts(natural_images(kind))
               for kind in ("photo", "strokes", "blocks")}
-    # measured: 1.62 (1.46 on luminance alone: the largest of three channels spreads more)
-    assert max(scores.values()) < 1.75 * min(scores.values()), scores
+    assert max(scores.values()) < 1.5 * min(scores.values()), scores  # measured: 1.36
     meshed = metrics.periodic_artefacts(
         to_8_bits(natural_images("strokes") + patterns()["checkerboard 2"]))
-    assert meshed > 1.4 * scores["strokes"]  # measured: 1.6x
+    assert meshed > 1.4 * scores["strokes"]  # measured: 1.73x
 
 
 def test_periodic_lattice_scores_the_octave_below_the_mesh():
@@ -279,9 +278,9 @@ def test_periodic_lattice_scores_the_octave_below_the_mesh():
         lattice = metrics.periodic_lattice(gridded) / clean["photo"]
         meshed = metrics.periodic_artefacts(gridded) / mesh
         if pitch == 10:
-            assert lattice < 1.2 and meshed > 3, (lattice, meshed)  # measured: 0.96, 4.7
+            assert lattice < 1.2 and meshed > 3, (lattice, meshed)  # measured: 0.96, 5.3
         else:
-            assert lattice > 3 and meshed < 1.3, (pitch, lattice, meshed)  # 5.2-5.4, 1.0-1.15
+            assert lattice > 3 and meshed < 1.3, (pitch, lattice, meshed)  # 5.2-5.4, 0.99
     # a pattern's side lobes reach into the other band, but its peaks' tops do not: stripes
     # count in one band only, 8 px apart in the mesh's, 9 px apart in the lattice's
     for pitch, in_mesh in ((8, True), (9, False)):

@@ -85,7 +85,8 @@ def artefact_weight_option(generated: str, reference: str) -> click.Option:
         ["--artefact-weight"], type=FiniteFloatRange(min=0), default=0.0, show_default=True,
         metavar="W", help=f"Weight of a penalty on how far {generated} periodic-artefact "
         f"score (artgan.metrics.periodic_artefacts) exceeds {reference}: against the mesh, "
-        "dot grid or dashes a generator learns; pictures of at least 64 px.")
+        "dot grid or dashes a generator learns; pictures of at least 64 px, and from 128 px "
+        "an octave lower too (artgan.metrics.periodic_lattice).")
 
 
 def d_warmup_option() -> click.Option:

@@ -171,10 +171,12 @@ class RestoreTask(Task):
                  threshold: float | None = None, dilate: int | None = None,
                  remove: bool = False, backend: str = "torch",
                  detect_only: bool = False) -> Restorer:
-        """The model loaded once per (model, device, backend, detect_only); the other
-        options set per call (``threshold`` None: the model's own)."""
+        """The model loaded once per (model, device, backend, whether the inpainter is left
+        in torch: ``detect_only`` on another backend); the other options set per call
+        (``threshold`` None: the model's own)."""
         from artgan_restore.restorer import Restorer
 
+        detect_only = detect_only and backend != "torch"
         key = (str(model if model is not None else self.default_model), str(device), backend,
                detect_only)
         if key not in self._loaded:
