@@ -322,7 +322,7 @@ def periodic_lattice(images: Tensor, *, factor: float = 6.0) -> float:
     a coarser lattice of dashes about 16 px apart, plain to the eye and below the mesh
     score's band. At 128 px: Monet's 500 paintings 0.067, 300 photos 0.058;
     ``generate/monet``'s samples 0.17, and a generator trained with that penalty 0.18,
-    where its mesh score is 0.06 (``generate/monet``'s 0.26). Less sensitive than the mesh
+    where its mesh score is 0.047 (``generate/monet``'s 0.20). Less sensitive than the mesh
     score, since a picture's own detail is stronger an octave lower: a grid of bumps of
     +-8/255, 16 px apart, raises those photos' score 1.8x (+-4/255 raises smooth
     synthetic pictures' 5x, ``tests/test_metrics.py``). The band's long end is soft by
