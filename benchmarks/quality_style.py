@@ -102,8 +102,8 @@ def main() -> None:
     distances = {name: metrics.swd(paintings, images) for name, images in rows.items()}
     results = {name: distance["swd"] for name, distance in distances.items()}
     similarity = {name: luma_ssim(images, photos) for name, images in rows.items()}
-    artefacts = {name: metrics.periodic_artefacts(images) for name, images in rows.items()}
-    scored = {**rows, "paintings": paintings}
+    scored = {**rows, "paintings": paintings}  # the paintings' own scores for scale
+    artefacts = {name: metrics.periodic_artefacts(images) for name, images in scored.items()}
     lattice = ({name: metrics.periodic_lattice(images) for name, images in scored.items()}
                if args.size >= metrics.LATTICE_TILE else dict.fromkeys(scored, float("nan")))
     print(f"{len(held_out)} held-out photos from {args.photo_dir} vs {len(paintings)} paintings "
@@ -116,7 +116,7 @@ def main() -> None:
               f"{similarity[name]:10.3f} {artefacts[name]:10.4f} "
               f"{artefacts[name] / base_artefacts:7.3f} {lattice[name]:8.4f} "
               f"{lattice[name] / lattice['(i) photos']:7.3f}")
-    painted = metrics.periodic_artefacts(paintings)
+    painted = artefacts["paintings"]
     print(f"the paintings' own artefact score: {painted:.4f} ({painted / base_artefacts:.3f}x "
           "the photos': the score treats both alike)")
     print(f"the paintings' own lattice score: {lattice['paintings']:.4f} "
