@@ -89,6 +89,18 @@ def artefact_weight_option(generated: str, reference: str) -> click.Option:
         "an octave lower too (artgan.metrics.periodic_lattice).")
 
 
+def anchor_weight_option() -> click.Option:
+    """``--anchor-weight``, for tasks that fine-tune a generator (``--init``): how closely
+    its pictures must keep to the start's at coarse scales
+    (``artgan.losses.lowpass_anchor_loss``)."""
+    return click.Option(
+        ["--anchor-weight"], type=FiniteFloatRange(min=0), default=0.0, show_default=True,
+        metavar="W", help="With --init: weight of an L1 between the generated pictures and "
+        "what the --init model makes of the same inputs, both blurred (Gaussian, 3 px), so a "
+        "fine-tune keeps the start's palette and strokes while fine detail (a mesh, a dot "
+        "grid) stays free to change.")
+
+
 def d_warmup_option() -> click.Option:
     """``--d-warmup``, for tasks that fine-tune a generator (``--init``) against a new
     discriminator: its first gradients would otherwise come from a random judge."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from copy import deepcopy
 from itertools import chain
 from typing import Any
 
@@ -24,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from artgan.losses import LOSSES, periodic_artefact_loss
+from artgan.losses import LOSSES, lowpass_anchor_loss, periodic_artefact_loss
 from artgan.nn.blocks import PatchDiscriminator, ResidualBlock, ResnetGenerator
 from artgan.train import GanModule, StepContext
 
@@ -142,6 +143,7 @@ class CUTModule(GanModule):
         lr: float = 2e-4,
         nce_weight: float | None = None,
         artefact_weight: float = 0.0,
+        anchor_weight: float = 0.0,
         d_warmup: int = 0,
         keep_reverse: bool = False,
         loss: str = "lsgan",
@@ -158,6 +160,7 @@ class CUTModule(GanModule):
         self.nce_weight = settings["nce_weight"] if nce_weight is None else nce_weight
         self.nce_identity = settings["nce_identity"]
         self.artefact_weight = artefact_weight
+        self.anchor_weight = anchor_weight
         self.d_warmup = d_warmup
         self.flip_equivariance = settings["flip_equivariance"]
         self.loss = LOSSES.get(loss)
@@ -181,6 +184,8 @@ class CUTModule(GanModule):
                                    if key.startswith("a2b.")})
         generator = model["a2b"]
         self.layers = encoder_layers(generator)
+        # the start, frozen, for --anchor-weight (not a network: never trained or saved)
+        self._anchor = deepcopy(generator).requires_grad_(False) if self.anchor_weight else None
         return {
             "a2b": generator,
             "d_b": PatchDiscriminator(**self.discriminator),
@@ -248,12 +253,19 @@ class CUTModule(GanModule):
                 if self.artefact_weight:
                     mesh = periodic_artefact_loss(fake_b, real_a)
                     g_loss = g_loss + self.artefact_weight * mesh
+                if self._anchor is not None:
+                    with torch.no_grad():
+                        start = self._anchor.to(source.device)(source)
+                    anchor = lowpass_anchor_loss(fake_b, start)
+                    g_loss = g_loss + self.anchor_weight * anchor
             step.backward(g_loss, "generator")
         finally:
             nets["d_b"].requires_grad_(True)
         logs = {"d_loss": d_loss.detach(), "g_adv": adversarial.detach(), "nce": nce.detach()}
         if self.artefact_weight:
             logs["artefacts"] = mesh.detach()
+        if self._anchor is not None:
+            logs["anchor"] = anchor.detach()
         return logs
 
     def _nce(self, generator: ResnetGenerator, heads: ProjectionHeads, keys: list[Tensor],

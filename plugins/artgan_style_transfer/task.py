@@ -242,7 +242,11 @@ class StyleTransferTask(Task):
     def train_options(self) -> list[click.Parameter]:
         from artgan.nn.blocks import PADDINGS, UPSAMPLING
         from artgan.train.driver import init_default_help, shared_options
-        from artgan.train.options import artefact_weight_option, d_warmup_option
+        from artgan.train.options import (
+            anchor_weight_option,
+            artefact_weight_option,
+            d_warmup_option,
+        )
 
         # the CycleGAN paper's settings of the shared options
         shared = shared_options(self.name, {"lr_schedule": "linear"})
@@ -297,6 +301,7 @@ class StyleTransferTask(Task):
                          show_default=True, help="cyclegan: identity weight (the paper: "
                          "0.5 x lambda); keeps colours, 0 lets them drift."),
             artefact_weight_option("the generated crops'", "their sources'"),
+            anchor_weight_option(),
             d_warmup_option(),
             click.Option(["--pool"], type=click.IntRange(min=0), default=50, show_default=True,
                          help="cyclegan: history pool of past fakes shown to the "
@@ -360,6 +365,8 @@ class StyleTransferTask(Task):
                                   "painting -> photo generator for --method cyclegan")
             generator = dict(start.config)
             init = start.network.state_dict()
+        if options["anchor_weight"] and (init is None or options["method"] == "cyclegan"):
+            raise ArtganError("--anchor-weight needs --init and --method cut or fastcut")
         if options["antialias"] is not None:
             generator["antialias"] = options["antialias"]
         module_options = {
@@ -378,6 +385,7 @@ class StyleTransferTask(Task):
             keep_reverse = init is not None and "b2a" in start.network and \
                 generator == dict(start.config)
             module_options.update(method=options["method"], nce_weight=options["nce_weight"],
+                                  anchor_weight=options["anchor_weight"],
                                   keep_reverse=keep_reverse)
         return train_style(
             options["method"], options["domain_a"], options["domain_b"], run.out, run.config,
