@@ -5,7 +5,8 @@ onnxruntime or OpenVINO inside an image editor's plugin, a web server or a phone
 app that cannot carry torch. Each network of a model becomes one self-contained fp32 file
 (``<model>.<network>.onnx``: a style model's ``a2b`` and ``b2a``, a restore model's
 ``detector`` and ``inpainter``, a generate model's ``generator``), made by torch's dynamo
-exporter at opset 18 (rfft2 becomes ONNX's DFT); or, with ``format="openvino"``, one
+exporter at opset 18 (the inpainter's Fourier transforms as matrix products:
+``artgan_restore.spectral``); or, with ``format="openvino"``, one
 OpenVINO IR pair (``<model>.<network>.xml`` and ``.bin``) converted by
 ``openvino.convert_model`` from the same prepared networks. Batch size is dynamic; so are height and
 width where the network is fully convolutional (style generators, the detector). The

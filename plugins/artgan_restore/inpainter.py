@@ -28,7 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from artgan.nn.blocks import NearestUpConv
+from artgan.nn.blocks import NearestUpConv, exporting
+from artgan_restore import spectral
 from artgan_restore.fill import smooth_fill
 
 
@@ -45,7 +46,8 @@ class FourierUnit(nn.Module):
     """A 1x1 convolution over the real and imaginary parts of the 2-D spectrum.
 
     Runs in float32 whatever the autocast: half-precision FFTs are limited to power-of-two
-    sizes and lose the small high-frequency coefficients.
+    sizes and lose the small high-frequency coefficients. Exported, the transforms are
+    matrix products (``spectral``), which runtimes run faster than their DFT operators.
     """
 
     def __init__(self, channels: int):
@@ -56,10 +58,15 @@ class FourierUnit(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         height, width = x.shape[-2:]
         with torch.autocast(x.device.type, enabled=False):
-            spectrum = torch.fft.rfft2(x.float(), norm="ortho")
-            parts = torch.cat([spectrum.real, spectrum.imag], dim=1)
-            parts = F.relu(self.norm(self.conv(parts)))
+            if exporting():
+                real, imag = spectral.rfft2(x.float())
+            else:
+                spectrum = torch.fft.rfft2(x.float(), norm="ortho")
+                real, imag = spectrum.real, spectrum.imag
+            parts = F.relu(self.norm(self.conv(torch.cat([real, imag], dim=1))))
             real, imag = parts.chunk(2, dim=1)
+            if exporting():
+                return spectral.irfft2(real, imag, height, width)
             return torch.fft.irfft2(torch.complex(real, imag), s=(height, width), norm="ortho")
 
 
