@@ -164,31 +164,35 @@ def periodic_artefact_loss(images: Tensor, reference: Tensor) -> Tensor:
     return sum(excess(band) for band in bands)
 
 
-ANCHOR_SIGMA = 3.0  # px: passes periods of 16 px and more, stops the mesh band's (<= 8 px)
+ANCHOR_BLUR = 3.0  # px: passes periods of 16 px and more, stops the mesh band's (<= 8 px)
 
 
-def lowpass_anchor_loss(images: Tensor, anchors: Tensor, sigma: float = ANCHOR_SIGMA) -> Tensor:
+def anchor_loss(images: Tensor, anchors: Tensor, blur: float = ANCHOR_BLUR) -> Tensor:
     """Mean L1 between ``images`` and ``anchors`` (what the model being fine-tuned made of
-    the same inputs), both blurred by a Gaussian of ``sigma`` px.
+    the same inputs), both blurred by a Gaussian of ``blur`` px (0: not blurred).
 
     A fine-tune against a new discriminator drifts at once from the palette and strokes the
-    old one taught; tying the coarse picture to the start holds them, while the fine detail
-    below the blur, where a mesh or dot grid lies, stays free to change.
+    old one taught; tying the picture to the start holds them. Blurred, only the coarse
+    picture is tied, and the fine detail below the blur, where a mesh or dot grid lies,
+    stays free to change.
     """
+    anchors = anchors.detach().float()
+    if not blur:
+        return (images.float() - anchors).abs().mean()
     # compared only where the blur sees no border (no padding biases a mesh's phase there);
-    # on pictures under 19 px the kernel is cut to fit
-    radius = min(int(3 * sigma + 0.5), (min(images.shape[-2:]) - 1) // 2)
+    # on pictures under 19 px (at 3 px) the kernel is cut to fit
+    radius = min(int(3 * blur + 0.5), (min(images.shape[-2:]) - 1) // 2)
     taps = torch.arange(-radius, radius + 1, dtype=torch.float32, device=images.device)
-    kernel = torch.exp(-taps**2 / (2 * sigma**2))
+    kernel = torch.exp(-taps**2 / (2 * blur**2))
     kernel = kernel / kernel.sum()
     channels = images.shape[1]
     rows = kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1)
     cols = kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1)
 
-    def blur(x: Tensor) -> Tensor:
+    def blurred(x: Tensor) -> Tensor:
         return F.conv2d(F.conv2d(x.float(), rows, groups=channels), cols, groups=channels)
 
-    return (blur(images) - blur(anchors.detach())).abs().mean()
+    return (blurred(images) - blurred(anchors)).abs().mean()
 
 
 def reconstruction_loss(output: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:

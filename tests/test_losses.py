@@ -7,11 +7,11 @@ from artgan.errors import UnknownNameError
 from artgan.losses import (
     LOSSES,
     AdversarialLoss,
+    anchor_loss,
     cycle_loss,
     feature_matching_loss,
     gradient_penalty,
     identity_loss,
-    lowpass_anchor_loss,
     periodic_artefact_loss,
     r1_penalty,
     reconstruction_loss,
@@ -179,16 +179,18 @@ def test_periodic_artefact_loss_is_the_excess_score_and_its_gradient_lowers_a_me
         metrics.periodic_artefacts(dotted) - metrics.periodic_artefacts(small), rel=1e-4)
 
 
-def test_lowpass_anchor_loss_holds_the_coarse_picture_and_frees_a_fine_mesh():
+def test_anchor_loss_blurred_holds_the_coarse_picture_and_frees_a_fine_mesh():
     torch.manual_seed(0)
     start = torch.rand(2, 3, 64, 64)
     rows = torch.arange(64).view(1, 1, -1, 1)
     meshed = start + 0.2 * torch.where(rows % 4 < 2, 1.0, -1.0)  # stripes 4 px apart
     tinted = start + 0.05  # a shift of the palette four times smaller
-    assert float(lowpass_anchor_loss(start, start)) == 0
-    assert float(lowpass_anchor_loss(tinted, start)) == pytest.approx(0.05, rel=1e-3)
-    assert float(lowpass_anchor_loss(meshed, start)) < 0.001  # four times stronger
+    assert float(anchor_loss(start, start)) == 0
+    assert float(anchor_loss(tinted, start)) == pytest.approx(0.05, rel=1e-3)
+    assert float(anchor_loss(meshed, start)) < 0.001  # four times stronger
     images = tinted.clone().requires_grad_(True)
     anchors = start.clone().requires_grad_(True)
-    lowpass_anchor_loss(images, anchors).backward()
+    anchor_loss(images, anchors).backward()
     assert images.grad.abs().sum() > 0 and anchors.grad is None  # the start is a target
+    # unblurred, every pixel is tied
+    assert float(anchor_loss(meshed, start, blur=0)) == pytest.approx(0.2, rel=1e-5)

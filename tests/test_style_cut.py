@@ -184,14 +184,15 @@ def test_anchor_weight_ties_a_cut_fine_tune_to_its_start(tmp_path):
     start = _save_tiny(tmp_path / "start.safetensors", seed=5)
     common = dict(domain_a=str(photos), domain_b=str(paintings), size=16, d_width=4,
                   d_layers=2, d_padding="reflect", device="cpu", precision="fp32")
-    TASK.train(method="cut", name="x", init=str(start), anchor_weight=5.0, steps=2, lr=1e-2,
-               log_every=1, run_dir=tmp_path / "run", out=str(tmp_path / "x.safetensors"), **common)
+    TASK.train(method="cut", name="x", init=str(start), anchor_weight=5.0, anchor_blur=1.5,
+               steps=2, lr=1e-2, log_every=1, run_dir=tmp_path / "run",
+               out=str(tmp_path / "x.safetensors"), **common)
     logged = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").open()]
     anchors = [entry["anchor"] for entry in logged if "anchor" in entry]
     assert anchors[0] < 1e-6  # the first step's generator is the start itself
     assert anchors[-1] > 0  # and the next one has moved from it
     card = store.load_model(tmp_path / "x.safetensors", "style-transfer").info.card
-    assert card["anchor_weight"] == 5.0
+    assert card["anchor_weight"] == 5.0 and card["anchor_blur"] == 1.5
     for settings in ({"method": "cut"}, {"method": "cyclegan", "init": str(start)}):
         with pytest.raises(ArtganError, match="--anchor-weight needs --init"):
             TASK.train(name="y", anchor_weight=1.0, steps=1, run_dir=tmp_path / "run2",

@@ -89,16 +89,24 @@ def artefact_weight_option(generated: str, reference: str) -> click.Option:
         "an octave lower too (artgan.metrics.periodic_lattice).")
 
 
-def anchor_weight_option() -> click.Option:
-    """``--anchor-weight``, for tasks that fine-tune a generator (``--init``): how closely
-    its pictures must keep to the start's at coarse scales
-    (``artgan.losses.lowpass_anchor_loss``)."""
-    return click.Option(
-        ["--anchor-weight"], type=FiniteFloatRange(min=0), default=0.0, show_default=True,
-        metavar="W", help="With --init: weight of an L1 between the generated pictures and "
-        "what the --init model makes of the same inputs, both blurred (Gaussian, 3 px), so a "
-        "fine-tune keeps the start's palette and strokes while fine detail (a mesh, a dot "
-        "grid) stays free to change.")
+def anchor_options() -> list[click.Option]:
+    """``--anchor-weight`` and ``--anchor-blur``, for tasks that fine-tune a generator
+    (``--init``): how closely its pictures must keep to the start's
+    (``artgan.losses.anchor_loss``)."""
+    from artgan.losses import ANCHOR_BLUR
+
+    return [
+        click.Option(
+            ["--anchor-weight"], type=FiniteFloatRange(min=0), default=0.0, show_default=True,
+            metavar="W", help="With --init: weight of an L1 between the generated pictures "
+            "and what the --init model makes of the same inputs, both blurred by "
+            "--anchor-blur, so a fine-tune keeps the start's palette and strokes."),
+        click.Option(
+            ["--anchor-blur"], type=FiniteFloatRange(min=0), default=ANCHOR_BLUR,
+            show_default=True, metavar="PX", help="Gaussian blur (px) before --anchor-weight "
+            "compares: fine detail below it (a mesh, a dot grid) stays free to change; 0 "
+            "ties every pixel."),
+    ]
 
 
 def d_warmup_option() -> click.Option:

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from artgan.losses import LOSSES, lowpass_anchor_loss, periodic_artefact_loss
+from artgan.losses import ANCHOR_BLUR, LOSSES, anchor_loss, periodic_artefact_loss
 from artgan.nn.blocks import PatchDiscriminator, ResidualBlock, ResnetGenerator
 from artgan.train import GanModule, StepContext
 
@@ -144,6 +144,7 @@ class CUTModule(GanModule):
         nce_weight: float | None = None,
         artefact_weight: float = 0.0,
         anchor_weight: float = 0.0,
+        anchor_blur: float = ANCHOR_BLUR,
         d_warmup: int = 0,
         keep_reverse: bool = False,
         loss: str = "lsgan",
@@ -161,6 +162,7 @@ class CUTModule(GanModule):
         self.nce_identity = settings["nce_identity"]
         self.artefact_weight = artefact_weight
         self.anchor_weight = anchor_weight
+        self.anchor_blur = anchor_blur
         self.d_warmup = d_warmup
         self.flip_equivariance = settings["flip_equivariance"]
         self.loss = LOSSES.get(loss)
@@ -256,7 +258,7 @@ class CUTModule(GanModule):
                 if self._anchor is not None:
                     with torch.no_grad():
                         start = self._anchor.to(source.device)(source)
-                    anchor = lowpass_anchor_loss(fake_b, start)
+                    anchor = anchor_loss(fake_b, start, self.anchor_blur)
                     g_loss = g_loss + self.anchor_weight * anchor
             step.backward(g_loss, "generator")
         finally:

@@ -243,7 +243,7 @@ class StyleTransferTask(Task):
         from artgan.nn.blocks import PADDINGS, UPSAMPLING
         from artgan.train.driver import init_default_help, shared_options
         from artgan.train.options import (
-            anchor_weight_option,
+            anchor_options,
             artefact_weight_option,
             d_warmup_option,
         )
@@ -301,7 +301,7 @@ class StyleTransferTask(Task):
                          show_default=True, help="cyclegan: identity weight (the paper: "
                          "0.5 x lambda); keeps colours, 0 lets them drift."),
             artefact_weight_option("the generated crops'", "their sources'"),
-            anchor_weight_option(),
+            *anchor_options(),
             d_warmup_option(),
             click.Option(["--pool"], type=click.IntRange(min=0), default=50, show_default=True,
                          help="cyclegan: history pool of past fakes shown to the "
@@ -386,6 +386,7 @@ class StyleTransferTask(Task):
                 generator == dict(start.config)
             module_options.update(method=options["method"], nce_weight=options["nce_weight"],
                                   anchor_weight=options["anchor_weight"],
+                                  anchor_blur=options["anchor_blur"],
                                   keep_reverse=keep_reverse)
         return train_style(
             options["method"], options["domain_a"], options["domain_b"], run.out, run.config,
