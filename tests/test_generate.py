@@ -355,3 +355,22 @@ def test_unwritable_output_fails_before_sampling(model, tmp_path):
 def test_bad_sampling_options(model, options, message):
     with pytest.raises(ArtganError, match=message):
         TASK.run(model=str(model), **options)
+
+
+def test_anchor_weight_ties_a_fine_tune_to_its_start(model, tmp_path):
+    data = _paintings(tmp_path / "data", 4)
+    common = ("--data", str(data), "--batch-size", "2", "--device", "cpu", "--precision",
+              "fp32")
+    out = tmp_path / "tied.safetensors"
+    _train(*common, "--init", str(model), "--name", "tied", "--steps", "1",
+           "--anchor-weight", "5", "--anchor-blur", "0", "--out", str(out),
+           "--run-dir", str(tmp_path / "run"))
+    logged = [entry["anchor"] for entry in map(json.loads, (tmp_path / "run" / "log.jsonl")
+                                               .open()) if "anchor" in entry]
+    # the first step's generator is the start, and the two normalise the batch alike
+    assert logged and logged[0] < 1e-6
+    card = store.load_model(out, "generate").info.card
+    assert card["anchor_weight"] == 5 and card["anchor_blur"] == 0
+    with pytest.raises(ArtganError, match="--anchor-weight needs --init"):
+        _train(*common, "--name", "loose", "--size", "32", "--steps", "1",
+               "--anchor-weight", "5", "--run-dir", str(tmp_path / "run2"))

@@ -70,7 +70,11 @@ class GenerateTask(Task):
 
     def train_options(self) -> list[click.Parameter]:
         from artgan.train.driver import init_default_help, shared_options
-        from artgan.train.options import artefact_weight_option, d_warmup_option
+        from artgan.train.options import (
+            anchor_options,
+            artefact_weight_option,
+            d_warmup_option,
+        )
 
         from .model import SIZES
 
@@ -100,6 +104,7 @@ class GenerateTask(Task):
                               "with --resume."),
             d_warmup_option(),
             artefact_weight_option("the generated pictures'", "the training pictures'"),
+            *anchor_options(),
             click.Option(["--batch-size"], type=click.IntRange(min=1), default=16,
                          show_default=True, help="Pictures per step."),
             click.Option(["--lr"], type=click.FloatRange(min=0, min_open=True), default=2e-4,
@@ -184,6 +189,7 @@ class GenerateTask(Task):
             workers=options["workers"], antialias=shape["antialias"],
             artefact_weight=options["artefact_weight"],
             init=init, init_name=options["init"], d_warmup=options["d_warmup"],
+            anchor_weight=options["anchor_weight"], anchor_blur=options["anchor_blur"],
         )
 
 

@@ -7,6 +7,7 @@ Both see the same differentiable augmentation, so it does not leak into G's pict
 
 from __future__ import annotations
 
+from copy import deepcopy
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,13 @@ from torch import Tensor, nn
 
 from artgan import ArtganError, metrics
 from artgan.data import ImageFolder
-from artgan.losses import LOSSES, periodic_artefact_loss, reconstruction_loss
+from artgan.losses import (
+    ANCHOR_BLUR,
+    LOSSES,
+    anchor_loss,
+    periodic_artefact_loss,
+    reconstruction_loss,
+)
 from artgan.train import GanModule, StepContext, TrainConfig, Trainer
 from artgan.train.driver import resumable_loader
 
@@ -50,6 +57,8 @@ class FastGANModule(GanModule):
         artefact_weight: float = 0.0,
         init: dict[str, Tensor] | None = None,
         d_warmup: int = 0,
+        anchor_weight: float = 0.0,
+        anchor_blur: float = ANCHOR_BLUR,
     ):
         self.config = {"size": size, "width": width, "latent_dim": latent_dim}
         if antialias:  # older models' configs have no such key: they are not anti-aliased
@@ -60,11 +69,16 @@ class FastGANModule(GanModule):
         self.artefact_weight = artefact_weight
         self.init = init
         self.d_warmup = d_warmup
+        self.anchor_weight = anchor_weight
+        self.anchor_blur = anchor_blur
 
     def networks(self) -> dict[str, nn.Module]:
         generator = FastGANGenerator(**self.config)
         if self.init is not None:  # the blur has no weights: the keys match either way
             generator.load_state_dict(self.init)
+        # the start, frozen, for --anchor-weight (not a network: never trained or saved); it
+        # runs in training mode as G does, so the two normalise a batch alike
+        self._anchor = deepcopy(generator).requires_grad_(False) if self.anchor_weight else None
         return {
             "generator": generator,
             "discriminator": FastGANDiscriminator(self.config["size"], self.config["width"],
@@ -112,11 +126,17 @@ class FastGANModule(GanModule):
                 if self.artefact_weight:
                     mesh = periodic_artefact_loss(fake, batch)
                     g_loss = g_loss + self.artefact_weight * mesh
+                if self._anchor is not None:
+                    with torch.no_grad():
+                        start = self._anchor.to(z.device)(z)
+                    anchor = anchor_loss(fake, start, self.anchor_blur)
+                    g_loss = g_loss + self.anchor_weight * anchor
             step.backward(g_loss, "generator")
         finally:
             discriminator.requires_grad_(True)
         return {
             **({"artefacts": mesh.detach()} if self.artefact_weight else {}),
+            **({"anchor": anchor.detach()} if self._anchor is not None else {}),
             **judged,
             "g_loss": g_loss.detach(),
         }
@@ -140,12 +160,15 @@ def train_generator(
     latent_dim: int = 256, batch_size: int = 16, lr: float = 2e-4, workers: int = 0,
     antialias: bool = False, artefact_weight: float = 0.0,
     init: dict[str, Tensor] | None = None, init_name: str | None = None, d_warmup: int = 0,
+    anchor_weight: float = 0.0, anchor_blur: float = ANCHOR_BLUR,
 ) -> Path:
     """Train a FastGAN on the pictures in ``data`` and export its EMA generator to ``out``;
     ``antialias`` blurs after G's upsamplings and before D's strided convolutions,
     ``artefact_weight`` weighs ``losses.periodic_artefact_loss`` in G's loss. ``init`` (the
     weights of the model ``init_name``) starts G, against a new D that trains alone for the
-    first ``d_warmup`` steps."""
+    first ``d_warmup`` steps, held near its start by ``anchor_weight`` (``anchor_loss``)."""
+    if anchor_weight and init is None:
+        raise ArtganError("--anchor-weight needs --init")
     if artefact_weight and size < metrics.ARTEFACT_TILE:
         raise ArtganError(f"--artefact-weight needs pictures of at least "
                           f"{metrics.ARTEFACT_TILE} px (--size {size})")
@@ -158,7 +181,8 @@ def train_generator(
 
     loader = resumable_loader(dataset, batch_size, config, workers)
     module = FastGANModule(size, width, latent_dim, lr=lr, antialias=antialias,
-                           artefact_weight=artefact_weight, init=init, d_warmup=d_warmup)
+                           artefact_weight=artefact_weight, init=init, d_warmup=d_warmup,
+                           anchor_weight=anchor_weight, anchor_blur=anchor_blur)
     trainer = Trainer(module, loader, config)
     result = trainer.fit()
     card = {
@@ -172,6 +196,8 @@ def train_generator(
         "artefact_weight": artefact_weight,
         "init": init_name,
         "d_warmup": d_warmup,
+        "anchor_weight": anchor_weight,
+        "anchor_blur": anchor_blur if anchor_weight else None,
         "batch_size": batch_size,
         "augment": config.augment,
         "ada_target": config.ada_target,
