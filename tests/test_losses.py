@@ -194,3 +194,6 @@ def test_anchor_loss_blurred_holds_the_coarse_picture_and_frees_a_fine_mesh():
     assert images.grad.abs().sum() > 0 and anchors.grad is None  # the start is a target
     # unblurred, every pixel is tied
     assert float(anchor_loss(meshed, start, blur=0)) == pytest.approx(0.2, rel=1e-5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # a small drift is not rounded away
+        drifted = anchor_loss(start + 1e-3, start)
+    assert drifted.dtype == torch.float32 and float(drifted) == pytest.approx(1e-3, rel=1e-3)

@@ -20,3 +20,16 @@ def test_matrix_transforms_match_torch_fft(size):
                                 norm="ortho")
     torch.testing.assert_close(spectral.irfft2(given[..., 0], given[..., 1], *size), expected,
                                atol=5e-5, rtol=0)
+
+
+def test_a_traced_fourier_unit_computes_what_the_eager_one_does():
+    # traced, ``exporting()`` holds and the unit takes the matrix products, at any size
+    from artgan_restore.inpainter import FourierUnit
+
+    torch.manual_seed(0)
+    unit = FourierUnit(4).eval()
+    traced = torch.jit.trace(unit, torch.randn(2, 4, 16, 16))
+    assert "fft" not in str(traced.graph)
+    for size in [(16, 16), (12, 20)]:
+        x = torch.randn(2, 4, *size)
+        torch.testing.assert_close(traced(x), unit(x), atol=1e-4, rtol=0)

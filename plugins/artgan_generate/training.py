@@ -71,6 +71,7 @@ class FastGANModule(GanModule):
         self.d_warmup = d_warmup
         self.anchor_weight = anchor_weight
         self.anchor_blur = anchor_blur
+        self._anchor: nn.Module | None = None  # made by ``networks`` when anchor_weight is set
 
     def networks(self) -> dict[str, nn.Module]:
         generator = FastGANGenerator(**self.config)
@@ -78,7 +79,8 @@ class FastGANModule(GanModule):
             generator.load_state_dict(self.init)
         # the start, frozen, for --anchor-weight (not a network: never trained or saved); it
         # runs in training mode as G does, so the two normalise a batch alike
-        self._anchor = deepcopy(generator).requires_grad_(False) if self.anchor_weight else None
+        if self.anchor_weight:
+            self._anchor = deepcopy(generator).requires_grad_(False)
         return {
             "generator": generator,
             "discriminator": FastGANDiscriminator(self.config["size"], self.config["width"],
@@ -197,7 +199,7 @@ def train_generator(
         "init": init_name,
         "d_warmup": d_warmup,
         "anchor_weight": anchor_weight,
-        "anchor_blur": anchor_blur if anchor_weight else None,
+        "anchor_blur": anchor_blur,
         "batch_size": batch_size,
         "augment": config.augment,
         "ada_target": config.ada_target,

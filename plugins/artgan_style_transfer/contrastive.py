@@ -163,6 +163,7 @@ class CUTModule(GanModule):
         self.artefact_weight = artefact_weight
         self.anchor_weight = anchor_weight
         self.anchor_blur = anchor_blur
+        self._anchor: nn.Module | None = None  # made by ``networks`` when anchor_weight is set
         self.d_warmup = d_warmup
         self.flip_equivariance = settings["flip_equivariance"]
         self.loss = LOSSES.get(loss)
@@ -186,8 +187,10 @@ class CUTModule(GanModule):
                                    if key.startswith("a2b.")})
         generator = model["a2b"]
         self.layers = encoder_layers(generator)
-        # the start, frozen, for --anchor-weight (not a network: never trained or saved)
-        self._anchor = deepcopy(generator).requires_grad_(False) if self.anchor_weight else None
+        # the start, frozen, for --anchor-weight (not a network: never trained or saved);
+        # instance norms, so training mode or not, it paints a photo as the start does
+        if self.anchor_weight:
+            self._anchor = deepcopy(generator).requires_grad_(False)
         return {
             "a2b": generator,
             "d_b": PatchDiscriminator(**self.discriminator),
