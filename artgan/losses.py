@@ -9,6 +9,7 @@ lose the small differences that drive training.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from copy import deepcopy
 from typing import Any
 
 import torch
@@ -192,6 +193,23 @@ def anchor_loss(images: Tensor, anchors: Tensor, blur: float = ANCHOR_BLUR) -> T
         cols = kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1)
         blurred = F.conv2d(F.conv2d(difference, rows, groups=channels), cols, groups=channels)
         return blurred.abs().mean()
+
+
+class AnchorLoss:
+    """``anchor_loss`` against a frozen copy of a generator as a fine-tune starts (the
+    ``--anchor-weight`` of style and generate training): called with what the generator
+    made and its inputs, it runs the copy on the same inputs. The copy is never trained or
+    saved, and runs in whatever mode the generator does, so a batch-norm generator and its
+    start normalise a batch alike."""
+
+    def __init__(self, generator: torch.nn.Module, blur: float = ANCHOR_BLUR):
+        self.start = deepcopy(generator).requires_grad_(False)
+        self.blur = blur
+
+    def __call__(self, generated: Tensor, inputs: Tensor) -> Tensor:
+        with torch.no_grad():
+            target = self.start.to(inputs.device)(inputs)
+        return anchor_loss(generated, target, self.blur)
 
 
 def reconstruction_loss(output: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:

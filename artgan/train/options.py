@@ -100,7 +100,7 @@ def anchor_options() -> list[click.Option]:
             ["--anchor-weight"], type=FiniteFloatRange(min=0), default=0.0, show_default=True,
             metavar="W", help="With --init: weight of an L1 between the generated pictures "
             "and what the --init model makes of the same inputs, both blurred by "
-            "--anchor-blur, so a fine-tune keeps the start's palette and strokes."),
+            "--anchor-blur, to hold a fine-tune near its start."),
         click.Option(
             ["--anchor-blur"], type=FiniteFloatRange(min=0), default=ANCHOR_BLUR,
             show_default=True, metavar="PX", help="Gaussian blur (px) before --anchor-weight "

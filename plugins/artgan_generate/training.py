@@ -7,7 +7,6 @@ Both see the same differentiable augmentation, so it does not leak into G's pict
 
 from __future__ import annotations
 
-from copy import deepcopy
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from artgan.data import ImageFolder
 from artgan.losses import (
     ANCHOR_BLUR,
     LOSSES,
-    anchor_loss,
+    AnchorLoss,
     periodic_artefact_loss,
     reconstruction_loss,
 )
@@ -71,16 +70,14 @@ class FastGANModule(GanModule):
         self.d_warmup = d_warmup
         self.anchor_weight = anchor_weight
         self.anchor_blur = anchor_blur
-        self._anchor: nn.Module | None = None  # made by ``networks`` when anchor_weight is set
+        self._anchor: AnchorLoss | None = None  # made by ``networks`` when anchor_weight is set
 
     def networks(self) -> dict[str, nn.Module]:
         generator = FastGANGenerator(**self.config)
         if self.init is not None:  # the blur has no weights: the keys match either way
             generator.load_state_dict(self.init)
-        # the start, frozen, for --anchor-weight (not a network: never trained or saved); it
-        # runs in training mode as G does, so the two normalise a batch alike
         if self.anchor_weight:
-            self._anchor = deepcopy(generator).requires_grad_(False)
+            self._anchor = AnchorLoss(generator, self.anchor_blur)
         return {
             "generator": generator,
             "discriminator": FastGANDiscriminator(self.config["size"], self.config["width"],
@@ -129,9 +126,7 @@ class FastGANModule(GanModule):
                     mesh = periodic_artefact_loss(fake, batch)
                     g_loss = g_loss + self.artefact_weight * mesh
                 if self._anchor is not None:
-                    with torch.no_grad():
-                        start = self._anchor.to(z.device)(z)
-                    anchor = anchor_loss(fake, start, self.anchor_blur)
+                    anchor = self._anchor(fake, z)
                     g_loss = g_loss + self.anchor_weight * anchor
             step.backward(g_loss, "generator")
         finally:

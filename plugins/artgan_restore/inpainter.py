@@ -57,15 +57,16 @@ class FourierUnit(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         height, width = x.shape[-2:]
+        as_products = exporting()
         with torch.autocast(x.device.type, enabled=False):
-            if exporting():
+            if as_products:
                 real, imag = spectral.rfft2(x.float())
             else:
                 spectrum = torch.fft.rfft2(x.float(), norm="ortho")
                 real, imag = spectrum.real, spectrum.imag
             parts = F.relu(self.norm(self.conv(torch.cat([real, imag], dim=1))))
             real, imag = parts.chunk(2, dim=1)
-            if exporting():
+            if as_products:
                 return spectral.irfft2(real, imag, height, width)
             return torch.fft.irfft2(torch.complex(real, imag), s=(height, width), norm="ortho")
 

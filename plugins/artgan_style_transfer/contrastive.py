@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from copy import deepcopy
 from itertools import chain
 from typing import Any
 
@@ -25,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from artgan.losses import ANCHOR_BLUR, LOSSES, anchor_loss, periodic_artefact_loss
+from artgan.losses import ANCHOR_BLUR, LOSSES, AnchorLoss, periodic_artefact_loss
 from artgan.nn.blocks import PatchDiscriminator, ResidualBlock, ResnetGenerator
 from artgan.train import GanModule, StepContext
 
@@ -163,7 +162,7 @@ class CUTModule(GanModule):
         self.artefact_weight = artefact_weight
         self.anchor_weight = anchor_weight
         self.anchor_blur = anchor_blur
-        self._anchor: nn.Module | None = None  # made by ``networks`` when anchor_weight is set
+        self._anchor: AnchorLoss | None = None  # made by ``networks`` when anchor_weight is set
         self.d_warmup = d_warmup
         self.flip_equivariance = settings["flip_equivariance"]
         self.loss = LOSSES.get(loss)
@@ -187,10 +186,8 @@ class CUTModule(GanModule):
                                    if key.startswith("a2b.")})
         generator = model["a2b"]
         self.layers = encoder_layers(generator)
-        # the start, frozen, for --anchor-weight (not a network: never trained or saved);
-        # instance norms, so training mode or not, it paints a photo as the start does
         if self.anchor_weight:
-            self._anchor = deepcopy(generator).requires_grad_(False)
+            self._anchor = AnchorLoss(generator, self.anchor_blur)
         return {
             "a2b": generator,
             "d_b": PatchDiscriminator(**self.discriminator),
@@ -259,9 +256,7 @@ class CUTModule(GanModule):
                     mesh = periodic_artefact_loss(fake_b, real_a)
                     g_loss = g_loss + self.artefact_weight * mesh
                 if self._anchor is not None:
-                    with torch.no_grad():
-                        start = self._anchor.to(source.device)(source)
-                    anchor = anchor_loss(fake_b, start, self.anchor_blur)
+                    anchor = self._anchor(fake_b, source)
                     g_loss = g_loss + self.anchor_weight * anchor
             step.backward(g_loss, "generator")
         finally:
