@@ -198,9 +198,11 @@ def anchor_loss(images: Tensor, anchors: Tensor, blur: float = ANCHOR_BLUR) -> T
 class AnchorLoss:
     """``anchor_loss`` against a frozen copy of a generator as a fine-tune starts (the
     ``--anchor-weight`` of style and generate training): called with what the generator
-    made and its inputs, it runs the copy on the same inputs. The copy is never trained or
-    saved, and runs in whatever mode the generator does, so a batch-norm generator and its
-    start normalise a batch alike."""
+    made and its inputs, it runs the copy on the same inputs. The copy is never trained and
+    runs in whatever mode the generator does, so a batch-norm generator and its start
+    normalise a batch alike. Its weights go into the training checkpoints
+    (``state_dict``), so a resumed run is held to the start it began with, even where the
+    ``--init`` model it names has changed since (a shipped model updated)."""
 
     def __init__(self, generator: torch.nn.Module, blur: float = ANCHOR_BLUR):
         self.start = deepcopy(generator).requires_grad_(False)
@@ -210,6 +212,12 @@ class AnchorLoss:
         with torch.no_grad():
             target = self.start.to(inputs.device)(inputs)
         return anchor_loss(generated, target, self.blur)
+
+    def state_dict(self) -> dict[str, Tensor]:
+        return {name: value.detach().cpu() for name, value in self.start.state_dict().items()}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        self.start.load_state_dict(state)
 
 
 def reconstruction_loss(output: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:

@@ -29,6 +29,7 @@ from artgan import store
 from artgan.cli import task_command
 from artgan.errors import ArtganError, UnknownNameError
 from artgan.nn.blocks import BlurDownConv, BlurUpsample
+from artgan.train import checkpoint
 
 
 def _paintings(folder: Path, count: int) -> Path:
@@ -371,6 +372,15 @@ def test_anchor_weight_ties_a_fine_tune_to_its_start(model, tmp_path):
     assert logged and logged[0] < 1e-6
     card = store.load_model(out, "generate").info.card
     assert card["anchor_weight"] == 5 and card["anchor_blur"] == 0
+    # the start is kept in the checkpoint: resumed with another --init, the run stays held
+    # to the model it began from
+    start = _weights(model)
+    saved = checkpoint.load(tmp_path / "run" / "checkpoints")["module"]["anchor"]
+    assert all(torch.equal(saved[name].float(), value) for name, value in start.items())
+    _train(*common, "--init", str(out), "--name", "tied", "--steps", "2", "--anchor-weight",
+           "5", "--out", str(out), "--run-dir", str(tmp_path / "run"), "--resume")
+    saved = checkpoint.load(tmp_path / "run" / "checkpoints")["module"]["anchor"]
+    assert all(torch.equal(saved[name].float(), value) for name, value in start.items())
     with pytest.raises(ArtganError, match="--anchor-weight needs --init"):
         _train(*common, "--name", "loose", "--size", "32", "--steps", "1",
                "--anchor-weight", "5", "--run-dir", str(tmp_path / "run2"))

@@ -24,6 +24,7 @@ from artgan import store
 from artgan.cli import task_command
 from artgan.errors import ArtganError
 from artgan.nn.blocks import ResnetGenerator
+from artgan.train import checkpoint
 
 
 def test_encoder_layers_are_the_picture_stem_downsamplings_and_middle_block():
@@ -193,6 +194,10 @@ def test_anchor_weight_ties_a_cut_fine_tune_to_its_start(tmp_path):
     assert anchors[-1] > 0  # and the next one has moved from it
     card = store.load_model(tmp_path / "x.safetensors", "style-transfer").info.card
     assert card["anchor_weight"] == 5.0 and card["anchor_blur"] == 1.5
+    kept = checkpoint.load(tmp_path / "run" / "checkpoints")["module"]["anchor"]
+    initial = store.load_model(start, "style-transfer").network.state_dict()
+    assert all(torch.equal(value, initial[f"a2b.{name}"])
+               for name, value in kept.items())  # the start, for a resume to go on from
     for settings in ({"method": "cut"}, {"method": "cyclegan", "init": str(start)}):
         with pytest.raises(ArtganError, match="--anchor-weight needs --init"):
             TASK.train(name="y", anchor_weight=1.0, steps=1, run_dir=tmp_path / "run2",

@@ -138,6 +138,13 @@ class FastGANModule(GanModule):
             "g_loss": g_loss.detach(),
         }
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"anchor": self._anchor.state_dict()} if self._anchor is not None else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self._anchor is not None and "anchor" in state:  # the start this run began with
+            self._anchor.load_state_dict(state["anchor"])
+
     def fixed_inputs(self, batch: Tensor) -> Tensor:
         return latents(GRID, 0, self.config["latent_dim"]).to(batch.device)
 

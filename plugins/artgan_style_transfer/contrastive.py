@@ -284,6 +284,13 @@ class CUTModule(GanModule):
     def validate(self, networks: dict[str, nn.Module]) -> float | None:
         return None if self.validation is None else self.validation(networks["a2b"])
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"anchor": self._anchor.state_dict()} if self._anchor is not None else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self._anchor is not None and "anchor" in state:  # the start this run began with
+            self._anchor.load_state_dict(state["anchor"])
+
     def fixed_inputs(self, batch: Sequence[Tensor]) -> list[Tensor]:
         return [images[:4] for images in batch]
 
