@@ -267,6 +267,9 @@ def test_only_cells_holding_doubtful_pixels_are_looked_at_again():
     [(_, logits)] = list(tiled_logits(detector, doubtful))
     assert len(calls) == 2  # the tile, then its doubtful cell's views at once
     assert torch.allclose(logits[0, 300:310, 300:310], torch.tensor(2.0))  # seen alike in each
+    calls.clear()
+    list(tiled_logits(detector, doubtful, looks=False))
+    assert len(calls) == 1  # the opacity of a given mask: no second looks
 
 
 def test_neighbouring_doubtful_cells_are_looked_at_as_one_rectangle_around_their_doubt():
@@ -342,8 +345,11 @@ def test_damage_too_wide_for_the_detector_is_found_on_a_shrunk_level():
 def test_the_opaque_part_of_a_mask_reaches_the_rim_of_a_loss_but_never_leaves_the_mask():
     """Rows 0-1 hide the picture; the mask holds every row: the opaque part grows
     OPAQUE_GROW rows into the rest of the mask (a loss's half-covered rim) and no further
-    (opaque on less than LOSS_SHARE of it, the mask is no loss as a whole)."""
-    restorer = restorer_with(RedDetector())
+    (opaque on less than LOSS_SHARE of it, the mask is no loss as a whole). A given mask
+    says what is damaged, so the detector takes no second look: one call."""
+    detector, calls = RedDetector(), []
+    detector.register_forward_hook(lambda *_: calls.append(1))
+    restorer = restorer_with(detector)
     image = picture_with_marks(0.1)
     image[1, :2] = 250
     mask = torch.zeros(96, 96, dtype=torch.bool)
@@ -352,6 +358,7 @@ def test_the_opaque_part_of_a_mask_reaches_the_rim_of_a_loss_but_never_leaves_th
     assert opaque[:2 + OPAQUE_GROW, 20:60].all() and not opaque[2 + OPAQUE_GROW:].any()
     assert not (opaque & ~mask).any()
     assert (2 + OPAQUE_GROW) / 96 < LOSS_SHARE
+    assert len(calls) == 1
 
 
 def test_a_loss_is_opaque_to_its_middle_where_the_detector_sees_only_its_rim():

@@ -121,17 +121,18 @@ def detect_maps(
     margin: int = 48,
     sure: float = SURE,
     within: Tensor | None = None,
+    looks: bool = True,
 ) -> Maps:
     """The detector's ``Maps`` of a (3, H, W) picture (uint8, or float in [0, 1]), made
     tile by tile at every scale of its pyramid (``pyramid_logits``); ``sure`` is the
     probability of the sure map. With ``within`` ((H, W) bool), only the tiles needed for
     its pixels are run, and only its pixels are as without it (the others are not
-    meaningful)."""
+    meaningful). ``looks``: whether doubtful pixels get a second look (``second_look``)."""
     _, height, width = image.shape
     maps = Maps(*(torch.zeros(height, width, dtype=torch.bool) for _ in Maps._fields))
     limit, sure = _limit(threshold), _limit(max(threshold, sure))
     certain = _limit(CERTAIN)
-    for (rows, cols), core in pyramid_logits(detector, image, tile, margin, within):
+    for (rows, cols), core in pyramid_logits(detector, image, tile, margin, within, looks):
         maps.damage[rows, cols] = core[0] > limit
         maps.sure[rows, cols] = core[0] > sure
         maps.certain[rows, cols] = core[0] > certain
@@ -175,7 +176,7 @@ def shrink(image: Tensor, factor: int, band: int = 256) -> Tensor:
 
 
 def pyramid_logits(detector: DamageDetector, image: Tensor, tile: int = 1024,
-                   margin: int = 48, within: Tensor | None = None,
+                   margin: int = 48, within: Tensor | None = None, looks: bool = True,
                    ) -> Iterator[tuple[tuple[slice, slice], Tensor]]:
     """``tiled_logits`` of a picture, where each pixel takes the logits of whichever level
     of its pyramid is surest of damage there (``pyramid_factors``).
@@ -204,10 +205,10 @@ def pyramid_logits(detector: DamageDetector, image: Tensor, tile: int = 1024,
             needed = dilate(covered, 1)  # and their neighbours, which enlarging reads
         # a part no tile ran never wins the comparison below
         logits = torch.full((getattr(detector, "outputs", 1), *small.shape[-2:]), _UNSEEN)
-        for where, core in tiled_logits(detector, small, tile, margin, needed):
+        for where, core in tiled_logits(detector, small, tile, margin, needed, looks):
             logits[:, where[0], where[1]] = core
         levels.append((factor, logits))
-    for where, core in tiled_logits(detector, image, tile, margin, within):
+    for where, core in tiled_logits(detector, image, tile, margin, within, looks):
         for factor, logits in levels:
             coarse = _enlarged(logits, where, factor)
             core = torch.where(coarse[:1] > core[:1], coarse, core)
@@ -237,7 +238,7 @@ def _enlarged(logits: Tensor, where: tuple[slice, slice], factor: int) -> Tensor
 
 @torch.inference_mode()
 def tiled_logits(detector: DamageDetector, image: Tensor, tile: int = 1024,
-                 margin: int = 48, within: Tensor | None = None,
+                 margin: int = 48, within: Tensor | None = None, looks: bool = True,
                  ) -> Iterator[tuple[tuple[slice, slice], Tensor]]:
     """``((rows, cols), logits)`` of each tile of a (3, H, W) picture, logits (C, h, w)
     float on the CPU.
@@ -246,8 +247,8 @@ def tiled_logits(detector: DamageDetector, image: Tensor, tile: int = 1024,
     (reflected at the picture's border) so no core sees a tile edge (``artgan.tiles.run_cored``:
     cores, not blended tiles, so each pixel is judged once); only one tile is in float at a
     time, so memory does not grow with the scan. Where a tile holds doubtful pixels, the
-    detector takes a second look (``second_look``). With ``within`` ((H, W) bool), only
-    the tiles holding one of its pixels are run.
+    detector takes a second look (``second_look``), unless ``looks`` is false. With
+    ``within`` ((H, W) bool), only the tiles holding one of its pixels are run.
     """
     device = next(detector.parameters()).device
     dtype = autocast_dtype(device)
@@ -260,7 +261,8 @@ def tiled_logits(detector: DamageDetector, image: Tensor, tile: int = 1024,
     for where, core in run_cored(logits, image, tile, margin, detector.multiple, device,
                                  within):
         core = core.float().cpu()
-        second_look(logits, image, where, core, margin, detector.multiple, device)
+        if looks:
+            second_look(logits, image, where, core, margin, detector.multiple, device)
         yield where, core
 
 

@@ -207,12 +207,16 @@ class Restorer:
         """The pixels of a given ``mask`` that hide the picture, by the detector's opacity
         output grown by ``OPAQUE_GROW`` within the mask and its losses whole
         (``_opaque_within``); none for a detector without opacity. The detector runs only
-        on the tiles the mask needs."""
+        on the tiles the mask needs, and without second looks: they settle whether a
+        doubtful pixel is damaged, which a given mask already says (on the held-out
+        pictures, with the true mask, the opaque pixels agree on 99.97-100 %, PSNR inside
+        the mask within 0.08 dB; ``bench_restore.py``'s ``--mask`` scan, one thread: 7.1 ->
+        4.6 s)."""
         detector = self.networks["detector"] if "detector" in self.networks else None
         if getattr(detector, "outputs", 1) < 2 or not bool(mask.any()):
             return torch.zeros_like(mask)
         _check_size(image)
-        hides = detect_maps(detector, image, self.threshold, within=mask).hides & mask
+        hides = detect_maps(detector, image, self.threshold, within=mask, looks=False).hides & mask
         return _opaque_within(hides, mask, OPAQUE_GROW)
 
     def prepare_mask(self, mask: Tensor, image: Tensor) -> Tensor:
