@@ -208,10 +208,9 @@ class Restorer:
         output grown by ``OPAQUE_GROW`` within the mask and its losses whole
         (``_opaque_within``); none for a detector without opacity. The detector runs only
         on the tiles the mask needs, and without second looks: they settle whether a
-        doubtful pixel is damaged, which a given mask already says (on the held-out
-        pictures, with the true mask, the opaque pixels agree on 99.97-100 %, PSNR inside
-        the mask within 0.08 dB; ``bench_restore.py``'s ``--mask`` scan, one thread: 7.1 ->
-        4.6 s)."""
+        doubtful pixel is damaged, which a given mask already says (``quality_restore.py``,
+        the true mask: PSNR inside it within 0.14 dB of the looks', most figures within
+        0.04 dB; ``bench_restore.py``'s ``--mask`` scan, one thread: 7.1 -> 4.6 s)."""
         detector = self.networks["detector"] if "detector" in self.networks else None
         if getattr(detector, "outputs", 1) < 2 or not bool(mask.any()):
             return torch.zeros_like(mask)
