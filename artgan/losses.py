@@ -214,7 +214,7 @@ class AnchorLoss:
         return anchor_loss(generated, target, self.blur)
 
     def state_dict(self) -> dict[str, Tensor]:
-        return {name: value.detach().cpu() for name, value in self.start.state_dict().items()}
+        return dict(self.start.state_dict())  # the checkpoint copies them to the CPU
 
     def load_state_dict(self, state: dict[str, Tensor]) -> None:
         self.start.load_state_dict(state)
