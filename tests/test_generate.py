@@ -17,6 +17,7 @@ from artgan_generate.model import (
     SIZES,
     FastGANDiscriminator,
     FastGANGenerator,
+    NoiseInjection,
     quarter_of,
     standing_stats,
 )
@@ -164,6 +165,46 @@ def test_antialiased_fastgan_has_the_plain_weights_and_blurs_every_downsampling(
     assert strided and all(isinstance(m, BlurDownConv) for m in strided)
 
 
+def test_noise_varies_training_pictures_and_is_fixed_when_sampling():
+    generator = FastGANGenerator(32, 4, noise=True)
+    injections = [m for m in generator.modules() if isinstance(m, NoiseInjection)]
+    assert len(injections) == 4  # two per double block: 8 and 32 px
+    assert all(m.weight.item() == 0 for m in injections)  # FastGAN's start: no noise yet
+    for m in injections:
+        m.weight.data.fill_(1.0)
+    z = torch.randn(2, 256)
+    torch.manual_seed(0)
+    trained = generator.train()(z)
+    assert not torch.equal(trained, generator(z))  # fresh noise on every call
+    standing_stats(generator, batches=1, batch_size=8)
+    assert torch.equal(generator(z), generator(z))  # eval: the stored noise picture
+    assert torch.allclose(generator(z[:1]), generator(z)[:1], atol=1e-5)  # no batch effect
+    assert [m.fixed.shape[-1] for m in injections] == [8, 8, 32, 32]  # saved with the model
+
+
+def test_noisy_training_writes_a_model_that_samples_alike_on_every_backend(tmp_path):
+    data = _paintings(tmp_path / "data", 6)
+    out = tmp_path / "noisy.safetensors"
+    _train("--data", str(data), "--name", "noisy", "--size", "32", "--width", "4",
+           "--batch-size", "4", "--steps", "2", "--noise", "--out", str(out),
+           "--run-dir", str(tmp_path / "run"), "--device", "cpu", "--precision", "fp32")
+    loaded = store.load_model(out, "generate")
+    assert loaded.config == {"size": 32, "width": 4, "latent_dim": 256, "noise": True}
+    assert loaded.info.card["noise"] is True
+    weights = [m.weight.item() for m in loaded.network.modules()
+               if isinstance(m, NoiseInjection)]
+    assert len(weights) == 4 and any(w != 0 for w in weights)  # learnt in two steps
+    z = latents(3, 7, 256)
+    ours = GeneratorPipeline(loaded.network, "cpu").process(z)
+    assert torch.equal(ours, GeneratorPipeline(loaded.network, "cpu").process(z))
+    pytest.importorskip("openvino")
+    theirs = GeneratorPipeline(loaded.network, "cpu", backend="openvino").process(z)
+    assert (ours - theirs).abs().mean() < 0.5 / 255 and (ours - theirs).abs().max() < 4 / 255
+    with pytest.raises(ArtganError, match="--noise False: --init .* has noise True"):
+        _train("--data", str(data), "--name", "quiet", "--init", str(out), "--no-noise",
+               "--batch-size", "2", "--steps", "1", "--run-dir", str(tmp_path / "run2"))
+
+
 def test_artefact_weight_trains_against_the_mesh_score_at_64_px_and_more(tmp_path):
     data = _paintings(tmp_path / "data", 4)
     out = tmp_path / "plain.safetensors"
@@ -220,19 +261,23 @@ def test_a_fine_tune_resumes_with_its_init_given_again(model, tmp_path):
 
 def test_the_shape_is_the_defaults_the_options_or_the_init_models(model):
     def start(**given):
-        options = {"size": None, "width": None, "antialias": None, "init": None, **given}
+        options = {"size": None, "width": None, "antialias": None, "noise": None, "init": None,
+                   **given}
         return generate_task._starting_point(options)
 
-    assert start() == ({"size": 128, "width": 32, "latent_dim": 256, "antialias": False}, None)
-    assert start(size="64", width=8, antialias=True)[0] == \
-        {"size": 64, "width": 8, "latent_dim": 256, "antialias": True}
+    plain = {"antialias": False, "noise": False}
+    assert start() == ({"size": 128, "width": 32, "latent_dim": 256, **plain}, None)
+    assert start(size="64", width=8, antialias=True, noise=True)[0] == \
+        {"size": 64, "width": 8, "latent_dim": 256, "antialias": True, "noise": True}
     shape, weights = start(init=str(model))
-    assert shape == {"size": 32, "width": 4, "latent_dim": 256, "antialias": False}
+    assert shape == {"size": 32, "width": 4, "latent_dim": 256, **plain}
     assert weights.keys() == store.load_model(model, "generate").network.state_dict().keys()
     assert start(init=str(model), antialias=True)[0]["antialias"] is True  # no weights
     assert start(init=str(model), size="32", width=4)[0]["size"] == 32  # given and equal
     with pytest.raises(ArtganError, match="--size 64: --init .* has size 32; leave --size out"):
         start(init=str(model), size="64")
+    with pytest.raises(ArtganError, match="--noise True: --init .* has noise False"):
+        start(init=str(model), noise=True)  # noise has weights: it is part of the shape
 
 
 def test_training_with_fewer_pictures_than_the_batch_fails(tmp_path):

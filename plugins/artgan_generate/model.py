@@ -13,10 +13,11 @@ about an hour of laptop CPU at 64-128 px. Two ideas carry it, both kept here:
   paintings instead of memorising a few tells, which is what makes it overfit on tiny sets.
 
 Simplifications against the paper, each to keep sampling deterministic and the code small:
-no per-pixel noise injection (the latent is the only randomness, so a seed fully decides an
-image); no spectral norm in G (it only regularises D's Lipschitz constant that matters);
-no second, low-resolution discriminator branch; and L1 instead of LPIPS for reconstruction
-(LPIPS needs pretrained weights that artgan never downloads).
+per-pixel noise injection is optional (``noise``) and, when sampling, reads one fixed noise
+picture stored with the weights, so a seed still fully decides an image; no spectral norm
+in G (it only regularises D's Lipschitz constant that matters); no second, low-resolution
+discriminator branch; and L1 instead of LPIPS for reconstruction (LPIPS needs pretrained
+weights that artgan never downloads).
 """
 
 from __future__ import annotations
@@ -69,19 +70,50 @@ class SkipExcitation(nn.Module):
         return high * self.gate(low)
 
 
-def _up(c_in: int, c_out: int, double: bool, antialias: bool = False) -> nn.Sequential:
+class NoiseInjection(nn.Module):
+    """Adds one Gaussian noise picture to every channel, times a learnt weight (0 at first).
+
+    FastGAN's (and StyleGAN's) source of fine detail: texture drawn from noise needs no
+    pattern tied to the position within an upsampled block, which is what a grid of dashes
+    is. Training draws fresh noise for each picture; sampling (eval mode) reads ``fixed``, a
+    noise picture drawn once from a seed and saved with the weights, so a seed still decides
+    an image and the exported network needs no noise input (StyleGAN2's "const" noise). The
+    weight starts at 0, as in FastGAN: G learns how much noise each layer wants.
+    """
+
+    def __init__(self, resolution: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1))
+        source = torch.Generator(device="cpu").manual_seed(resolution)
+        self.register_buffer("fixed", torch.randn(1, 1, resolution, resolution,
+                                                  generator=source))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training:
+            noise = torch.randn(x.shape[0], 1, *x.shape[2:], device=x.device, dtype=x.dtype)
+        else:
+            noise = self.fixed.to(x.dtype)
+        return x + self.weight.to(x.dtype) * noise
+
+
+def _up(c_in: int, c_out: int, double: bool, resolution: int, antialias: bool = False,
+        noise: bool = False) -> nn.Sequential:
     """Nearest 2x upsampling then conv-BN-GLU (twice when ``double``: FastGAN's UpBlockComp).
 
     GLU halves the channels, so each conv makes ``2 * c_out``; it gates features the way
     the paper found steadier than ReLU at tiny batch sizes. With ``antialias`` the upsampled
     features are blurred (``artgan.nn.blocks.blur``) before the conv sees them: nearest
-    upsampling leaves 2x2 blocks, whose edges the conv can turn into a grid of dashes.
+    upsampling leaves 2x2 blocks, whose edges the conv can turn into a grid of dashes. With
+    ``noise`` a double block adds ``NoiseInjection`` after each conv, as FastGAN's does.
     """
     layers: list[nn.Module] = [BlurUpsample() if antialias
                                else nn.Upsample(scale_factor=2, mode="nearest")]
     convs = [(c_in, c_out), (c_out, c_out)] if double else [(c_in, c_out)]
     for a, b in convs:
-        layers += [nn.Conv2d(a, 2 * b, 3, padding=1, bias=False), nn.BatchNorm2d(2 * b), nn.GLU(1)]
+        layers.append(nn.Conv2d(a, 2 * b, 3, padding=1, bias=False))
+        if noise and double:
+            layers.append(NoiseInjection(resolution))
+        layers += [nn.BatchNorm2d(2 * b), nn.GLU(1)]
     return nn.Sequential(*layers)
 
 
@@ -91,11 +123,11 @@ class FastGANGenerator(nn.Module):
     SLE connects 4->64, 8->128 and 16->256 px (each target at 16x its source), as far as
     ``size`` reaches. Sample in eval mode after ``standing_stats`` so each image depends only
     on its own latent, not on the rest of the batch. ``antialias`` blurs after every
-    upsampling (no new weights).
+    upsampling (no new weights); ``noise`` adds ``NoiseInjection`` to the double blocks.
     """
 
     def __init__(self, size: int = 128, width: int = 32, latent_dim: int = 256,
-                 antialias: bool = False):
+                 antialias: bool = False, noise: bool = False):
         super().__init__()
         check_size(size)
         self.size = size
@@ -111,7 +143,7 @@ class FastGANGenerator(nn.Module):
         for res in _resolutions(size)[1:]:
             double = int(math.log2(res)) % 2 == 1  # 8, 32, 128: as in the paper
             self.ups[str(res)] = _up(channels(width, res // 2), channels(width, res), double,
-                                     antialias)
+                                     res, antialias, noise)
         self.excite = nn.ModuleDict({
             str(res): SkipExcitation(channels(width, res // 16), channels(width, res))
             for res in _resolutions(size) if res >= 64

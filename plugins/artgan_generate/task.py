@@ -96,6 +96,11 @@ class GenerateTask(Task):
                               "dashes in the pictures; adds no weights, so an --init model "
                               "without it can be fine-tuned with it (default: as the --init "
                               "model has it, else off)."),
+            click.Option(["--noise/--no-noise"], default=None,
+                         help="Add learnt per-pixel noise in the generator (FastGAN's noise "
+                              "injection), a source of fine texture; sampling reads one fixed "
+                              "noise picture saved with the model, so a seed still fixes a "
+                              "picture (default: as the --init model has it, else off)."),
             click.Option(["--init"], metavar="MODEL",
                          help="Start the generator from this generate model (name or file) "
                               "instead of from scratch, against a new discriminator (see "
@@ -186,7 +191,7 @@ class GenerateTask(Task):
         return train_generator(
             options["data"], run.out, run.config, size=shape["size"], width=shape["width"],
             latent_dim=shape["latent_dim"], batch_size=options["batch_size"], lr=options["lr"],
-            workers=options["workers"], antialias=shape["antialias"],
+            workers=options["workers"], antialias=shape["antialias"], noise=shape["noise"],
             artefact_weight=options["artefact_weight"],
             init=init, init_name=options["init"], d_warmup=options["d_warmup"],
             anchor_weight=options["anchor_weight"], anchor_blur=options["anchor_blur"],
@@ -194,22 +199,25 @@ class GenerateTask(Task):
 
 
 def _starting_point(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Tensor] | None]:
-    """The generator's shape (size, width, latent_dim, antialias) and, with ``--init``, the
-    weights to start from. A shape option given must match the --init model's; --antialias
-    may differ, as the blur has no weights."""
+    """The generator's shape (size, width, latent_dim, antialias, noise) and, with ``--init``,
+    the weights to start from. A shape option given must match the --init model's;
+    --antialias may differ, as the blur has no weights."""
     given = {"size": None if options["size"] is None else int(options["size"]),
-             "width": options["width"]}
+             "width": options["width"], "noise": options["noise"]}
     if not options["init"]:
         chosen = {key: value for key, value in given.items() if value is not None}
-        return {**DEFAULT_SHAPE, **chosen, "antialias": bool(options["antialias"])}, None
+        return {**DEFAULT_SHAPE, "noise": False, **chosen,
+                "antialias": bool(options["antialias"])}, None
     start = store.load_model(options["init"], GenerateTask.name)
     for key, value in given.items():
-        if value is not None and value != start.config.get(key):
+        have = start.config.get(key, False)  # older models' configs have no "noise": False
+        if value is not None and value != have:
             raise ArtganError(f"--{key} {value}: --init {options['init']} has {key} "
-                              f"{start.config.get(key)}; leave --{key} out")
+                              f"{have}; leave --{key} out")
     antialias = options["antialias"]
     if antialias is None:
         antialias = bool(start.config.get("antialias"))
     shape = {"size": start.config["size"], "width": start.config["width"],
-             "latent_dim": start.config["latent_dim"], "antialias": antialias}
+             "latent_dim": start.config["latent_dim"], "antialias": antialias,
+             "noise": bool(start.config.get("noise"))}
     return shape, start.network.state_dict()

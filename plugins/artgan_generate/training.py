@@ -53,6 +53,7 @@ class FastGANModule(GanModule):
         loss: str = "hinge",
         reconstruction_weight: float = 1.0,
         antialias: bool = False,
+        noise: bool = False,
         artefact_weight: float = 0.0,
         init: dict[str, Tensor] | None = None,
         d_warmup: int = 0,
@@ -62,6 +63,8 @@ class FastGANModule(GanModule):
         self.config = {"size": size, "width": width, "latent_dim": latent_dim}
         if antialias:  # older models' configs have no such key: they are not anti-aliased
             self.config["antialias"] = True
+        if noise:  # nor have they noise
+            self.config["noise"] = True
         self.lr = lr
         self.loss = LOSSES.get(loss)
         self.reconstruction_weight = reconstruction_weight
@@ -86,7 +89,8 @@ class FastGANModule(GanModule):
 
     def shape_options(self) -> dict[str, Any]:
         return {"--size": self.config["size"], "--width": self.config["width"],
-                "--antialias": self.config.get("antialias", False)}
+                "--antialias": self.config.get("antialias", False),
+                "--noise": self.config.get("noise", False)}
 
     def optimizers(self, networks: dict[str, nn.Module]) -> dict[str, torch.optim.Optimizer]:
         # beta1 = 0.5 as in DCGAN and FastGAN: momentum lags a moving adversarial target.
@@ -162,15 +166,16 @@ class FastGANModule(GanModule):
 def train_generator(
     data: str, out: Path, config: TrainConfig, *, size: int, width: int,
     latent_dim: int = 256, batch_size: int = 16, lr: float = 2e-4, workers: int = 0,
-    antialias: bool = False, artefact_weight: float = 0.0,
+    antialias: bool = False, noise: bool = False, artefact_weight: float = 0.0,
     init: dict[str, Tensor] | None = None, init_name: str | None = None, d_warmup: int = 0,
     anchor_weight: float = 0.0, anchor_blur: float = ANCHOR_BLUR,
 ) -> Path:
     """Train a FastGAN on the pictures in ``data`` and export its EMA generator to ``out``;
-    ``antialias`` blurs after G's upsamplings and before D's strided convolutions,
-    ``artefact_weight`` weighs ``losses.periodic_artefact_loss`` in G's loss. ``init`` (the
-    weights of the model ``init_name``) starts G, against a new D that trains alone for the
-    first ``d_warmup`` steps, held near its start by ``anchor_weight`` (``anchor_loss``)."""
+    ``antialias`` blurs after G's upsamplings and before D's strided convolutions, ``noise``
+    adds per-pixel noise to G's double blocks (``model.NoiseInjection``), ``artefact_weight``
+    weighs ``losses.periodic_artefact_loss`` in G's loss. ``init`` (the weights of the model
+    ``init_name``) starts G, against a new D that trains alone for the first ``d_warmup``
+    steps, held near its start by ``anchor_weight`` (``anchor_loss``)."""
     if anchor_weight and init is None:
         raise ArtganError("--anchor-weight needs --init")
     if artefact_weight and size < metrics.ARTEFACT_TILE:
@@ -184,7 +189,7 @@ def train_generator(
         )
 
     loader = resumable_loader(dataset, batch_size, config, workers)
-    module = FastGANModule(size, width, latent_dim, lr=lr, antialias=antialias,
+    module = FastGANModule(size, width, latent_dim, lr=lr, antialias=antialias, noise=noise,
                            artefact_weight=artefact_weight, init=init, d_warmup=d_warmup,
                            anchor_weight=anchor_weight, anchor_blur=anchor_blur)
     trainer = Trainer(module, loader, config)
@@ -197,6 +202,7 @@ def train_generator(
         "size": size,
         "width": width,
         "antialias": antialias,
+        "noise": noise,
         "artefact_weight": artefact_weight,
         "init": init_name,
         "d_warmup": d_warmup,
