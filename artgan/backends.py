@@ -58,7 +58,7 @@ if TYPE_CHECKING:  # torch is imported where a network is converted or run from 
     from artgan.infer import Stats
 
 MISSING_EXTRA = 'the openvino backend needs the openvino extra: pip install "artgan[openvino]"'
-CONVERSION = 4  # raised whenever artgan's networks convert differently: a new cache entry
+CONVERSION = 5  # raised whenever artgan's networks convert differently: a new cache entry
 # OpenVINO runs a style picture of up to 4 tiles' area in one pass, with no statistics pass:
 # 2048x2048 at the default tile, whose process peaks at 1.4 GB, under the 1.5 GB that the
 # torch path keeps to at any size (OpenVINO needs about half torch's memory per pixel)

@@ -20,7 +20,13 @@ from artgan.cli import task_command
 from artgan.convert import tensor_to_pil
 from artgan.data import holdout_split
 from artgan.errors import ArtganError, UnknownNameError
-from artgan.nn.blocks import HistoryPool, NearestUpConv, PatchDiscriminator, ResnetGenerator
+from artgan.nn.blocks import (
+    HistoryPool,
+    NarrowOutputConv,
+    NearestUpConv,
+    PatchDiscriminator,
+    ResnetGenerator,
+)
 
 TINY = {"width": 4, "n_blocks": 1, "n_down": 2, "upsample": "nearest"}
 
@@ -221,6 +227,23 @@ def test_nearest_up_conv_equals_upsample_pad_conv():
                           strict=True):
         assert torch.allclose(grad, want, rtol=1e-4, atol=1e-4)
     assert layer(torch.randn(1, 5, 1, 3)).shape == (1, 3, 2, 6)
+
+
+@pytest.mark.parametrize("options", [{}, {"padding": 3}, {"padding": (1, 2)},
+                                     {"padding": 3, "padding_mode": "reflect"}])
+def test_narrow_output_conv_exports_split_by_rows_to_the_same_result(options):
+    torch.manual_seed(0)
+    kernel = (3, 5) if options.get("padding") == (1, 2) else 7
+    layer = NarrowOutputConv(6, 3, kernel, **options)
+    x = torch.randn(2, 6, 19, 16)
+    plain = F.conv2d(F.pad(x, layer._reversed_padding_repeated_twice, mode="reflect"),
+                     layer.weight, layer.bias) if options.get("padding_mode") == "reflect" \
+        else F.conv2d(x, layer.weight, layer.bias, padding=layer.padding)
+    assert torch.allclose(layer(x), plain, atol=1e-5)
+    assert torch.allclose(layer.by_rows(x), plain, atol=1e-5)
+    traced = torch.jit.trace(layer, x)  # tracing is exporting: two convolutions, one grouped
+    assert str(traced.graph).count("aten::_convolution") == 2
+    assert torch.allclose(traced(x), plain, atol=1e-5)
 
 
 def test_networks_shapes():

@@ -161,6 +161,40 @@ class NearestUpConv(nn.Conv2d):
         return out if self.bias is None else out + self.bias[:, None, None]
 
 
+class NarrowOutputConv(nn.Conv2d):
+    """A convolution to a few channels (a network's last, to a picture's three), with a
+    plain ``nn.Conv2d``'s weights and result, exported in a form OpenVINO runs twice as fast.
+
+    OpenVINO's CPU convolutions compute output channels in blocks of 16, so a 7x7 kernel to
+    3 channels costs what one to 16 does. While exporting (``exporting``) the convolution is
+    split by kernel rows: a 1 x k convolution gives one channel per output channel and row
+    (3 x 7 = 21, which fill the blocks), and a k x 1 convolution, one group per output
+    channel, adds each row's sums at its offset. The same products, added in another order
+    (the style generator's last layer at 1024 px, OpenVINO bf16 on one thread of an AMD
+    EPYC: 0.28 -> 0.14 s, the generator's mean difference from fp32 torch 0.17 -> 0.19/255).
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if exporting() and self.groups == 1 and self.stride == (1, 1) and \
+                self.dilation == (1, 1) and isinstance(self.padding, tuple):
+            return self.by_rows(x)
+        return super().forward(x)
+
+    def by_rows(self, x: Tensor) -> Tensor:
+        """The convolution as a 1 x k one to (output channel, kernel row) and a k x 1 sum."""
+        out, _, rows, _ = self.weight.shape
+        pad_h, pad_w = self.padding
+        if self.padding_mode != "zeros":
+            x = F.pad(x, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+            pad_h = pad_w = 0
+        by_row = self.weight.transpose(1, 2).reshape(out * rows, -1, 1, self.weight.shape[-1])
+        partial = F.conv2d(x, by_row, padding=(pad_h, pad_w))
+        # channel (o, u) of ``partial`` is row u of output o, added in at row offset u
+        adder = torch.eye(rows, dtype=x.dtype, device=x.device).view(rows, 1, rows, 1)
+        return F.conv2d(partial, adder.repeat(out, 1, 1, 1).view(out, rows, rows, 1),
+                        self.bias, groups=out)
+
+
 def _upsample(c_in: int, c_out: int, mode: str, antialias: bool = False) -> list[nn.Module]:
     """2x upsampling, instance norm, ReLU; "nearest" is nearest-neighbour + 3x3 convolution,
     which cannot produce the checkerboard pattern of (uneven-overlap) transposed convolutions
@@ -203,7 +237,7 @@ class ResnetGenerator(nn.Module):
         for _ in range(n_down):
             layers += _upsample(c, c // 2, upsample, antialias)
             c //= 2
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(c, channels, 7)]
+        layers += [nn.ReflectionPad2d(3), NarrowOutputConv(c, channels, 7)]
         self.net = nn.Sequential(*layers)
 
     @property

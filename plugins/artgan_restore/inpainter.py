@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from artgan.nn.blocks import NearestUpConv, exporting
+from artgan.nn.blocks import NarrowOutputConv, NearestUpConv, exporting
 from artgan_restore import spectral
 from artgan_restore.fill import smooth_fill
 
@@ -198,7 +198,7 @@ class Inpainter(nn.Module):
                     nn.ReLU(inplace=True)]
             c //= 2
         self.decoder = nn.Sequential(*ups)
-        self.head = nn.Conv2d(2 * c, 3, 7, padding=3, padding_mode="reflect")
+        self.head = NarrowOutputConv(2 * c, 3, 7, padding=3, padding_mode="reflect")
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
