@@ -7,8 +7,8 @@ logging and sample grids, and multi-process training under ``torchrun``.
 """
 
 from artgan.train.config import TrainConfig
-from artgan.train.module import GanModule
+from artgan.train.module import AnchoredModule, GanModule
 from artgan.train.step import StepContext
 from artgan.train.trainer import Trainer, TrainResult
 
-__all__ = ["GanModule", "StepContext", "TrainConfig", "TrainResult", "Trainer"]
+__all__ = ["AnchoredModule", "GanModule", "StepContext", "TrainConfig", "TrainResult", "Trainer"]

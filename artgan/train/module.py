@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from artgan.losses import ANCHOR_BLUR, AnchorLoss
+
 if TYPE_CHECKING:
     from artgan.train.step import StepContext
 
@@ -95,3 +97,31 @@ class GanModule:
         ``networks`` holds the EMA copies in place of the networks named in ``ema``.
         """
         raise NotImplementedError
+
+
+class AnchoredModule(GanModule):
+    """A ``GanModule`` whose generator can be held near the weights a fine-tune starts from
+    (``--anchor-weight``, ``losses.AnchorLoss``). ``networks`` hands the new generator to
+    ``hold``; the training step adds ``anchor_weight`` times ``anchored(...)`` to G's loss.
+    The start goes into the checkpoints, so a resumed run is held to the start it began with.
+    Subclasses set ``anchor_weight`` and ``anchor_blur`` in their ``__init__``."""
+
+    anchor_weight: float = 0.0
+    anchor_blur: float = ANCHOR_BLUR
+    _anchor: AnchorLoss | None = None
+
+    def hold(self, generator: nn.Module) -> None:
+        """With ``anchor_weight``, keep ``generator`` as it is now as the anchor's start."""
+        if self.anchor_weight:
+            self._anchor = AnchorLoss(generator, self.anchor_blur)
+
+    def anchored(self, generated: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor | None:
+        """The anchor loss of what the generator made from ``inputs`` (None: no anchor)."""
+        return None if self._anchor is None else self._anchor(generated, inputs)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"anchor": self._anchor.state_dict()} if self._anchor is not None else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self._anchor is not None and "anchor" in state:
+            self._anchor.load_state_dict(state["anchor"])

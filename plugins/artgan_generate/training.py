@@ -19,11 +19,10 @@ from artgan.data import ImageFolder
 from artgan.losses import (
     ANCHOR_BLUR,
     LOSSES,
-    AnchorLoss,
     periodic_artefact_loss,
     reconstruction_loss,
 )
-from artgan.train import GanModule, StepContext, TrainConfig, Trainer
+from artgan.train import AnchoredModule, StepContext, TrainConfig, Trainer
 from artgan.train.driver import resumable_loader
 
 from .model import ARCHITECTURE, FastGANDiscriminator, FastGANGenerator, quarter_of, standing_stats
@@ -39,7 +38,7 @@ def _fit(images: Tensor, size: int) -> Tensor:
     return F.interpolate(images, size=(size, size), mode="area")
 
 
-class FastGANModule(GanModule):
+class FastGANModule(AnchoredModule):
     """Hinge-loss FastGAN with a self-supervised discriminator and an EMA generator."""
 
     ema = ("generator",)
@@ -73,14 +72,12 @@ class FastGANModule(GanModule):
         self.d_warmup = d_warmup
         self.anchor_weight = anchor_weight
         self.anchor_blur = anchor_blur
-        self._anchor: AnchorLoss | None = None  # made by ``networks`` when anchor_weight is set
 
     def networks(self) -> dict[str, nn.Module]:
         generator = FastGANGenerator(**self.config)
         if self.init is not None:  # the blur has no weights: the keys match either way
             generator.load_state_dict(self.init)
-        if self.anchor_weight:
-            self._anchor = AnchorLoss(generator, self.anchor_blur)
+        self.hold(generator)
         return {
             "generator": generator,
             "discriminator": FastGANDiscriminator(self.config["size"], self.config["width"],
@@ -129,25 +126,18 @@ class FastGANModule(GanModule):
                 if self.artefact_weight:
                     mesh = periodic_artefact_loss(fake, batch)
                     g_loss = g_loss + self.artefact_weight * mesh
-                if self._anchor is not None:
-                    anchor = self._anchor(fake, z)
+                anchor = self.anchored(fake, z)
+                if anchor is not None:
                     g_loss = g_loss + self.anchor_weight * anchor
             step.backward(g_loss, "generator")
         finally:
             discriminator.requires_grad_(True)
         return {
             **({"artefacts": mesh.detach()} if self.artefact_weight else {}),
-            **({"anchor": anchor.detach()} if self._anchor is not None else {}),
+            **({"anchor": anchor.detach()} if anchor is not None else {}),
             **judged,
             "g_loss": g_loss.detach(),
         }
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"anchor": self._anchor.state_dict()} if self._anchor is not None else {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if self._anchor is not None and "anchor" in state:  # the start this run began with
-            self._anchor.load_state_dict(state["anchor"])
 
     def fixed_inputs(self, batch: Tensor) -> Tensor:
         return latents(GRID, 0, self.config["latent_dim"]).to(batch.device)

@@ -24,9 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from artgan.losses import ANCHOR_BLUR, LOSSES, AnchorLoss, periodic_artefact_loss
+from artgan.losses import ANCHOR_BLUR, LOSSES, periodic_artefact_loss
 from artgan.nn.blocks import PatchDiscriminator, ResidualBlock, ResnetGenerator
-from artgan.train import GanModule, StepContext
+from artgan.train import AnchoredModule, StepContext
 
 from .model import ARCHITECTURE, CUT_ARCHITECTURE, cut, cyclegan
 
@@ -124,7 +124,7 @@ def patch_nce(queries: Sequence[Tensor], keys: Sequence[Tensor],
     return torch.stack(losses).mean()
 
 
-class CUTModule(GanModule):
+class CUTModule(AnchoredModule):
     """One generator (photo -> painting), one PatchGAN discriminator, the projection heads;
     LSGAN by default, PatchNCE as the content term."""
 
@@ -162,7 +162,6 @@ class CUTModule(GanModule):
         self.artefact_weight = artefact_weight
         self.anchor_weight = anchor_weight
         self.anchor_blur = anchor_blur
-        self._anchor: AnchorLoss | None = None  # made by ``networks`` when anchor_weight is set
         self.d_warmup = d_warmup
         self.flip_equivariance = settings["flip_equivariance"]
         self.loss = LOSSES.get(loss)
@@ -186,8 +185,7 @@ class CUTModule(GanModule):
                                    if key.startswith("a2b.")})
         generator = model["a2b"]
         self.layers = encoder_layers(generator)
-        if self.anchor_weight:
-            self._anchor = AnchorLoss(generator, self.anchor_blur)
+        self.hold(generator)
         return {
             "a2b": generator,
             "d_b": PatchDiscriminator(**self.discriminator),
@@ -255,8 +253,8 @@ class CUTModule(GanModule):
                 if self.artefact_weight:
                     mesh = periodic_artefact_loss(fake_b, real_a)
                     g_loss = g_loss + self.artefact_weight * mesh
-                if self._anchor is not None:
-                    anchor = self._anchor(fake_b, source)
+                anchor = self.anchored(fake_b, source)
+                if anchor is not None:
                     g_loss = g_loss + self.anchor_weight * anchor
             step.backward(g_loss, "generator")
         finally:
@@ -264,7 +262,7 @@ class CUTModule(GanModule):
         logs = {"d_loss": d_loss.detach(), "g_adv": adversarial.detach(), "nce": nce.detach()}
         if self.artefact_weight:
             logs["artefacts"] = mesh.detach()
-        if self._anchor is not None:
+        if anchor is not None:
             logs["anchor"] = anchor.detach()
         return logs
 
@@ -283,13 +281,6 @@ class CUTModule(GanModule):
 
     def validate(self, networks: dict[str, nn.Module]) -> float | None:
         return None if self.validation is None else self.validation(networks["a2b"])
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"anchor": self._anchor.state_dict()} if self._anchor is not None else {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if self._anchor is not None and "anchor" in state:  # the start this run began with
-            self._anchor.load_state_dict(state["anchor"])
 
     def fixed_inputs(self, batch: Sequence[Tensor]) -> list[Tensor]:
         return [images[:4] for images in batch]
