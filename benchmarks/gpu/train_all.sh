@@ -12,9 +12,9 @@
 #    one GPU, so with one it says it skipped). Each prints ok or FAILED into checks.txt.
 # 2. The shipped models' recipes at 256 px (styles) and 128 px (generate), bf16, channels-last,
 #    all at once on the one GPU (none of these small networks fills an H200 alone), each for
-#    ARTGAN_GPU_MINUTES (default 6) with validation picking the exported step: the three styles,
-#    the generator (both trained against periodic artefacts, --artefact-weight), and the
-#    restore detector fine-tuned on photographs and paintings. Widths
+#    ARTGAN_GPU_MINUTES (default 6) with validation picking the exported step: the three styles
+#    (trained against periodic artefacts, --artefact-weight), the generator (with noise
+#    injection, --noise; its last step is exported), and the restore detector fine-tuned on photographs and paintings. Widths
 #    stay those of the shipped models: the CycleGAN paper's (64, 9 blocks) would make 45 MB
 #    files, over the few MB a shipped model may take and the 16 MiB a file may come back as.
 #
@@ -122,8 +122,7 @@ for style in monet vangogh ukiyoe; do
     pids+=($!)
     names+=("$style")
 done
-train generate-monet generate --data "$DATA/monet" "${GENERATE[@]}" --ema 0.998 \
-    --artefact-weight 2 &
+train generate-monet generate --data "$DATA/monet" "${GENERATE[@]}" --ema 0.998 --noise &
 pids+=($!)
 names+=(generate-monet)
 train restore-general restore --init general --only detector --data "$DATA/photo" \
