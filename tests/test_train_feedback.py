@@ -196,7 +196,8 @@ def test_the_built_in_tasks_name_their_shape_options():
     assert style == {"--width": 8, "--blocks": 2, "--upsample": "nearest", "--d-width": 16,
                      "--d-layers": 2, "--antialias": False}
     assert FastGANModule(32, 4).shape_options() == {"--size": 32, "--width": 4,
-                                                    "--antialias": False}
+                                                    "--antialias": False, "--noise": False}
+    assert FastGANModule(32, 4, noise=True).shape_options()["--noise"] is True
 
 
 # --- 4. which step was exported ----------------------------------------------------------
