@@ -180,6 +180,7 @@ def test_noise_varies_training_pictures_and_is_fixed_when_sampling():
     assert torch.equal(generator(z), generator(z))  # eval: the stored noise picture
     assert torch.allclose(generator(z[:1]), generator(z)[:1], atol=1e-5)  # no batch effect
     assert [m.fixed.shape[-1] for m in injections] == [8, 8, 32, 32]  # saved with the model
+    assert not torch.equal(injections[0].fixed, injections[1].fixed)  # one per layer
 
 
 def test_noisy_training_writes_a_model_that_samples_alike_on_every_backend(tmp_path):

@@ -190,9 +190,8 @@ class NarrowOutputConv(nn.Conv2d):
         by_row = self.weight.transpose(1, 2).reshape(out * rows, -1, 1, self.weight.shape[-1])
         partial = F.conv2d(x, by_row, padding=(pad_h, pad_w))
         # channel (o, u) of ``partial`` is row u of output o, added in at row offset u
-        adder = torch.eye(rows, dtype=x.dtype, device=x.device).view(rows, 1, rows, 1)
-        return F.conv2d(partial, adder.repeat(out, 1, 1, 1).view(out, rows, rows, 1),
-                        self.bias, groups=out)
+        adder = torch.eye(rows, dtype=x.dtype, device=x.device).view(1, rows, rows, 1)
+        return F.conv2d(partial, adder.expand(out, -1, -1, -1), self.bias, groups=out)
 
 
 def _upsample(c_in: int, c_out: int, mode: str, antialias: bool = False) -> list[nn.Module]:

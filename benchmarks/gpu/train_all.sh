@@ -12,9 +12,10 @@
 #    one GPU, so with one it says it skipped). Each prints ok or FAILED into checks.txt.
 # 2. The shipped models' recipes at 256 px (styles) and 128 px (generate), bf16, channels-last,
 #    all at once on the one GPU (none of these small networks fills an H200 alone), each for
-#    ARTGAN_GPU_MINUTES (default 6) with validation picking the exported step: the three styles
-#    (trained against periodic artefacts, --artefact-weight), the generator (with noise
-#    injection, --noise; its last step is exported), and the restore detector fine-tuned on photographs and paintings. Widths
+#    ARTGAN_GPU_MINUTES (default 6): the three styles (trained against periodic artefacts,
+#    --artefact-weight) and the restore detector fine-tuned on photographs and paintings,
+#    each exporting the step its validation picks, and the generator (noise injection,
+#    --noise), exporting its last step. Widths
 #    stay those of the shipped models: the CycleGAN paper's (64, 9 blocks) would make 45 MB
 #    files, over the few MB a shipped model may take and the 16 MiB a file may come back as.
 #

@@ -76,15 +76,16 @@ class NoiseInjection(nn.Module):
     FastGAN's (and StyleGAN's) source of fine detail: texture drawn from noise needs no
     pattern tied to the position within an upsampled block, which is what a grid of dashes
     is. Training draws fresh noise for each picture; sampling (eval mode) reads ``fixed``, a
-    noise picture drawn once from a seed and saved with the weights, so a seed still decides
-    an image and the exported network needs no noise input (StyleGAN2's "const" noise). The
-    weight starts at 0, as in FastGAN: G learns how much noise each layer wants.
+    noise picture drawn once from ``seed`` (each layer its own) and saved with the weights,
+    so a latent's seed still decides an image and the exported network needs no noise input
+    (StyleGAN2's "const" noise). The weight starts at 0, as in FastGAN: G learns how much
+    noise each layer wants.
     """
 
-    def __init__(self, resolution: int):
+    def __init__(self, resolution: int, seed: int):
         super().__init__()
         self.weight = nn.Parameter(torch.zeros(1))
-        source = torch.Generator(device="cpu").manual_seed(resolution)
+        source = torch.Generator(device="cpu").manual_seed(seed)
         self.register_buffer("fixed", torch.randn(1, 1, resolution, resolution,
                                                   generator=source))
 
@@ -109,10 +110,10 @@ def _up(c_in: int, c_out: int, double: bool, resolution: int, antialias: bool = 
     layers: list[nn.Module] = [BlurUpsample() if antialias
                                else nn.Upsample(scale_factor=2, mode="nearest")]
     convs = [(c_in, c_out), (c_out, c_out)] if double else [(c_in, c_out)]
-    for a, b in convs:
+    for layer, (a, b) in enumerate(convs):
         layers.append(nn.Conv2d(a, 2 * b, 3, padding=1, bias=False))
-        if noise and double:
-            layers.append(NoiseInjection(resolution))
+        if noise and double:  # independent noise per layer, as in training
+            layers.append(NoiseInjection(resolution, seed=2 * resolution + layer))
         layers += [nn.BatchNorm2d(2 * b), nn.GLU(1)]
     return nn.Sequential(*layers)
 

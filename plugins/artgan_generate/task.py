@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # torch-heavy: imported when a model loads, not with the CLI
     from .sampling import GeneratorPipeline
 
 
-DEFAULT_SHAPE = {"size": 128, "width": 32, "latent_dim": 256}
+DEFAULT_SHAPE = {"size": 128, "width": 32, "latent_dim": 256, "noise": False}
 """A new model's shape; a fine-tune (--init) takes its model's."""
 
 
@@ -206,8 +206,7 @@ def _starting_point(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, 
              "width": options["width"], "noise": options["noise"]}
     if not options["init"]:
         chosen = {key: value for key, value in given.items() if value is not None}
-        return {**DEFAULT_SHAPE, "noise": False, **chosen,
-                "antialias": bool(options["antialias"])}, None
+        return {**DEFAULT_SHAPE, **chosen, "antialias": bool(options["antialias"])}, None
     start = store.load_model(options["init"], GenerateTask.name)
     for key, value in given.items():
         have = start.config.get(key, False)  # older models' configs have no "noise": False
