@@ -221,6 +221,54 @@ def test_artefact_weight_trains_against_the_mesh_score_at_64_px_and_more(tmp_pat
                "--run-dir", str(tmp_path / "run2"))
 
 
+def test_validated_training_exports_its_best_scoring_step(tmp_path):
+    data = _paintings(tmp_path / "data", 6)
+    out = tmp_path / "picked.safetensors"
+    _train("--data", str(data), "--name", "picked", "--size", "64", "--width", "2",
+           "--batch-size", "2", "--steps", "4", "--validate", "8", "--validate-every", "2",
+           "--out", str(out), "--run-dir", str(tmp_path / "run"), "--device", "cpu",
+           "--precision", "fp32")
+    logged = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").open()]
+    scores = {entry["step"]: entry["validation"] for entry in logged if "validation" in entry}
+    assert sorted(scores) == [0, 2, 4]
+    card = store.load_model(out, "generate").info.card
+    assert scores[card["exported_step"]] == min(scores.values())
+    assert card["validation_score"] == pytest.approx(min(scores.values()), abs=1e-4)
+    assert "8 samples" in card["validation"]
+    with pytest.raises(ArtganError, match="go together"):
+        _train("--data", str(data), "--name", "half", "--size", "64", "--validate", "8",
+               "--steps", "1", "--run-dir", str(tmp_path / "run2"))
+
+
+class _Replay(torch.nn.Module):
+    """A stand-in generator that returns given pictures (in [-1, 1]) whatever the latents."""
+
+    latent_dim = 256
+
+    def __init__(self, pictures: torch.Tensor):
+        super().__init__()
+        self.pictures = pictures * 2 - 1
+        self.unused = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.pictures[: len(z)]
+
+
+def test_validation_scores_a_mesh_and_a_collapse_worse_than_the_pictures_themselves():
+    from artgan_generate.validation import GenerateValidation
+
+    torch.manual_seed(0)
+    fields = torch.nn.functional.interpolate(torch.rand(32, 3, 8, 8), size=64, mode="bilinear")
+    paintings, alike = fields[:16], fields[16:]  # two sets of one kind of picture
+    validation = GenerateValidation(paintings, 16, 256, metric="swd+artefacts")
+    checker = (torch.arange(64)[:, None] + torch.arange(64)) % 2 * 0.06 - 0.03
+    meshy = (alike + checker).clamp(0, 1)
+    collapsed = alike[:1].expand(16, -1, -1, -1)
+    good = validation(_Replay(alike))
+    assert validation(_Replay(meshy)) > 1.5 * good
+    assert validation(_Replay(collapsed)) > 1.5 * good
+
+
 def _weights(path: Path) -> dict[str, torch.Tensor]:
     """The generator's learnt weights (not BN's running statistics, which export re-measures)."""
     network = store.load_model(path, "generate").network

@@ -77,6 +77,7 @@ class GenerateTask(Task):
         )
 
         from .model import SIZES
+        from .validation import VALIDATION_METRICS
 
         # FastGAN's settings of the shared options
         shared = shared_options(self.name, {"augment": "color,translation", "ema": 0.999})
@@ -116,6 +117,18 @@ class GenerateTask(Task):
                          show_default=True, help="Adam learning rate of both networks."),
             click.Option(["--workers"], type=click.IntRange(min=0), default=0, show_default=True,
                          help="Data loading processes (pictures are cached in memory)."),
+            click.Option(["--validate"], type=click.IntRange(min=0), default=0,
+                         show_default=True, metavar="N",
+                         help="Every --validate-every steps, score N samples from fixed "
+                         "latents against the training pictures as --validate-by says; the "
+                         "best-scoring step is exported (a GAN's last step is seldom its "
+                         "best)."),
+            click.Option(["--validate-by"], type=click.Choice(VALIDATION_METRICS),
+                         default="swd+artefacts", show_default=True,
+                         help="What --validate scores: the samples' SWD to the training "
+                         "pictures, or that times how many times the pictures' own "
+                         "periodic-artefact score (the mesh) the samples have, when more "
+                         "than 1."),
             click.Option(["--out"], help="Model file (default: NAME.safetensors in the user "
                          "model folder, $ARTGAN_HOME/models/generate/)."),
             *shared,
@@ -195,6 +208,7 @@ class GenerateTask(Task):
             artefact_weight=options["artefact_weight"],
             init=init, init_name=options["init"], d_warmup=options["d_warmup"],
             anchor_weight=options["anchor_weight"], anchor_blur=options["anchor_blur"],
+            validate=options["validate"], validate_by=options["validate_by"],
         )
 
 

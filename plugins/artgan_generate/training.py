@@ -27,6 +27,7 @@ from artgan.train.driver import resumable_loader
 
 from .model import ARCHITECTURE, FastGANDiscriminator, FastGANGenerator, quarter_of, standing_stats
 from .sampling import latents
+from .validation import GenerateValidation
 
 GRID = 16  # pictures in the progress grids: the first 16 of `artgan generate --seed 0`
 
@@ -58,6 +59,7 @@ class FastGANModule(AnchoredModule):
         d_warmup: int = 0,
         anchor_weight: float = 0.0,
         anchor_blur: float = ANCHOR_BLUR,
+        validation: GenerateValidation | None = None,
     ):
         self.config = {"size": size, "width": width, "latent_dim": latent_dim}
         if antialias:  # older models' configs have no such key: they are not anti-aliased
@@ -72,6 +74,7 @@ class FastGANModule(AnchoredModule):
         self.d_warmup = d_warmup
         self.anchor_weight = anchor_weight
         self.anchor_blur = anchor_blur
+        self.validation = validation
 
     def networks(self) -> dict[str, nn.Module]:
         generator = FastGANGenerator(**self.config)
@@ -139,6 +142,9 @@ class FastGANModule(AnchoredModule):
             "g_loss": g_loss.detach(),
         }
 
+    def validate(self, networks: dict[str, nn.Module]) -> float | None:
+        return None if self.validation is None else self.validation(networks["generator"])
+
     def fixed_inputs(self, batch: Tensor) -> Tensor:
         return latents(GRID, 0, self.config["latent_dim"]).to(batch.device)
 
@@ -158,14 +164,17 @@ def train_generator(
     latent_dim: int = 256, batch_size: int = 16, lr: float = 2e-4, workers: int = 0,
     antialias: bool = False, noise: bool = False, artefact_weight: float = 0.0,
     init: dict[str, Tensor] | None = None, init_name: str | None = None, d_warmup: int = 0,
-    anchor_weight: float = 0.0, anchor_blur: float = ANCHOR_BLUR,
+    anchor_weight: float = 0.0, anchor_blur: float = ANCHOR_BLUR, validate: int = 0,
+    validate_by: str = "swd+artefacts",
 ) -> Path:
     """Train a FastGAN on the pictures in ``data`` and export its EMA generator to ``out``;
     ``antialias`` blurs after G's upsamplings and before D's strided convolutions, ``noise``
     adds per-pixel noise to G's double blocks (``model.NoiseInjection``), ``artefact_weight``
     weighs ``losses.periodic_artefact_loss`` in G's loss. ``init`` (the weights of the model
     ``init_name``) starts G, against a new D that trains alone for the first ``d_warmup``
-    steps, held near its start by ``anchor_weight`` (``anchor_loss``)."""
+    steps, held near its start by ``anchor_weight`` (``anchor_loss``). With
+    ``config.validate_every``, ``validate`` samples are scored by ``validate_by``
+    (``validation.GenerateValidation``) and the best step is exported."""
     if anchor_weight and init is None:
         raise ArtganError("--anchor-weight needs --init")
     if artefact_weight and size < metrics.ARTEFACT_TILE:
@@ -179,9 +188,13 @@ def train_generator(
         )
 
     loader = resumable_loader(dataset, batch_size, config, workers)
+    validation = (GenerateValidation.from_paths(dataset.paths, size, validate, latent_dim,
+                                                validate_by)
+                  if config.validate_every else None)
     module = FastGANModule(size, width, latent_dim, lr=lr, antialias=antialias, noise=noise,
                            artefact_weight=artefact_weight, init=init, d_warmup=d_warmup,
-                           anchor_weight=anchor_weight, anchor_blur=anchor_blur)
+                           anchor_weight=anchor_weight, anchor_blur=anchor_blur,
+                           validation=validation)
     trainer = Trainer(module, loader, config)
     result = trainer.fit()
     card = {
@@ -201,6 +214,9 @@ def train_generator(
         "batch_size": batch_size,
         "augment": config.augment,
         "ada_target": config.ada_target,
+        "validation": (f"{'SWD' if validate_by == 'swd' else 'SWD x artefact ratio'} of "
+                       f"{validate} samples to the training pictures every "
+                       f"{config.validate_every} steps" if config.validate_every else None),
         "stop_reason": result.stop_reason,
     }
     return trainer.export(out, task="generate", card=card)
