@@ -111,20 +111,26 @@ def structures(draw: _Draw, images: Tensor, max_lines: int = 8) -> Tensor:
     # lattices and fences: a grid (or one set of bars) of thin lines inside a box
     ys, xs = _coordinates(height, width, device)
     spacing = _per_image(draw.uniform(n, low=3.0, high=12.0) * scale)
-    turn = _per_image(draw.uniform(n) * math.pi)
+    tower = draw.uniform(n) < 0.5  # a tall narrow lattice: a pylon or a launch tower
+    turn = _per_image(torch.where(tower, draw.normal(n) * 0.02, draw.uniform(n) * math.pi))
     u = xs * turn.cos() + ys * turn.sin()
     v = -xs * turn.sin() + ys * turn.cos()
     bar = _per_image(draw.uniform(n, low=0.5, high=1.5) * scale)
 
-    def bars(coordinate: Tensor) -> Tensor:
-        phase = torch.remainder(coordinate, spacing)
-        return (bar + 0.5 - torch.minimum(phase, spacing - phase)).clamp(0, 1)
+    def bars(coordinate: Tensor, pitch: Tensor = spacing) -> Tensor:
+        phase = torch.remainder(coordinate, pitch)
+        return (bar + 0.5 - torch.minimum(phase, pitch - phase)).clamp(0, 1)
 
     grid = torch.maximum(bars(u), bars(v) * _chance(draw, n, 0.6))
+    # a truss: the grid's cells braced corner to corner both ways, as pylons, cranes and
+    # launch towers are (a plain grid taught the detector nothing about their X's)
+    across = math.sqrt(2)
+    braces = torch.maximum(bars((u + v) / across, spacing / across),
+                           bars((u - v) / across, spacing / across))
+    grid = torch.maximum(grid, braces * _chance(draw, n, 0.5))
     box = draw.uniform(n, 4)
     top, bottom = box[:, 0].minimum(box[:, 1]) * height, box[:, 0].maximum(box[:, 1]) * height
     left, right = box[:, 2].minimum(box[:, 3]) * width, box[:, 2].maximum(box[:, 3]) * width
-    tower = draw.uniform(n) < 0.5  # a tall narrow lattice: a pylon or a launch tower
     middle, half = (left + right) / 2, width * draw.uniform(n, low=0.03, high=0.12)
     left = torch.where(tower, middle - half, left)
     right = torch.where(tower, middle + half, right)
@@ -157,7 +163,8 @@ def structures(draw: _Draw, images: Tensor, max_lines: int = 8) -> Tensor:
     dark_alpha = torch.maximum(canvas[:n].unsqueeze(1), lattice * ~lit)
     light_alpha = torch.maximum(canvas[n:].unsqueeze(1), lattice * lit)
     dark = images * _per_image(draw.uniform(n, low=0.05, high=0.45))
-    bright = (images + (1 - images) * _per_image(draw.uniform(n, low=0.5, high=0.95)))
+    glow = draw.uniform(n, 3, 1, 1, low=0.6, high=1.0)  # lamps and floodlights: white to amber
+    bright = (images + (glow - images) * _per_image(draw.uniform(n, low=0.5, high=0.95)))
     out = images + dark_alpha * (dark - images)
     return out + light_alpha * (bright - out)
 
