@@ -13,9 +13,9 @@
 # 2. The shipped models' recipes at 256 px (styles) and 128 px (generate), bf16, channels-last,
 #    all at once on the one GPU (none of these small networks fills an H200 alone), each for
 #    ARTGAN_GPU_MINUTES (default 6): the three styles (trained against periodic artefacts,
-#    --artefact-weight) and the restore detector fine-tuned on photographs and paintings,
-#    each exporting the step its validation picks, and the generator (noise injection,
-#    --noise), exporting its last step. Widths
+#    --artefact-weight), the restore detector fine-tuned on photographs and paintings and
+#    the generator (noise injection, --noise), each exporting the step its validation
+#    picks. Widths
 #    stay those of the shipped models: the CycleGAN paper's (64, 9 blocks) would make 45 MB
 #    files, over the few MB a shipped model may take and the 16 MiB a file may come back as.
 #
@@ -51,6 +51,7 @@ if [ "${ARTGAN_GPU_TINY:-0}" = 1 ]; then
     RESTORE=(--load-size 128 --batch-size 2 --detector-steps 1)
     STYLE_PICK=(--holdout 0 --validate 2 --validate-every 1)
     RESTORE_PICK=(--holdout 0 --validate 2 --validate-every 1)
+    GENERATE_PICK=(--validate 4 --validate-every 1)
     CHECK_STEPS=2
 else
     DEVICE=cuda
@@ -60,6 +61,7 @@ else
     RESTORE=(--load-size 256 --batch-size 16 --detector-steps 2)
     STYLE_PICK=(--holdout 0 --validate 15 --validate-every 500)
     RESTORE_PICK=(--holdout 0 --validate 5 --validate-every 500)
+    GENERATE_PICK=(--validate 256 --validate-every 500)
     CHECK_STEPS=20
 fi
 COMMON=(--device "$DEVICE" --checkpoint-every 1000 --sample-every 100000 --seed 0)
@@ -123,7 +125,8 @@ for style in monet vangogh ukiyoe; do
     pids+=($!)
     names+=("$style")
 done
-train generate-monet generate --data "$DATA/monet" "${GENERATE[@]}" --ema 0.998 --noise &
+train generate-monet generate --data "$DATA/monet" "${GENERATE[@]}" --ema 0.998 --noise \
+    "${GENERATE_PICK[@]}" &
 pids+=($!)
 names+=(generate-monet)
 train restore-general restore --init general --only detector --data "$DATA/photo" \
