@@ -110,34 +110,40 @@ def structures(draw: _Draw, images: Tensor, max_lines: int = 8) -> Tensor:
           .expand(-1, steps).flatten())
     # lattices and fences: a grid (or one set of bars) of thin lines inside a box
     ys, xs = _coordinates(height, width, device)
-    spacing = _per_image(draw.uniform(n, low=3.0, high=12.0) * scale)
-    tower = draw.uniform(n) < 0.5  # a tall narrow lattice: a pylon or a launch tower
-    turn = _per_image(torch.where(tower, draw.normal(n) * 0.02, draw.uniform(n) * math.pi))
-    u = xs * turn.cos() + ys * turn.sin()
-    v = -xs * turn.sin() + ys * turn.cos()
-    bar = _per_image(draw.uniform(n, low=0.5, high=1.5) * scale)
-
-    def bars(coordinate: Tensor, pitch: Tensor = spacing) -> Tensor:
-        phase = torch.remainder(coordinate, pitch)
-        return (bar + 0.5 - torch.minimum(phase, pitch - phase)).clamp(0, 1)
-
-    grid = torch.maximum(bars(u), bars(v) * _chance(draw, n, 0.6))
-    # a truss: the grid's cells braced corner to corner both ways, as pylons, cranes and
-    # launch towers are (a plain grid taught the detector nothing about their X's)
-    across = math.sqrt(2)
-    braces = torch.maximum(bars((u + v) / across, spacing / across),
-                           bars((u - v) / across, spacing / across))
-    grid = torch.maximum(grid, braces * _chance(draw, n, 0.5))
     box = draw.uniform(n, 4)
     top, bottom = box[:, 0].minimum(box[:, 1]) * height, box[:, 0].maximum(box[:, 1]) * height
     left, right = box[:, 2].minimum(box[:, 3]) * width, box[:, 2].maximum(box[:, 3]) * width
+    tower = draw.uniform(n) < 0.5  # a tall narrow lattice: a pylon or a launch tower
     middle, half = (left + right) / 2, width * draw.uniform(n, low=0.03, high=0.12)
     left = torch.where(tower, middle - half, left)
     right = torch.where(tower, middle + half, right)
     top = torch.where(tower, top * 0.3, top)
     bottom = torch.where(tower, torch.full_like(bottom, float(height)), bottom)
+    # a tower is one or two cells wide between its legs, which stand on the box's sides
+    cells = 1 + (draw.uniform(n) < 0.5).float()
+    spacing = _per_image(torch.where(tower, (right - left) / cells,
+                                     draw.uniform(n, low=3.0, high=12.0) * scale))
+    rise = spacing * _per_image(draw.uniform(n, low=1.0, high=2.0))  # cells up to 2x as tall
+    turn = _per_image(torch.where(tower, draw.normal(n) * 0.02, draw.uniform(n) * math.pi))
+    x, y = xs - _per_image(left), ys - _per_image(top)
+    u = x * turn.cos() + y * turn.sin()
+    v = -x * turn.sin() + y * turn.cos()
+    bar = _per_image(draw.uniform(n, low=0.5, high=1.5) * scale)
+
+    def bars(coordinate: Tensor, pitch: Tensor) -> Tensor:
+        phase = torch.remainder(coordinate, pitch)
+        return (bar + 0.5 - torch.minimum(phase, pitch - phase)).clamp(0, 1)
+
+    grid = torch.maximum(bars(u, spacing), bars(v, rise) * _chance(draw, n, 0.6))
+    # a truss: the grid's cells braced corner to corner both ways, as pylons, cranes and
+    # launch towers are (a plain grid taught the detector nothing about their X's): the
+    # lines u / spacing +- v / rise = k, each pixel at its distance from the nearest
+    across = 1 / (spacing.reciprocal().square() + rise.reciprocal().square()).sqrt()
+    braces = torch.maximum(bars((u / spacing + v / rise) * across, across),
+                           bars((u / spacing - v / rise) * across, across))
+    grid = torch.maximum(grid, braces * _chance(draw, n, 0.5))
     inside = ((ys >= _per_image(top)) & (ys < _per_image(bottom))
-              & (xs >= _per_image(left)) & (xs < _per_image(right)))
+              & (xs >= _per_image(left) - bar) & (xs <= _per_image(right) + bar))
     lattice = grid * inside * _chance(draw, n, 0.15)
     # text: a row of small glyphs, each a few strokes in its own cell
     glyphs, strokes = 16, 4
