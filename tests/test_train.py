@@ -316,6 +316,31 @@ def test_sigkill_while_saving_leaves_a_readable_checkpoint(tmp_path, point):
     assert torch.equal(state["w"], torch.full((100_000,), 1.0))
 
 
+class TerminatedGan(TinyGan):
+    """Sends its own process SIGTERM during step ``at``, as ``kill`` or a scheduler would."""
+
+    def __init__(self, at: int):
+        super().__init__()
+        self.at = at
+
+    def training_step(self, batch, step):
+        if step.index == self.at:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return super().training_step(batch, step)
+
+
+def test_sigterm_stops_after_the_step_with_a_checkpoint(tmp_path, capsys):
+    before = signal.getsignal(signal.SIGTERM)
+    trainer = Trainer(TerminatedGan(at=1), data_from, config(tmp_path, steps=50))
+    result = trainer.fit()
+    assert (result.steps, result.stop_reason) == (2, "terminated")
+    assert checkpoint.load(tmp_path / "run" / "checkpoints")["step"] == 2
+    assert "stopped (terminated) at step 2" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) == before  # handed back after the run
+    trainer.export(tmp_path / "model.safetensors", task="generate")
+    assert load_model(tmp_path / "model.safetensors", "generate").info.card["steps"] == 2
+
+
 def test_non_finite_steps_are_skipped_then_stop(tmp_path, capsys):
     trainer = Trainer(TinyGan(nan_steps=frozenset({1})), data_from, config(tmp_path, steps=3))
     result = trainer.fit()

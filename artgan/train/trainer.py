@@ -13,6 +13,8 @@ import copy
 import math
 import os
 import random
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -40,7 +42,8 @@ from artgan.train.step import StepContext
 
 @dataclass
 class TrainResult:
-    """What ``fit`` did: ``stop_reason`` is "steps", "time", "data" or "interrupted"."""
+    """What ``fit`` did: ``stop_reason`` is "steps", "time", "data", "interrupted" (Ctrl-C)
+    or "terminated" (SIGTERM)."""
 
     steps: int
     steps_this_run: int
@@ -117,6 +120,7 @@ class Trainer:
         self._elapsed_before = 0.0
         self._started = time.monotonic()
         self._resumed = False
+        self._sigterm = _SigtermStop()
         if config.resume:
             state = checkpoint.load(self.checkpoint_dir)
             if state is None:
@@ -141,32 +145,34 @@ class Trainer:
         first_step, first_images = self.step, self.images
         self.monitor.begin(self.step, self._start_text())
         try:  # a crash still closes the monitor's writers (TensorBoard's event file)
-            batches = self._batches(self.step)
-            if config.validate_every and self.step == 0:
-                # the starting point is a candidate too (it matters when fine-tuning)
-                self.validate()
-            try:
-                stop_reason = self._train_until_stopped(batches)
-            except KeyboardInterrupt:
-                stop_reason = "interrupted"
-            if self.monitor.pending:
-                self._log()
-            if self.step > first_step:
-                self.monitor.progress(self.step, self.elapsed(), final=True)
-            if self.step % config.sample_every:
-                self._sample()
-            last_unscored = bool(config.validate_every and self.step % config.validate_every)
-            if last_unscored and self.step > first_step:
-                self.validate()  # the last step is a candidate too, unless this run took none
-            # always, even just after a periodic one: the time spent since then (sampling,
-            # validation) counts against a --minutes budget on resume
-            saved = self.save_checkpoint()
-            seconds = time.monotonic() - self._started
-            images_per_second = (self.images - first_images) / max(seconds, 1e-9)
-            self.monitor.note(
-                f"stopped ({stop_reason}) at step {self.step} after {seconds:.1f} s, "
-                f"{images_per_second:.2f} images/s; checkpoint {saved}"
-            )
+            with self._sigterm:  # SIGTERM stops the run as Ctrl-C does
+                batches = self._batches(self.step)
+                if config.validate_every and self.step == 0:
+                    # the starting point is a candidate too (it matters when fine-tuning)
+                    self.validate()
+                try:
+                    stop_reason = self._train_until_stopped(batches)
+                except KeyboardInterrupt:
+                    stop_reason = "interrupted"
+                if self.monitor.pending:
+                    self._log()
+                if self.step > first_step:
+                    self.monitor.progress(self.step, self.elapsed(), final=True)
+                if self.step % config.sample_every:
+                    self._sample()
+                last_unscored = bool(config.validate_every
+                                     and self.step % config.validate_every)
+                if last_unscored and self.step > first_step:
+                    self.validate()  # the last step is a candidate too, unless none was taken
+                # always, even just after a periodic one: the time spent since then
+                # (sampling, validation) counts against a --minutes budget on resume
+                saved = self.save_checkpoint()
+                seconds = time.monotonic() - self._started
+                images_per_second = (self.images - first_images) / max(seconds, 1e-9)
+                self.monitor.note(
+                    f"stopped ({stop_reason}) at step {self.step} after {seconds:.1f} s, "
+                    f"{images_per_second:.2f} images/s; checkpoint {saved}"
+                )
         finally:
             self.monitor.close()
         distributed.barrier()
@@ -444,9 +450,12 @@ class Trainer:
         return iter(source)
 
     def _should_stop(self) -> str:
-        """"steps" or "time" when a budget is spent, else ""; every process agrees."""
+        """"steps" or "time" when a budget is spent, "terminated" after a SIGTERM, else "";
+        every process agrees."""
         if self.config.steps is not None and self.step >= self.config.steps:
             return "steps"
+        if distributed.agree(self._sigterm.received, self.device):
+            return "terminated"
         if self.config.minutes is None:
             return ""
         over = distributed.agree(self.elapsed() >= self.config.minutes * 60, self.device)
@@ -602,3 +611,29 @@ def _batch_size(batch: Any) -> int:
             if size:
                 return size
     return 0
+
+
+class _SigtermStop:
+    """While entered, SIGTERM asks the run to stop after its current step, as Ctrl-C does,
+    rather than killing it: ``kill``, ``docker stop``, systemd and batch schedulers send it
+    before they kill, and a run stopped that way checkpoints and exports its model instead
+    of losing the steps since its last checkpoint. Only the main thread can take signals;
+    elsewhere it does nothing."""
+
+    def __init__(self) -> None:
+        self.received = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _SigtermStop:
+        self.received = False
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._receive)
+        return self
+
+    def _receive(self, signum: int, frame: Any) -> None:
+        self.received = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+            self._previous = None
