@@ -89,6 +89,21 @@ def artefact_weight_option(generated: str, reference: str) -> click.Option:
         "an octave lower too (artgan.metrics.periodic_lattice).")
 
 
+VALIDATION_METRICS = ("swd", "swd+artefacts")
+"""What ``--validate-by`` may score: SWD alone, or SWD times the mesh ratio."""
+
+
+def validate_by_option(scored: str, reference: str, own: str, made: str) -> click.Option:
+    """``--validate-by``, for tasks that validate a generator's pictures by SWD to a set of
+    paintings: the ``scored`` pictures' SWD to ``reference``, or that times how many times
+    the ``own`` score of periodic artefacts the ``made`` pictures have."""
+    return click.Option(
+        ["--validate-by"], type=click.Choice(VALIDATION_METRICS), default="swd+artefacts",
+        show_default=True, help=f"What --validate scores: {scored} SWD to {reference}, or "
+        f"that times how many times {own} own periodic-artefact score (the mesh) {made} "
+        "have, when more than 1.")
+
+
 def anchor_options() -> list[click.Option]:
     """``--anchor-weight`` and ``--anchor-blur``, for tasks that fine-tune a generator
     (``--init``): how closely its pictures must keep to the start's

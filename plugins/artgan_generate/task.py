@@ -74,10 +74,10 @@ class GenerateTask(Task):
             anchor_options,
             artefact_weight_option,
             d_warmup_option,
+            validate_by_option,
         )
 
         from .model import SIZES
-        from .validation import VALIDATION_METRICS
 
         # FastGAN's settings of the shared options
         shared = shared_options(self.name, {"augment": "color,translation", "ema": 0.999})
@@ -123,12 +123,8 @@ class GenerateTask(Task):
                          "latents against the training pictures as --validate-by says; the "
                          "best-scoring step is exported (a GAN's last step is seldom its "
                          "best)."),
-            click.Option(["--validate-by"], type=click.Choice(VALIDATION_METRICS),
-                         default="swd+artefacts", show_default=True,
-                         help="What --validate scores: the samples' SWD to the training "
-                         "pictures, or that times how many times the pictures' own "
-                         "periodic-artefact score (the mesh) the samples have, when more "
-                         "than 1."),
+            validate_by_option("the samples'", "the training pictures", "the pictures'",
+                               "the samples"),
             click.Option(["--out"], help="Model file (default: NAME.safetensors in the user "
                          "model folder, $ARTGAN_HOME/models/generate/)."),
             *shared,

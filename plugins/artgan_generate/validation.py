@@ -19,7 +19,6 @@ from artgan import metrics
 from .model import standing_stats
 from .sampling import latents
 
-VALIDATION_METRICS = ("swd", "swd+artefacts")  # what --validate-by scores
 LATENT_SEED = 1  # not 0: the progress grids and `artgan generate`'s default seed use 0
 
 

@@ -19,7 +19,6 @@ ARCHITECTURE = "cyclegan"
 CUT_ARCHITECTURE = "cut"
 ARCHITECTURES = (ARCHITECTURE, CUT_ARCHITECTURE)
 METHODS = ("cyclegan", "cut", "fastcut")  # how a style is trained: training.py, contrastive.py
-VALIDATION_METRICS = ("swd", "swd+artefacts")  # what --validate scores: StyleValidation
 DEFAULT_CONFIG = {"width": 32, "n_blocks": 6, "n_down": 2, "upsample": "nearest"}
 PAPER_CONFIG = {"width": 64, "n_blocks": 9, "n_down": 2, "upsample": "transposed"}
 

@@ -24,7 +24,7 @@ from artgan import ArtganError, backends, store
 from artgan.imageio import attach_alpha, split_alpha
 from artgan.task import Pipeline, Task, backend_option
 
-from .model import ARCHITECTURE, ARCHITECTURES, DEFAULT_CONFIG, METHODS, VALIDATION_METRICS
+from .model import ARCHITECTURE, ARCHITECTURES, DEFAULT_CONFIG, METHODS
 
 if TYPE_CHECKING:  # torch is imported where a picture runs in torch (see StylePipeline)
     import torch
@@ -246,6 +246,7 @@ class StyleTransferTask(Task):
             anchor_options,
             artefact_weight_option,
             d_warmup_option,
+            validate_by_option,
         )
 
         # the CycleGAN paper's settings of the shared options
@@ -318,11 +319,8 @@ class StyleTransferTask(Task):
                          help="Also leave out the N photos before the --holdout ones and, "
                          "every --validate-every steps, score them as --validate-by says; "
                          "the best-scoring step is exported."),
-            click.Option(["--validate-by"], type=click.Choice(VALIDATION_METRICS),
-                         default="swd+artefacts", show_default=True,
-                         help="What --validate scores: the photos' SWD to --domain-b, or "
-                         "that times how many times the photos' own periodic-artefact "
-                         "score (the mesh) the stylized photos have, when more than 1."),
+            validate_by_option("the photos'", "--domain-b", "the photos'",
+                               "the stylized photos"),
             click.Option(["--init"], metavar="STYLE",
                          help="Start the generators from this style model (name or file) "
                          "instead of from scratch: fine-tuning, e.g. to a new painter; its "

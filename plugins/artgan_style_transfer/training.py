@@ -247,7 +247,7 @@ def train_style(
 
     ``holdout`` photos (the last by name) are left out for the quality benchmark and the
     ``validate`` photos before them for ``config.validate_every`` (scored by
-    ``validate_by``, one of ``model.VALIDATION_METRICS``); ``init`` holds
+    ``validate_by``, one of ``artgan.train.options.VALIDATION_METRICS``); ``init`` holds
     generator weights to start from (fine-tuning the style ``init_name``).
     """
     folder_a = ImageFolder(domain_a, size, load_size=load_size)
