@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 from artgan_restore.damage import VISIBLE_CHANGE, random_damage
-from artgan_restore.model import DEFAULT_CONFIG, build
+from artgan_restore.model import ARCHITECTURE, DEFAULT_CONFIG, build
 from artgan_restore.task import RestoreTask
 from artgan_restore.training import (
     RestoreModule,
@@ -339,3 +339,22 @@ def test_opacity_only_keeps_the_damage_output_exactly(folder, tmp_path, monkeypa
         else:
             assert torch.equal(new[key], stored), key
     assert store.read_header(target)["card"]["trained"] == "opacity output only"
+
+
+@pytest.mark.parametrize("network", ["detector", "inpainter"])
+def test_a_fine_tune_keeps_its_init_models_calibrated_thresholds(folder, tmp_path, monkeypatch,
+                                                                 network):
+    monkeypatch.chdir(tmp_path)
+    start = save_tiny(tmp_path / "start.safetensors")
+    loaded = store.load_model(start, "restore")
+    store.save_model(loaded.network, start, task="restore", architecture=ARCHITECTURE,
+                     config=loaded.config, card={"threshold": 0.2, "sure": 0.6})
+    target = tmp_path / "tuned.safetensors"
+    task_command(RestoreTask(), "train").main([
+        "--data", str(folder), "--init", str(start), "--load-size", "64", "--batch-size", "2",
+        "--device", "cpu", "--precision", "fp32", "--out", str(target), "--only", network,
+        "--steps", "1"], standalone_mode=False)
+    card = store.read_header(target)["card"]
+    assert (card["threshold"], card["sure"]) == (0.2, 0.6)
+    assert card["thresholds"].startswith(f"from --init {start}")
+    assert ("not recalibrated" in card["thresholds"]) == (network == "detector")

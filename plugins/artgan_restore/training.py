@@ -716,4 +716,14 @@ def train(run: TrainRun, *, data: tuple[str, ...], size: int | None, load_size: 
         "texture_weight": None if only in ("detector", "opacity") else texture_weight,
         "losses": {key: round(value, 4) for key, value in result.losses.items()},
     }
+    if start is not None and not fresh_detector:
+        # Without them `artgan restore` would detect at the uncalibrated default; the --init
+        # model's are right for its detector and a starting point for a fine-tuned one.
+        kept = {key: start.info.card[key] for key in ("threshold", "sure")
+                if key in start.info.card}
+        if kept:
+            card.update(kept, thresholds=(
+                f"from --init {init}" + ("" if only == "inpainter" else ", not recalibrated "
+                                         "for this detector: run "
+                                         "benchmarks/calibrate_restore.py --update-card")))
     return trainer.export(run.out, task=TASK, card=card)
