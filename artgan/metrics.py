@@ -315,6 +315,26 @@ def periodic_artefacts(
     return float(shares.mean())
 
 
+def swd_times_mesh(reference: Tensor, images: Tensor, clean_mesh: float | None, *,
+                   projections: int = 512, tile: int = ARTEFACT_TILE) -> float:
+    """``swd`` of ``images`` to ``reference``, times how many times ``clean_mesh`` (the
+    ``periodic_artefacts`` score of clean pictures) ``images`` score, when that is above 1;
+    ``clean_mesh`` None: SWD alone. Training's ``--validate-by swd+artefacts``: a step as
+    clean as its inputs is judged by its SWD alone, a meshy one loses in proportion."""
+    score = swd(reference, images, projections=projections)["swd"]
+    if clean_mesh is not None:
+        mesh = periodic_artefacts(images, tile=tile)
+        score *= max(1.0, mesh / max(clean_mesh, 1e-6))
+    return score
+
+
+def evenly_spaced(paths: Iterable[str | os.PathLike], at_most: int) -> list:
+    """At most ``at_most`` of ``paths`` (sorted), evenly spaced: a reference set for a
+    score computed often, smaller than the whole folder."""
+    ordered = sorted(paths)
+    return ordered[::max(1, -(-len(ordered) // at_most))]
+
+
 def periodic_lattice(images: Tensor, *, factor: float = 6.0) -> float:
     """``periodic_artefacts`` one octave lower: periods of 8 to 16 px, in 128 px tiles.
 

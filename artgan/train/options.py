@@ -89,8 +89,9 @@ def artefact_weight_option(generated: str, reference: str) -> click.Option:
         "an octave lower too (artgan.metrics.periodic_lattice).")
 
 
-VALIDATION_METRICS = ("swd", "swd+artefacts")
-"""What ``--validate-by`` may score: SWD alone, or SWD times the mesh ratio."""
+VALIDATION_METRICS = {"swd": "SWD", "swd+artefacts": "SWD x artefact ratio"}
+"""What ``--validate-by`` may score, and how a model card names it: SWD alone, or SWD times
+the mesh ratio (``artgan.metrics.swd_times_mesh``)."""
 
 
 def validate_by_option(scored: str, reference: str, own: str, made: str) -> click.Option:
@@ -98,7 +99,7 @@ def validate_by_option(scored: str, reference: str, own: str, made: str) -> clic
     paintings: the ``scored`` pictures' SWD to ``reference``, or that times how many times
     the ``own`` score of periodic artefacts the ``made`` pictures have."""
     return click.Option(
-        ["--validate-by"], type=click.Choice(VALIDATION_METRICS), default="swd+artefacts",
+        ["--validate-by"], type=click.Choice(list(VALIDATION_METRICS)), default="swd+artefacts",
         show_default=True, help=f"What --validate scores: {scored} SWD to {reference}, or "
         f"that times how many times {own} own periodic-artefact score (the mesh) {made} "
         "have, when more than 1.")

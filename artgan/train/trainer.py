@@ -454,12 +454,10 @@ class Trainer:
         every process agrees."""
         if self.config.steps is not None and self.step >= self.config.steps:
             return "steps"
-        if distributed.agree(self._sigterm.received, self.device):
-            return "terminated"
-        if self.config.minutes is None:
+        over = self.config.minutes is not None and self.elapsed() >= self.config.minutes * 60
+        if not distributed.agree(self._sigterm.received or over, self.device):  # one exchange
             return ""
-        over = distributed.agree(self.elapsed() >= self.config.minutes * 60, self.device)
-        return "time" if over else ""
+        return "terminated" if self._sigterm.received else "time"
 
     def _progress(self) -> float:
         """Fraction of the budget spent: by steps, by time, or whichever is further along."""

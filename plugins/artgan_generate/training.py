@@ -24,6 +24,7 @@ from artgan.losses import (
 )
 from artgan.train import AnchoredModule, StepContext, TrainConfig, Trainer
 from artgan.train.driver import resumable_loader
+from artgan.train.options import VALIDATION_METRICS
 
 from .model import ARCHITECTURE, FastGANDiscriminator, FastGANGenerator, quarter_of, standing_stats
 from .sampling import latents
@@ -214,7 +215,7 @@ def train_generator(
         "batch_size": batch_size,
         "augment": config.augment,
         "ada_target": config.ada_target,
-        "validation": (f"{'SWD' if validate_by == 'swd' else 'SWD x artefact ratio'} of "
+        "validation": (f"{VALIDATION_METRICS[validate_by]} of "
                        f"{validate} samples to the training pictures every "
                        f"{config.validate_every} steps" if config.validate_every else None),
         "stop_reason": result.stop_reason,

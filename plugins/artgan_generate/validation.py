@@ -47,9 +47,8 @@ class GenerateValidation:
     def from_paths(cls, paths: Sequence[Path], size: int, count: int, latent_dim: int,
                    metric: str = "swd") -> GenerateValidation:
         """Load evenly spaced pictures of ``paths`` as ``size`` px centre squares."""
-        stride = max(1, -(-len(paths) // cls.MAX_PAINTINGS))
-        return cls(metrics.load_squares(sorted(paths)[::stride], size), count, latent_dim,
-                   metric=metric)
+        return cls(metrics.load_squares(metrics.evenly_spaced(paths, cls.MAX_PAINTINGS), size),
+                   count, latent_dim, metric=metric)
 
     def __call__(self, generator: nn.Module) -> float:
         device = next(generator.parameters()).device
@@ -57,8 +56,5 @@ class GenerateValidation:
         samples = torch.cat([generator(chunk.to(device)).float().cpu()
                              for chunk in self.latents.split(self.batch)])
         samples = ((samples + 1) / 2).clamp(0, 1)
-        score = metrics.swd(self.paintings, samples, projections=self.projections)["swd"]
-        if self.clean is not None:
-            mesh = metrics.periodic_artefacts(samples)
-            score *= max(1.0, mesh / max(self.clean, 1e-6))
-        return score
+        return metrics.swd_times_mesh(self.paintings, samples, self.clean,
+                                      projections=self.projections)

@@ -23,6 +23,7 @@ from artgan.losses import LOSSES, cycle_loss, identity_loss, periodic_artefact_l
 from artgan.nn.blocks import HistoryPool, PatchDiscriminator
 from artgan.train import GanModule, StepContext, TrainConfig, Trainer
 from artgan.train.driver import resumable_loader
+from artgan.train.options import VALIDATION_METRICS
 
 from .contrastive import CUTModule
 from .model import ARCHITECTURE, cyclegan
@@ -64,9 +65,9 @@ class StyleValidation:
         cls, photos: Sequence[Path], paintings: Sequence[Path], side: int, metric: str = "swd"
     ) -> StyleValidation:
         """Load the photos and (evenly spaced) paintings as ``side`` px centre squares."""
-        stride = max(1, -(-len(paintings) // cls.MAX_PAINTINGS))
         return cls(metrics.load_squares(photos, side),
-                   metrics.load_squares(sorted(paintings)[::stride], side), metric=metric)
+                   metrics.load_squares(metrics.evenly_spaced(paintings, cls.MAX_PAINTINGS),
+                                        side), metric=metric)
 
     def __call__(self, generator: nn.Module) -> float:
         device = next(generator.parameters()).device
@@ -75,11 +76,8 @@ class StyleValidation:
             for chunk in self.photos.split(self.batch)
         ]
         stylized = ((torch.cat(outputs) + 1) / 2).clamp(0, 1)
-        score = metrics.swd(self.paintings, stylized, projections=self.projections)["swd"]
-        if self.clean is not None:
-            mesh = metrics.periodic_artefacts(stylized, tile=self.tile)
-            score *= max(1.0, mesh / max(self.clean, 1e-6))
-        return score
+        return metrics.swd_times_mesh(self.paintings, stylized, self.clean,
+                                      projections=self.projections, tile=self.tile)
 
 
 class CycleGANModule(GanModule):
@@ -299,7 +297,7 @@ def train_style(
         "images_b": len(folder_b),
         "holdout": f"last {len(held_out)} of {domain_a} by name" if held_out else None,
         "validation": (
-            f"{'SWD' if validate_by == 'swd' else 'SWD x artefact ratio'} to {domain_b} of "
+            f"{VALIDATION_METRICS[validate_by]} to {domain_b} of "
             f"the {len(validation_paths)} photos of {domain_a} before "
             "the held-out ones (not trained on), every "
             f"{config.validate_every} steps" if config.validate_every else None
