@@ -148,6 +148,23 @@ def test_thin_marks_spread_over_the_picture_are_refused_by_their_reach():
         restorer.restore(image)
 
 
+def test_the_safety_net_judges_what_the_detector_suspects_whatever_the_threshold():
+    """A lattice the detector doubts (p = 0.2) but for one sure pixel per bar: above the
+    threshold only the sure pixels are marked, which reach little, but what it suspects
+    reaches most of the picture, so a higher threshold cannot slip it under the bound."""
+    image = picture_with_marks(0.0)
+    image[0, ::12] = 250
+    image[2, ::12, 0] = 250  # one sure pixel per bar
+    finding = restorer_with(RedDetector(sureness=-1.4), threshold=0.5).find(image)
+    assert finding.marked < 0.01 and finding.reach > MAX_SHARE
+    assert finding.suspects.float().mean() > 0.08 and finding.certainty < 0.05
+    with pytest.raises(RestoreRefusedError, match="what it suspects"):
+        restorer_with(RedDetector(sureness=-1.4), threshold=0.5).restore(image)
+    # below SUSPECT the threshold itself is what is suspected
+    low = restorer_with(RedDetector(sureness=-2.5), threshold=0.05).find(image)
+    assert torch.equal(low.suspects, low.marks) and low.marked > 0.08
+
+
 def test_a_mask_grown_past_the_reach_is_bounded_and_named_by_what_it_repaints():
     # 4 rows: reach 7 rows (7%), grown by 6 px 16 rows
     image = doubtful(picture_with_marks(0.04))

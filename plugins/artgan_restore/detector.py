@@ -93,7 +93,8 @@ LOOKS = (((-2, -1), 0), ((), 1))
 
 class Maps(NamedTuple):
     """What the detector found in a picture, each (H, W) bool: ``damage`` above the
-    threshold, ``sure`` above the ``sure`` probability, ``certain`` above ``CERTAIN``, and
+    threshold, ``sure`` above the ``sure`` probability, ``certain`` above ``CERTAIN``,
+    ``suspect`` above the ``suspect`` probability (or the threshold, if lower), and
     ``hides``: were this pixel damaged, the damage would hide the picture (meaningful on
     damage only; all False for a detector without opacity)."""
 
@@ -101,6 +102,7 @@ class Maps(NamedTuple):
     sure: Tensor
     hides: Tensor
     certain: Tensor
+    suspect: Tensor
 
 
 def detect(detector: DamageDetector, image: Tensor, threshold: float = 0.5,
@@ -122,18 +124,21 @@ def detect_maps(
     sure: float = SURE,
     within: Tensor | None = None,
     looks: bool = True,
+    suspect: float = 0.5,
 ) -> Maps:
     """The detector's ``Maps`` of a (3, H, W) picture (uint8, or float in [0, 1]), made
-    tile by tile at every scale of its pyramid (``pyramid_logits``); ``sure`` is the
-    probability of the sure map. With ``within`` ((H, W) bool), only the tiles needed for
-    its pixels are run, and only its pixels are as without it (the others are not
-    meaningful). ``looks``: whether doubtful pixels get a second look (``second_look``)."""
+    tile by tile at every scale of its pyramid (``pyramid_logits``); ``sure`` and
+    ``suspect`` are the probabilities of the sure and suspect maps. With ``within`` ((H, W)
+    bool), only the tiles needed for its pixels are run, and only its pixels are as without
+    it (the others are not meaningful). ``looks``: whether doubtful pixels get a second
+    look (``second_look``)."""
     _, height, width = image.shape
     maps = Maps(*(torch.zeros(height, width, dtype=torch.bool) for _ in Maps._fields))
     limit, sure = _limit(threshold), _limit(max(threshold, sure))
-    certain = _limit(CERTAIN)
+    certain, suspect = _limit(CERTAIN), _limit(min(threshold, suspect))
     for (rows, cols), core in pyramid_logits(detector, image, tile, margin, within, looks):
         maps.damage[rows, cols] = core[0] > limit
+        maps.suspect[rows, cols] = core[0] > suspect
         maps.sure[rows, cols] = core[0] > sure
         maps.certain[rows, cols] = core[0] > certain
         if core.shape[0] > 1:

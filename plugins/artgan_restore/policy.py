@@ -25,6 +25,14 @@ MAX_SHARE = 0.10
 # it were (86-98%, when this bound was 0.75).
 CERTAIN_SHARE = 0.6
 MAX_CERTAIN_SHARE = 0.20
+SUSPECT = 0.1
+"""The probability from which the safety net counts a pixel as suspected. A detection is
+judged by all the detector suspects of it (the pixels above this, connected to where it is
+sure), not only by the marks it would repaint: a higher threshold thins a wrong detection
+more than it removes it, and the thinner marks slip under the bounds (``rocket.jpg``'s
+towers, ``restore/general``: 3.6% marked at 0.1, reaching 12.8%, refused; 1.9% at 0.35,
+reaching less than 10%, repainted into ghosts). 0.1 is the threshold at which the safety
+net's bounds were set. A threshold below it lowers it too."""
 REACH = 3
 """px around each detected pixel that count as reached by the detection. Thin marks spread
 over a picture (the lattice of a launch tower, branches against the sky) are where a wrong

@@ -7,9 +7,9 @@ the input.
 
 Automatic restoration must never ruin a clean picture, so a detection is judged before
 anything is repainted (``Finding.verdict``): one that reaches more than ``MAX_SHARE`` of
-the picture (its marks and ``REACH`` px around them; ``MAX_CERTAIN_SHARE`` where the
-detector is certain of most of it), or that the detector is not sure of anywhere, is
-not repainted unless forced.
+the picture (all it suspects and ``REACH`` px around, whatever the threshold;
+``MAX_CERTAIN_SHARE`` where the detector is certain of most of it), or that the detector
+is not sure of anywhere, is not repainted unless forced.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from artgan_restore.policy import (
     MIN_SURE_PIXELS,
     MIN_SURE_SHARE,
     REACH,
+    SUSPECT,
 )
 from artgan_restore.windows import Plan, Window, plan_windows
 
@@ -75,15 +76,22 @@ class RestoreRefusedError(ArtganError):
 class Finding:
     """A detection and how much to trust it: ``mask`` (H, W) bool, grown by the dilation,
     is what would be repainted; ``opaque`` the part of it that hides the picture;
-    ``marked`` the share of the picture the detector marked (before dilation), ``reach``
-    the share within ``REACH`` px of a mark, ``sure`` the number of pixels it is sure
-    of, and ``certain`` the number of marked pixels it is certain of (``CERTAIN``)."""
+    ``marked`` the share of the picture the detector marked (before dilation); ``suspects``
+    all it suspects of the same detection (above ``SUSPECT``: the safety net judges these,
+    whatever the threshold; the marks when not given), ``reach`` the share within ``REACH``
+    px of a suspect, ``sure`` the number of pixels it is sure of, and ``certain`` the
+    number of suspects it is certain of (``CERTAIN``)."""
 
     mask: Tensor
     opaque: Tensor
     marks: Tensor  # the detection before dilation
     sure: int
     certain: int = 0
+    suspects: Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.suspects is None:
+            self.suspects = self.marks
 
     @property
     def marked(self) -> float:
@@ -97,14 +105,14 @@ class Finding:
 
     @cached_property
     def reach(self) -> float:
-        """The share of the picture within ``REACH`` px of what the detector marked."""
-        return float(dilate(self.marks, REACH).float().mean())
+        """The share of the picture within ``REACH`` px of what the detector suspects."""
+        return float(dilate(self.suspects, REACH).float().mean())
 
     @cached_property
     def certainty(self) -> float:
-        """The share of the marked pixels the detector is certain of."""
-        marked = int(self.marks.sum())
-        return self.certain / marked if marked else 0.0
+        """The share of the suspected pixels the detector is certain of."""
+        suspected = int(self.suspects.sum())
+        return self.certain / suspected if suspected else 0.0
 
     @property
     def bound(self) -> float:
@@ -124,8 +132,8 @@ class Finding:
             grown = (f" and would repaint {self.share:.1%}" if self.share > self.reach
                      else "")
             return (f"detection marked {self.marked:.1%} of the picture, reaches "
-                    f"{self.reach:.1%} (its marks and {REACH} px around them){grown}: more "
-                    f"than the {self.bound:.0%} artgan repaints unasked")
+                    f"{self.reach:.1%} (what it suspects and {REACH} px around){grown}: "
+                    f"more than the {self.bound:.0%} artgan repaints unasked")
         if self.sure < max(MIN_SURE_PIXELS, MIN_SURE_SHARE * self.mask.numel()):
             return (f"the picture looks undamaged: detection marked {self.marked:.2%} of it "
                     f"but is sure of none")
@@ -196,12 +204,14 @@ class Restorer:
         threshold where it is sure of part of it (``marks``), dilated; its opaque part; and
         how sure the detector is."""
         _check_size(image)
-        maps = detect_maps(self.networks["detector"], image, self.threshold, sure=self.sure)
+        maps = detect_maps(self.networks["detector"], image, self.threshold, sure=self.sure,
+                           suspect=SUSPECT)
         marks = keep_connected(maps.damage, maps.sure)
+        suspects = keep_connected(maps.suspect, maps.sure)
         grow = DEFAULT_DILATE if self.dilate is None else self.dilate
         mask = dilate(marks, grow)
         return Finding(mask, _opaque_within(marks & maps.hides, mask, grow), marks,
-                       int(maps.sure.sum()), int((marks & maps.certain).sum()))
+                       int(maps.sure.sum()), int((suspects & maps.certain).sum()), suspects)
 
     def opaque(self, image: Tensor, mask: Tensor) -> Tensor:
         """The pixels of a given ``mask`` that hide the picture, by the detector's opacity

@@ -125,12 +125,13 @@ class RestoreTask(Task):
             click.Option(["--threshold"], type=click.FloatRange(0, 1, min_open=True,
                                                                 max_open=True),
                          help="Detector probability above which a pixel counts as damaged "
-                              "(default: the model's, calibrated on clean pictures)."),
+                              "and is repainted (default: the model's, calibrated on clean "
+                              "pictures)."),
             click.Option(["--force"], is_flag=True,
                          help=f"Repaint what detection found even when it reaches more "
-                              f"than {MAX_SHARE:.0%} of a picture (its marks and {REACH} px "
-                              "around them) or the picture looks undamaged (by default "
-                              "those are left alone)."),
+                              f"than {MAX_SHARE:.0%} of a picture (all it suspects, at any "
+                              f"--threshold, and {REACH} px around) or the picture looks "
+                              "undamaged (by default those are left alone)."),
             click.Option(["--dilate"], type=click.IntRange(min=0),
                          help=f"Grow the mask by this many pixels (default: {DEFAULT_DILATE}; "
                               "each pixel added hides picture from the inpainter)."),
