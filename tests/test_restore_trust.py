@@ -205,7 +205,7 @@ def test_the_api_raises_for_too_much_damage():
 
 def test_finding_without_damage_has_no_verdict():
     empty = torch.zeros(10, 10, dtype=torch.bool)
-    assert Finding(empty, empty, empty, 0).verdict is None
+    assert Finding(empty, empty, empty, empty, 0).verdict is None
 
 
 def test_opaque_damage_is_not_read():

@@ -94,7 +94,8 @@ LOOKS = (((-2, -1), 0), ((), 1))
 class Maps(NamedTuple):
     """What the detector found in a picture, each (H, W) bool: ``damage`` above the
     threshold, ``sure`` above the ``sure`` probability, ``certain`` above ``CERTAIN``,
-    ``suspect`` above the ``suspect`` probability (or the threshold, if lower), and
+    ``suspect`` above the ``suspect`` probability where that is below the threshold (else
+    the same as ``damage``), and
     ``hides``: were this pixel damaged, the damage would hide the picture (meaningful on
     damage only; all False for a detector without opacity)."""
 
@@ -124,7 +125,7 @@ def detect_maps(
     sure: float = SURE,
     within: Tensor | None = None,
     looks: bool = True,
-    suspect: float = 0.5,
+    suspect: float = 1.0,
 ) -> Maps:
     """The detector's ``Maps`` of a (3, H, W) picture (uint8, or float in [0, 1]), made
     tile by tile at every scale of its pyramid (``pyramid_logits``); ``sure`` and

@@ -78,20 +78,16 @@ class Finding:
     is what would be repainted; ``opaque`` the part of it that hides the picture;
     ``marked`` the share of the picture the detector marked (before dilation); ``suspects``
     all it suspects of the same detection (above ``SUSPECT``: the safety net judges these,
-    whatever the threshold; the marks when not given), ``reach`` the share within ``REACH``
-    px of a suspect, ``sure`` the number of pixels it is sure of, and ``certain`` the
-    number of suspects it is certain of (``CERTAIN``)."""
+    whatever the threshold), ``reach`` the share within ``REACH`` px of a suspect, ``sure``
+    the number of pixels it is sure of, and ``certain`` the number of suspects it is
+    certain of (``CERTAIN``)."""
 
     mask: Tensor
     opaque: Tensor
     marks: Tensor  # the detection before dilation
+    suspects: Tensor  # what the safety net judges: the detection down to SUSPECT
     sure: int
     certain: int = 0
-    suspects: Tensor | None = None
-
-    def __post_init__(self) -> None:
-        if self.suspects is None:
-            self.suspects = self.marks
 
     @property
     def marked(self) -> float:
@@ -201,8 +197,8 @@ class Restorer:
 
     def find(self, image: Tensor) -> Finding:
         """Detect the damage in a (3, H, W) picture: what the detector marks above the
-        threshold where it is sure of part of it (``marks``), dilated; its opaque part; and
-        how sure the detector is."""
+        threshold where it is sure of part of it (``marks``), dilated; its opaque part; all
+        it suspects of the same detection (``suspects``); and how sure the detector is."""
         _check_size(image)
         maps = detect_maps(self.networks["detector"], image, self.threshold, sure=self.sure,
                            suspect=SUSPECT)
@@ -210,8 +206,8 @@ class Restorer:
         suspects = keep_connected(maps.suspect, maps.sure)
         grow = DEFAULT_DILATE if self.dilate is None else self.dilate
         mask = dilate(marks, grow)
-        return Finding(mask, _opaque_within(marks & maps.hides, mask, grow), marks,
-                       int(maps.sure.sum()), int((suspects & maps.certain).sum()), suspects)
+        return Finding(mask, _opaque_within(marks & maps.hides, mask, grow), marks, suspects,
+                       int(maps.sure.sum()), int((suspects & maps.certain).sum()))
 
     def opaque(self, image: Tensor, mask: Tensor) -> Tensor:
         """The pixels of a given ``mask`` that hide the picture, by the detector's opacity
